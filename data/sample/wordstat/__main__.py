@@ -1,0 +1,5 @@
+"""Allow ``python -m wordstat``."""
+
+from wordstat.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,634 @@
+"""The engine: drives one run through its stages, applying operator commands as it goes.
+
+The loop always runs the first stage of the slice that is not finished, so a fresh
+run, a resume after a pause, a retry and a resume after a crash are the same code:
+fold the events, then carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import rollback as rollback_points
+from engine.agent_runner import AgentRunner
+from engine.checkpoints import accepted_verdict, evaluate_checkpoint, expression_context
+from engine.commands import apply_command, reevaluate_paused_checkpoints
+from engine.consolidation import apply_decisions, apply_resolution, consolidate
+from engine.events import (
+    AgentFinished,
+    AgentMessage,
+    AgentReset,
+    AttemptFinished,
+    Consolidated,
+    Payload,
+    RunStatusChanged,
+    StageFinished,
+    StageStarted,
+)
+from engine.executor import Executor, ProcessInfo
+from engine.expressions import ExpressionError, evaluate
+from engine.inputs import inputs_document
+from engine.log_sink import LogSink
+from engine.reports import ReportWriter
+from engine.run_lock import HEARTBEAT_S, acquire
+from engine.session import RunSession
+from engine.state import StageState
+from engine.store import Store
+from engine.atomic import write_json_atomic
+from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
+
+COMMAND_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str
+    decision: str | None
+    reason: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        """INTERFACE.md section 5."""
+        if self.status == "paused":
+            return 4
+        if self.status in ("interrupted", "stopped"):
+            return 130
+        if self.status == "failed":
+            return 1
+        return {"PROCEED": 0, "CONDITIONAL_PROCEED": 3, "BLOCK": 1}.get(self.decision or "", 0)
+
+
+class Engine(RunSession):
+    """Drives a run. Use :meth:`open` (which takes the run's lock), then :meth:`drive`."""
+
+    def __init__(
+        self,
+        store: Store,
+        state: Any,
+        executor: Executor,
+        *,
+        wait_when_paused: bool = False,
+        operator: str | None = None,
+    ) -> None:
+        super().__init__(store, state, operator=operator)
+        self.executor = executor
+        self.wait_when_paused = wait_when_paused
+        self.sink = LogSink(store, self.run_id, self.run_dir)
+        self.reports = ReportWriter(store, self.state, self.run_dir)
+        self._runners: dict[tuple[str, str], AgentRunner] = {}
+        self._stop = asyncio.Event()
+        self._stop_status = "stopped"
+        self._stop_reason = ""
+        self._hold = False
+        self._pause_requested = False
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._commands_lock = asyncio.Lock()
+        self._applied = 0
+        self._stage_running = False
+        self._lock_lost = False
+
+    @classmethod
+    async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
+        await acquire(store, run_id)
+        try:
+            base = await RunSession.load(store, run_id)
+        except BaseException:
+            from engine.run_lock import my_lock_row
+
+            await store.unlock(run_id, my_lock_row().pid)
+            raise
+        return cls(store, base.state, executor, **kwargs)
+
+    # -- public control --------------------------------------------------------------------
+
+    def request_stop(self, status: str = "stopped", reason: str = "") -> None:
+        """Stop from a signal handler or a command: agents are stopped, state is saved."""
+        if not self._stop.is_set():
+            self._stop_status = status
+            self._stop_reason = reason
+            self._stop.set()
+            self._wake.set()
+            for runner in list(self._runners.values()):
+                self._tasks.append(asyncio.ensure_future(runner.abort("interrupted")))
+
+    async def wait_or_stop(self, seconds: float) -> bool:
+        """Sleep unless stopped first; False when stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        return not self._stop.is_set()
+
+    async def after_events(self, events: list[Any]) -> None:
+        if any(e.kind in _CONTINUITY_KINDS for e in events):
+            await self.reports.write_continuity()
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def drive(self) -> RunOutcome:
+        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.sink.start()
+        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+        self._tasks.append(asyncio.create_task(self._poll_commands(), name="commands"))
+        try:
+            await self._recover_interrupted()
+            return await self._loop()
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            for task in self._tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.sink.close()
+            await self.reports.write_continuity()
+            with contextlib.suppress(Exception):
+                from engine.run_lock import my_lock_row
+
+                await self.store.unlock(self.run_id, my_lock_row().pid)
+
+    async def _loop(self) -> RunOutcome:
+        while True:
+            await self._apply_commands()
+            if self._stop.is_set():
+                return await self._stopped()
+            if self._hold or self._pause_requested:
+                outcome = await self._pause(
+                    self.state.reason if self._hold else "paused by operator",
+                    self.state.awaiting,
+                )
+                if outcome is not None:
+                    return outcome
+                continue
+            stage_id = self._next_stage()
+            if stage_id is None:
+                return await self._complete()
+            blocked = self._blocked_by(stage_id)
+            if blocked:
+                reason = f"stage {blocked} failed and no checkpoint lies between it and {stage_id}"
+                await self.emit(RunStatusChanged(status="failed", reason=reason))
+                return RunOutcome("failed", None, reason)
+            if self.state.status != "running":
+                await self.emit(RunStatusChanged(status="running"))
+            self._stage_running = True
+            try:
+                result = await self._run_stage(stage_id)
+            finally:
+                self._stage_running = False
+            if self._stop.is_set():
+                return await self._stopped()
+            if result is None:
+                continue
+            kind, reason, awaiting = result
+            if kind == "block":
+                for sid in self._slice()[self._slice().index(stage_id) + 1 :]:
+                    await self.emit(
+                        StageFinished(stage=sid, status="skipped", reason="decision BLOCK")
+                    )
+                return await self._complete()
+            if kind == "fail":
+                await self.emit(RunStatusChanged(status="failed", reason=reason))
+                return RunOutcome("failed", None, reason)
+            if kind == "pause":
+                outcome = await self._pause(reason, awaiting)
+                if outcome is not None:
+                    return outcome
+
+    def _slice(self) -> list[str]:
+        return [sid for sid in self.state.stage_order() if self.state.in_slice(sid)]
+
+    def _next_stage(self) -> str | None:
+        for sid in self._slice():
+            if not _finished(self.state.stages[sid]):
+                return sid
+        return None
+
+    def _blocked_by(self, stage_id: str) -> str | None:
+        """An agents stage may not start after a failed one unless a checkpoint judged it."""
+        if self.state.stages[stage_id].kind != "agents":
+            return None
+        order = self._slice()
+        failed: str | None = None
+        for sid in order[: order.index(stage_id)]:
+            st = self.state.stages[sid]
+            if st.kind == "checkpoint":
+                failed = None
+            elif st.kind == "agents" and st.status == "failed":
+                failed = sid
+        return failed
+
+    async def _pause(self, reason: str, awaiting: list[str]) -> RunOutcome | None:
+        """Pause the run; without `wait_when_paused` the engine returns (exit 4)."""
+        if self.state.status != "paused" or self.state.reason != reason:
+            await self.emit(RunStatusChanged(status="paused", reason=reason, awaiting=awaiting))
+        if not self.wait_when_paused:
+            return RunOutcome("paused", self.state.decision, reason)
+        self._pause_requested = False
+        seen = self._applied
+        while True:
+            self._wake.clear()
+            await self._apply_commands()
+            if self._stop.is_set():
+                return await self._stopped()
+            if self._applied != seen and not self._hold and not self._pause_requested:
+                return None
+            await self._wake.wait()
+
+    async def _stopped(self) -> RunOutcome:
+        for task in self._tasks[2:]:
+            with contextlib.suppress(Exception):
+                await task
+        await self.emit(RunStatusChanged(status=self._stop_status, reason=self._stop_reason))  # type: ignore[arg-type]
+        return RunOutcome(self._stop_status, self.state.decision, self._stop_reason)
+
+    async def _complete(self) -> RunOutcome:
+        decision = self._final_decision()
+        all_ok = all(
+            self.state.stages[sid].status in ("succeeded", "skipped") for sid in self._slice()
+        )
+        status = "completed" if (decision is not None or all_ok) else "failed"
+        reason = "" if all_ok or decision else "some stages failed"
+        await self.emit(RunStatusChanged(status=status, decision=decision, reason=reason))  # type: ignore[arg-type]
+        await self.reports.write_final()
+        return RunOutcome(status, decision, reason)
+
+    def _final_decision(self) -> str | None:
+        verdict = None
+        for sid in self._slice():
+            st = self.state.stages[sid]
+            if st.kind == "checkpoint" and st.decision is not None and st.status == "succeeded":
+                verdict = accepted_verdict(st.decision, st.accepted is not None and not st.passed)
+        return verdict
+
+    # -- crash recovery --------------------------------------------------------------------
+
+    async def _recover_interrupted(self) -> None:
+        """Attempts that were running when an engine died are stopped (if still alive) and re-run."""
+        payloads: list[Payload] = []
+        for st in self.state.stages.values():
+            for agent in st.agents.values():
+                attempt = agent.current
+                if agent.status != "running" or attempt is None or attempt.status != "running":
+                    continue
+                if attempt.pid and attempt.pgid and attempt.create_time:
+                    info = ProcessInfo(attempt.pid, attempt.pgid, attempt.create_time, attempt.host)
+                    await asyncio.to_thread(self.executor.kill_orphan, info)
+                payloads.append(
+                    AttemptFinished(
+                        stage=st.id,
+                        agent=agent.id,
+                        attempt=attempt.n,
+                        status="failed",
+                        error="interrupted: the engine stopped while it ran",
+                    )
+                )
+                payloads.append(
+                    AgentFinished(
+                        stage=st.id, agent=agent.id, status="pending", reason="interrupted"
+                    )
+                )
+        if payloads:
+            await self.emit(*payloads)
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            from engine.run_lock import my_lock_row
+
+            if not await self.store.heartbeat(self.run_id, my_lock_row().pid):
+                self._lock_lost = True
+                self.request_stop("interrupted", "another engine took over this run")
+                return
+
+    async def _poll_commands(self) -> None:
+        while True:
+            await asyncio.sleep(COMMAND_POLL_S)
+            await self._apply_commands()
+
+    async def _apply_commands(self) -> bool:
+        """Apply pending commands in order. Between stages all of them; while a stage runs
+        only those that cannot disturb it, and a stop or rollback interrupts it."""
+        async with self._commands_lock:
+            applied = await self._apply_pending()
+        if applied:
+            self._applied += 1
+            self._wake.set()
+        return applied
+
+    async def _apply_pending(self) -> bool:
+        applied = False
+        for cmd in await self.store.pending_commands(self.run_id):
+            busy = self._stage_running
+            if cmd.kind == "stop":
+                outcome = await apply_command(self, cmd, live=True)
+                if outcome.ok:
+                    self.request_stop("stopped", f"stopped by {cmd.operator}")
+                applied = True
+                continue
+            if cmd.kind == "pause":
+                outcome = await apply_command(self, cmd, live=True)
+                self._pause_requested = self._pause_requested or outcome.ok
+                applied = True
+                continue
+            if busy and cmd.kind in ("rollback", "retry", "resume"):
+                if cmd.kind == "rollback":
+                    self._interrupt_stage()
+                break  # keep command order: later commands wait for this one
+            if cmd.kind == "resume":
+                outcome = await apply_command(self, cmd, live=True)
+                self._hold = False
+                self._pause_requested = False
+            else:
+                outcome = await apply_command(self, cmd, live=True)
+                if cmd.kind == "rollback" and outcome.ok:
+                    self._hold = True
+                if cmd.kind in ("resolve", "accept") and outcome.ok:
+                    await reevaluate_paused_checkpoints(self, self.state.criteria_override)
+            applied = True
+        return applied
+
+    def _interrupt_stage(self) -> None:
+        for runner in list(self._runners.values()):
+            self._tasks.append(asyncio.ensure_future(runner.abort("interrupted")))
+
+    # -- stages ----------------------------------------------------------------------------
+
+    async def _run_stage(self, stage_id: str) -> tuple[str, str, list[str]] | None:
+        spec = self.workflow.stage(stage_id)
+        if isinstance(spec, AgentsStage):
+            return await self._run_agents(spec)
+        if isinstance(spec, ConsolidationStage):
+            return await self._run_consolidation(spec)
+        assert isinstance(spec, CheckpointStage)
+        return await self._run_checkpoint(spec)
+
+    async def _write_inputs(self, stage_id: str, extra: dict[str, Any] | None = None) -> Path:
+        path = self.run_dir / "inputs" / f"{stage_id}.json"
+        document = inputs_document(self.state, extra)
+        await asyncio.to_thread(write_json_atomic, path, document)
+        return path
+
+    async def _run_agents(self, spec: AgentsStage) -> tuple[str, str, list[str]] | None:
+        st = self.state.stages[spec.id]
+        await rollback_points.save_point(self, spec.id)
+        await self.emit(StageStarted(stage=spec.id))
+        inputs_file = await self._write_inputs(spec.id)
+        agents = [a for a in spec.agents if not a.standby]
+        if spec.extended is not None:
+            try:
+                extend = evaluate(spec.extended.when, expression_context(self.state)) is True
+            except ExpressionError as exc:
+                extend = False
+                await self.emit(
+                    AgentMessage(
+                        stage=spec.id,
+                        agent=agents[0].id,
+                        attempt=0,
+                        message_type="warning",
+                        content=f"extended.when could not be evaluated: {exc.message}",
+                    )
+                )
+            if extend:
+                agents += list(spec.extended.agents)
+        todo = [a for a in agents if not st.covered(st.agents[a.id])]
+        start_point = self.state.rollback_points[-1]
+        if spec.mode == "parallel":
+            await self._run_parallel(spec, todo, inputs_file)
+        else:
+            for index, agent in enumerate(todo):
+                if index > 0:
+                    await rollback_points.save_point(self, spec.id, agent.id)
+                ok = await self._run_agent(spec.id, agent, inputs_file)
+                if not ok or self._stop.is_set():
+                    break
+        if self._stop.is_set() or any(
+            st.agents[a.id].status in ("pending", "running")
+            and st.agents[a.id].reason == "interrupted"
+            for a in agents
+        ):
+            return None
+        diff = await rollback_points.workspace_changes(self, start_point)
+        ok = all(st.covered(st.agents[a.id]) for a in agents)
+        changes = {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted}
+        await self.emit(
+            StageFinished(
+                stage=spec.id,
+                status="succeeded" if ok else "failed",
+                reason="" if ok else f"{st.failed} of {st.total} agents did not succeed",
+                changes={k: v for k, v in changes.items() if v},
+            )
+        )
+        await self.reports.write_stage(spec.id)
+        return None
+
+    async def _run_agent(self, stage_id: str, agent: Any, inputs_file: Path) -> bool:
+        runner = AgentRunner(self, stage_id, agent, inputs_file=inputs_file)
+        key = (stage_id, agent.id)
+        self._runners[key] = runner
+        try:
+            mode = self.state.stages[stage_id].agents[agent.id].retry_mode
+            return await runner.run(mode)
+        finally:
+            self._runners.pop(key, None)
+
+    async def _run_parallel(self, spec: AgentsStage, todo: list[Any], inputs_file: Path) -> None:
+        limit = asyncio.Semaphore(spec.max_parallel or max(1, len(todo)))
+
+        async def one(agent: Any) -> bool:
+            async with limit:
+                if self._stop.is_set():
+                    return False
+                return await self._run_agent(spec.id, agent, inputs_file)
+
+        tasks = [asyncio.create_task(one(a), name=f"{spec.id}.{a.id}") for a in todo]
+        if not tasks:
+            return
+        done, pending = await asyncio.wait(tasks, timeout=spec.collect_timeout)
+        if pending:
+            for agent in todo:
+                runner = self._runners.get((spec.id, agent.id))
+                if runner is not None:
+                    await runner.abort("missing")
+            await asyncio.wait(pending)
+            for agent in todo:
+                if self.state.stages[spec.id].agents[agent.id].status == "pending":
+                    await self.emit(
+                        AgentFinished(
+                            stage=spec.id,
+                            agent=agent.id,
+                            status="missing",
+                            reason="collect_timeout",
+                        )
+                    )
+        for task in done | pending:
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _run_consolidation(
+        self, spec: ConsolidationStage
+    ) -> tuple[str, str, list[str]] | None:
+        await rollback_points.save_point(self, spec.id)
+        await self.emit(StageStarted(stage=spec.id))
+        inputs: dict[str, Any] = {}
+        order: list[str] = []
+        alias: dict[str, str] = {}
+        for sid in spec.inputs:
+            st = self.state.stages[sid]
+            for agent in st.primaries():
+                key = f"{sid}.{agent.id}"
+                order.append(key)
+                if agent.status == "succeeded":
+                    inputs[key] = agent.result
+                    continue
+                backup = next(
+                    (
+                        b
+                        for b in st.agents.values()
+                        if b.backup_of == agent.id and b.status == "succeeded"
+                    ),
+                    None,
+                )
+                if backup is not None:
+                    bkey = f"{sid}.{backup.id}"
+                    order[-1] = bkey
+                    inputs[bkey] = backup.result
+                    alias[agent.id] = backup.id
+                else:
+                    inputs[key] = None
+        sections = {name: alias.get(agent, agent) for name, agent in spec.sections.items()}
+        from engine.session import now_iso
+
+        result = consolidate(
+            spec.id,
+            inputs,
+            input_order=order,
+            sections=sections or None,
+            severity_rules=[(r.path, r.severity) for r in spec.conflict_severity],
+            timestamp=now_iso(),
+        )
+        for conflict in result.conflicts:
+            old = self.state.conflicts.get(conflict.id)
+            if old is not None and old.resolved and not old.rolled_back and old.resolution:
+                result = apply_resolution(result, conflict.id, old.resolution.get("value"))
+        ok = True
+        if spec.synthesizer is not None:
+            inputs_file = await self._write_inputs(spec.id, {"synthesis": result.synthesis})
+            ok = await self._run_agent(spec.id, spec.synthesizer, inputs_file)
+            if self._stop.is_set():
+                return None
+            synth = self.state.stages[spec.id].agents[spec.synthesizer.id]
+            if ok and isinstance(synth.result, dict):
+                decisions = synth.result.get("decisions", synth.result)
+                if isinstance(decisions, dict):
+                    result = apply_decisions(result, decisions)
+        conflicts = []
+        for conflict in result.conflicts:
+            conflicts.append(
+                conflict.model_dump(
+                    mode="json", include={"id", "stage", "path", "severity", "candidates"}
+                )
+            )
+        await self.emit(Consolidated(stage=spec.id, document=result.synthesis, conflicts=conflicts))
+        # resolutions recorded earlier stay resolved: reapply their merged value to the new document
+        await self.emit(
+            StageFinished(
+                stage=spec.id,
+                status="succeeded" if ok else "failed",
+                reason="" if ok else "the synthesizer failed",
+            )
+        )
+        await self.reports.write_stage(spec.id)
+        return None
+
+    async def _run_checkpoint(self, spec: CheckpointStage) -> tuple[str, str, list[str]] | None:
+        st = self.state.stages[spec.id]
+        if st.status != "failed":
+            await rollback_points.save_point(self, spec.id)
+            await self.emit(StageStarted(stage=spec.id))
+        evaluation = evaluate_checkpoint(spec, self.state, self.state.criteria_override)
+        await self.emit(evaluation)
+        accepted = st.accepted is not None
+        if evaluation.passed or accepted:
+            await self.emit(StageFinished(stage=spec.id, status="succeeded"))
+            await self.reports.write_stage(spec.id)
+            verdict = accepted_verdict(evaluation.decision, accepted and not evaluation.passed)
+            if verdict == "BLOCK":
+                return ("block", "decision BLOCK", [])
+            return None
+        failed = [c for c in evaluation.criteria if not c["passed"]]
+        reason = f"checkpoint {spec.id} failed: " + ", ".join(c["id"] for c in failed)
+        for action in spec.on_failure:
+            if action == "retry_failed" and not st.retry_used:
+                resets = self._failed_agents_before(spec.id)
+                if resets:
+                    await self.emit(
+                        *[
+                            AgentReset(stage=sid, agent=aid, checkpoint=spec.id)
+                            for sid, aid in resets
+                        ]
+                    )
+                    return None
+            elif action in ("manual_resolution", "escalate"):
+                await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
+                await self.reports.write_stage(spec.id)
+                prefix = "escalated: " if action == "escalate" else ""
+                return ("pause", prefix + reason, self._awaiting(spec, failed))
+        await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
+        await self.reports.write_stage(spec.id)
+        return ("fail", reason, [])
+
+    def _failed_agents_before(self, checkpoint: str) -> list[tuple[str, str]]:
+        order = self._slice()
+        out = []
+        for sid in reversed(order[: order.index(checkpoint)]):
+            st = self.state.stages[sid]
+            if st.kind == "checkpoint":
+                break
+            if st.kind != "agents":
+                continue
+            for agent in st.primaries():
+                if agent.status in ("failed", "missing") and not st.covered(agent):
+                    out.append((sid, agent.id))
+        return out
+
+    def _awaiting(self, spec: CheckpointStage, failed: list[dict[str, Any]]) -> list[str]:
+        run = self.run_id
+        lines = []
+        for conflict in self.state.open_conflicts():
+            picks = " | ".join(conflict.candidates)
+            lines.append(
+                f"resolve conflict {conflict.id} ({conflict.path}, {conflict.severity}): "
+                f"phaseboard resolve {run} {conflict.id} --pick {{{picks}}}"
+            )
+        for sid, aid in self._failed_agents_before(spec.id):
+            lines.append(f"retry {sid}.{aid}: phaseboard retry {run} {sid}.{aid}")
+        names = ", ".join(c["id"] for c in failed)
+        lines.append(
+            f"or accept the failed criteria ({names}): phaseboard accept {run} {spec.id} --note TEXT"
+        )
+        return lines
+
+
+def _finished(st: StageState) -> bool:
+    if st.status in ("succeeded", "skipped"):
+        return True
+    return st.status == "failed" and st.kind != "checkpoint"
+
+
+_CONTINUITY_KINDS = {
+    "stage_finished",
+    "run_status",
+    "conflict_resolved",
+    "checkpoint_accepted",
+    "rolled_back",
+    "agent_reset",
+}
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=str)

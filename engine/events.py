@@ -1,0 +1,244 @@
+"""The typed events that make up a run's history.
+
+Everything that happens to a run is one of these, appended to the store's event
+log. The state of a run is a fold of its events (``engine.state``), so the
+engine, ``phaseboard status``, the reports and the TUI all see the same thing.
+
+Each payload is a frozen pydantic model; the store keeps ``kind`` plus the
+payload as JSON, and readers fold plain dicts (fast) after the write side has
+been checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+RunStatus = Literal["running", "paused", "interrupted", "completed", "failed", "stopped"]
+NodeStatus = Literal[
+    "pending", "running", "succeeded", "failed", "skipped", "missing", "rolled_back"
+]
+Category = Literal[
+    "agent_failure", "timeout", "data_corruption", "resource_exhausted", "integration_failure"
+]
+Verdict = Literal["PROCEED", "CONDITIONAL_PROCEED", "BLOCK"]
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    kind: str
+
+
+class RunCreated(Payload):
+    kind: Literal["run_created"] = "run_created"
+    workflow: str
+    workflow_path: str
+    workflow_text: str
+    """The workflow file as it was when the run started, so a resume never reads a changed file."""
+    workspace: str
+    run_dir: str
+    params: dict[str, Any] = {}
+    criteria_override: Literal["strict", "lenient"] | None = None
+    from_stage: str | None = None
+    until_stage: str | None = None
+
+
+class RunStatusChanged(Payload):
+    kind: Literal["run_status"] = "run_status"
+    status: RunStatus
+    reason: str = ""
+    decision: Verdict | None = None
+    awaiting: list[str] = []
+    """What the operator must do to unblock a paused run (one line each)."""
+
+
+class StageStarted(Payload):
+    kind: Literal["stage_started"] = "stage_started"
+    stage: str
+
+
+class StageFinished(Payload):
+    kind: Literal["stage_finished"] = "stage_finished"
+    stage: str
+    status: NodeStatus
+    reason: str = ""
+    changes: dict[str, list[str]] = {}
+    """Workspace files the stage added, modified and deleted (agents stages)."""
+
+
+class AttemptStarted(Payload):
+    kind: Literal["attempt_started"] = "attempt_started"
+    stage: str
+    agent: str
+    attempt: int
+    scope: Literal["full", "reduced"] = "full"
+    backup_of: str | None = None
+    argv: list[str] = []
+    pid: int | None = None
+    pgid: int | None = None
+    create_time: float | None = None
+    host: str = ""
+
+
+class AttemptFinished(Payload):
+    kind: Literal["attempt_finished"] = "attempt_finished"
+    stage: str
+    agent: str
+    attempt: int
+    status: Literal["succeeded", "failed"]
+    category: Category | None = None
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    peak_rss_mb: float = 0.0
+    cpu_s: float = 0.0
+    error: str | None = None
+    tokens: int = 0
+    cost_usd: float = 0.0
+    partial: bool = False
+
+
+class AgentMessage(Payload):
+    """A warning, error or info message an agent sent in the seed's message format."""
+
+    kind: Literal["agent_message"] = "agent_message"
+    stage: str
+    agent: str
+    attempt: int
+    message_type: str
+    priority: str = "normal"
+    content: Any = None
+
+
+class AgentFinished(Payload):
+    kind: Literal["agent_finished"] = "agent_finished"
+    stage: str
+    agent: str
+    status: NodeStatus
+    result: Any = None
+    backup_of: str | None = None
+    reason: str = ""
+
+
+class AgentReset(Payload):
+    """An agent is to run again (operator retry or a checkpoint's retry_failed)."""
+
+    kind: Literal["agent_reset"] = "agent_reset"
+    stage: str
+    agent: str
+    mode: Literal["same", "reduced", "backup"] = "same"
+    by: str = ""
+    checkpoint: str | None = None
+    """Set when a checkpoint's retry_failed asked for it, rather than an operator."""
+
+
+class Consolidated(Payload):
+    kind: Literal["consolidated"] = "consolidated"
+    stage: str
+    document: dict[str, Any]
+    """The synthesis document of the seed's template."""
+    conflicts: list[dict[str, Any]] = []
+
+
+class ConflictResolved(Payload):
+    kind: Literal["conflict_resolved"] = "conflict_resolved"
+    conflict: str
+    stage: str
+    path: str
+    value: Any = None
+    picked: str | None = None
+    note: str = ""
+    by: str = ""
+    at: str = ""
+
+
+class CheckpointEvaluated(Payload):
+    kind: Literal["checkpoint_evaluated"] = "checkpoint_evaluated"
+    stage: str
+    mode: Literal["strict", "lenient"]
+    passed: bool
+    criteria: list[dict[str, Any]]
+    decision: dict[str, Any] | None = None
+
+
+class CheckpointAccepted(Payload):
+    kind: Literal["checkpoint_accepted"] = "checkpoint_accepted"
+    stage: str
+    note: str
+    by: str = ""
+    at: str = ""
+
+
+class RollbackPointSaved(Payload):
+    kind: Literal["rollback_point"] = "rollback_point"
+    id: str
+    stage: str
+    """The stage about to start when the point was saved."""
+    agent: str | None = None
+    """In a sequential phase, the agent about to start."""
+    manifest_id: int
+    files: int
+    bytes: int = 0
+    at: str
+    verified: bool = False
+    """Every file of the snapshot was read back from the store after saving."""
+
+
+class RolledBack(Payload):
+    kind: Literal["rolled_back"] = "rolled_back"
+    point: str
+    stage: str
+    agent: str | None = None
+    restored: dict[str, list[str]] = {}
+    commands: list[dict[str, Any]] = []
+    verify: list[dict[str, Any]] = []
+    by: str = ""
+    at: str = ""
+
+
+class CommandApplied(Payload):
+    kind: Literal["command_applied"] = "command_applied"
+    command_id: int
+    command: str
+    ok: bool
+    message: str = ""
+    by: str = ""
+
+
+PAYLOAD_TYPES: dict[str, type[Payload]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (
+        RunCreated,
+        RunStatusChanged,
+        StageStarted,
+        StageFinished,
+        AttemptStarted,
+        AttemptFinished,
+        AgentMessage,
+        AgentFinished,
+        AgentReset,
+        Consolidated,
+        ConflictResolved,
+        CheckpointEvaluated,
+        CheckpointAccepted,
+        RollbackPointSaved,
+        RolledBack,
+        CommandApplied,
+    )
+}
+
+
+class Event(BaseModel):
+    """One stored event, as read back from the store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: str
+    seq: int
+    ts: float
+    kind: str
+    operator: str
+    data: dict[str, Any]
+
+    def payload(self) -> Payload:
+        return PAYLOAD_TYPES[self.kind].model_validate(self.data)

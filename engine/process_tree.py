@@ -1,0 +1,243 @@
+"""Find, measure and signal the processes of an agent's process group.
+
+Hot paths read ``/proc`` directly: ``psutil``'s ``children(recursive=True)`` scans
+every process on the machine, while walking ``/proc/PID/task/TID/children`` only
+touches the tree. A full scan is still needed to find group members that left the
+tree (double-forked daemons); callers do it rarely and off the event loop. Where
+``/proc`` is missing, psutil does the same work more slowly.
+
+Zombies count as gone: after a group is killed its members are zombies until
+their new parent reaps them, and some container inits reap late or never. When
+this process is a child subreaper (:func:`become_subreaper`), the orphans of an
+agent become our children, and :func:`live_members` reaps them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+
+import psutil
+
+_PROC = os.path.isdir("/proc/self/task")
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    pid: int
+    ppid: int
+    pgid: int
+    sid: int
+    zombie: bool
+    start: float
+    """Start time in an opaque unit, only to tell a reused pid from the same process."""
+    cpu_s: float
+    """User plus system time of the process itself (not of its reaped children)."""
+    rss_bytes: int
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """The current state of ``pid``, or None if it does not exist."""
+    if not _PROC:
+        return _psutil_stat(pid)
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return _parse_stat(pid, raw)
+
+
+def _parse_stat(pid: int, raw: bytes) -> ProcStat | None:
+    # The command name may hold spaces and parentheses: fields start after the last ")".
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    if len(fields) < 22:
+        return None
+    return ProcStat(
+        pid=pid,
+        ppid=int(fields[1]),
+        pgid=int(fields[2]),
+        sid=int(fields[3]),
+        zombie=fields[0] in (b"Z", b"X"),
+        start=int(fields[19]) / _CLK_TCK,
+        cpu_s=(int(fields[11]) + int(fields[12])) / _CLK_TCK,
+        rss_bytes=int(fields[21]) * _PAGE,
+    )
+
+
+def _psutil_stat(pid: int) -> ProcStat | None:
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            times = proc.cpu_times()
+            return ProcStat(
+                pid=pid,
+                ppid=proc.ppid(),
+                pgid=os.getpgid(pid),
+                sid=os.getsid(pid),
+                zombie=proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD),
+                start=proc.create_time(),
+                cpu_s=times.user + times.system,
+                rss_bytes=proc.memory_info().rss,
+            )
+    except (psutil.Error, OSError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """All processes below ``pid`` (children, grandchildren, ...), without ``pid``."""
+    if not _PROC or not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
+        return _psutil_descendants(pid)
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found.extend(kids)
+            todo.extend(kids)
+    return found
+
+
+def _psutil_descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def group_members(pgid: int) -> list[ProcStat]:
+    """Every process of group ``pgid``, zombies included. Scans all processes: keep it rare."""
+    if not _PROC:
+        return [s for pid in psutil.pids() if (s := _psutil_stat(pid)) and s.pgid == pgid]
+    members = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and (stat := read_stat(int(name))) is not None and stat.pgid == pgid:
+            members.append(stat)
+    return members
+
+
+def live_members(pgid: int) -> list[ProcStat]:
+    """The group's members that are not zombies, reaping the zombies that are our children.
+
+    The group leader (pid == pgid) is never reaped here: whoever spawned it owns its exit status.
+    """
+    me = os.getpid()
+    live = []
+    for stat in group_members(pgid):
+        if not stat.zombie:
+            live.append(stat)
+        elif stat.ppid == me and stat.pid != pgid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(stat.pid, os.WNOHANG)
+    return live
+
+
+def still_running(pid: int, start: float) -> bool:
+    """Whether the process ``pid`` that started at ``start`` runs; reaps it if it is our zombie.
+
+    ``start`` (from :attr:`ProcStat.start`) guards against a reused pid, whose exit status
+    belongs to someone else.
+    """
+    stat = read_stat(pid)
+    if stat is None or stat.start != start:
+        return False
+    if not stat.zombie:
+        return True
+    if stat.ppid == os.getpid():
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return False
+
+
+def group_exists(pgid: int) -> bool:
+    """Whether any process (zombies included) is in the group; cheap, one system call."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether a non-zombie process is in the group. Scans all processes if the group exists."""
+    return group_exists(pgid) and bool(live_members(pgid))
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to the group; False if it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def signal_pids(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+def terminate_group(pgid: int, grace_s: float, kill_wait_s: float = 2.0) -> bool:
+    """SIGTERM the group, wait up to ``grace_s`` for it to be gone, then SIGKILL it.
+
+    Blocking (it polls): for callers outside the event loop, such as resume after a crash.
+    Returns True when the group is gone at the end.
+    """
+    if not signal_group(pgid, signal.SIGTERM):
+        return True
+    if _wait_gone(pgid, grace_s):
+        return True
+    signal_group(pgid, signal.SIGKILL)
+    return _wait_gone(pgid, kill_wait_s)
+
+
+def _wait_gone(pgid: int, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while group_alive(pgid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def create_time(pid: int) -> float | None:
+    """Start time as psutil reports it (seconds since the epoch), stable across processes."""
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants re-parent to this process instead of init (Linux only).
+
+    Without it, killed grandchildren stay zombies until init reaps them, late or never in
+    some containers, and their process group looks alive meanwhile.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

@@ -1,0 +1,75 @@
+"""Submitting an operator command: to the live engine if there is one, else applied at once.
+
+Either way the command is first a row in the store, so it is applied exactly once and
+in order, by whichever process holds the run's lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from engine.commands import Outcome, apply_command, reevaluate_paused_checkpoints
+from engine.run_lock import RunLocked, acquire, live_holder, my_lock_row
+from engine.session import RunSession, operator_name
+from engine.store import Store
+
+LIVE_WAIT_S = 5.0
+POLL_S = 0.05
+
+
+async def submit(
+    store: Store,
+    run_id: str,
+    kind: str,
+    args: dict[str, Any],
+    *,
+    operator: str | None = None,
+    wait_s: float = LIVE_WAIT_S,
+) -> Outcome:
+    who = operator or operator_name()
+    command_id = await store.add_command(run_id, kind, args, who)
+    for _ in range(3):
+        if await live_holder(store, run_id) is None:
+            try:
+                return await apply_pending_now(store, run_id, command_id)
+            except RunLocked:
+                pass
+        outcome = await _wait_applied(store, command_id, wait_s)
+        if outcome is not None:
+            return outcome
+        if await live_holder(store, run_id) is not None:
+            return Outcome(True, f"queued: the engine will apply it after the current step (command {command_id})")
+    return Outcome(True, f"queued (command {command_id})")
+
+
+async def _wait_applied(store: Store, command_id: int, wait_s: float) -> Outcome | None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while loop.time() < deadline:
+        cmd = await store.command(command_id)
+        if cmd is not None and cmd.applied_at is not None:
+            outcome = cmd.outcome or {}
+            return Outcome(bool(outcome.get("ok")), str(outcome.get("message", "")))
+        await asyncio.sleep(POLL_S)
+    return None
+
+
+async def apply_pending_now(store: Store, run_id: str, command_id: int) -> Outcome:
+    """Hold the run's lock for the moment it takes to apply every pending command."""
+    await acquire(store, run_id)
+    try:
+        session = await RunSession.load(store, run_id)
+        mine = Outcome(False, "command was not applied")
+        for cmd in await store.pending_commands(run_id):
+            outcome = await apply_command(session, cmd, live=False)
+            if cmd.kind in ("resolve", "accept") and outcome.ok:
+                await reevaluate_paused_checkpoints(session, session.state.criteria_override)
+            if cmd.id == command_id:
+                mine = outcome
+        from engine.reports import ReportWriter
+
+        await ReportWriter(store, session.state, session.run_dir).write_continuity()
+        return mine
+    finally:
+        await store.unlock(run_id, my_lock_row().pid)

@@ -1,0 +1,157 @@
+"""Reading an attempt's messages and result (INTERFACE.md section 3), and checking the result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+MAX_RESULT_BYTES = 16 * 1024 * 1024
+"""A result larger than this is refused as data_corruption rather than held in memory."""
+
+
+class ResultError(Exception):
+    """The attempt's result is missing, not JSON, or against the schema (data_corruption)."""
+
+
+@dataclass
+class Message:
+    message_type: str
+    priority: str
+    content: Any
+    metadata: dict[str, Any]
+
+
+@dataclass
+class MessageParser:
+    """Picks the seed-format messages out of an agent's stdout lines."""
+
+    result: Any = None
+    has_result: bool = False
+    tokens: int = 0
+    cost_usd: float = 0.0
+    _pending: list[str] = field(default_factory=list)
+    _pending_len: int = 0
+    _overflow: bool = False
+
+    def feed(self, text: str, partial: bool) -> Message | None:
+        """Feed one stdout line (or a piece of a long one); returns a non-result message."""
+        if partial or self._pending:
+            if not self._pending and not text.lstrip().startswith("{"):
+                return None
+            if self._pending_len + len(text) > MAX_RESULT_BYTES:
+                self._overflow = True
+            elif not self._overflow:
+                self._pending.append(text)
+                self._pending_len += len(text)
+            if partial:
+                return None
+            text = "".join(self._pending)
+            overflow = self._overflow
+            self._pending, self._pending_len, self._overflow = [], 0, False
+            if overflow:
+                return Message(
+                    "error", "critical", "a message line was too large and was dropped", {}
+                )
+        stripped = text.strip()
+        if not (stripped.startswith("{") and stripped.endswith("}")):
+            return None
+        try:
+            obj = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(obj, dict):
+            return None
+        header, body = obj.get("header"), obj.get("body")
+        if not isinstance(header, dict) or not isinstance(body, dict):
+            return None
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        self._count(metadata)
+        kind = str(body.get("message_type", "info"))
+        if kind == "result":
+            self.result = body.get("content")
+            self.has_result = True
+            return None
+        return Message(kind, str(header.get("priority", "normal")), body.get("content"), metadata)
+
+    def _count(self, metadata: dict[str, Any]) -> None:
+        tokens = metadata.get("tokens")
+        if isinstance(tokens, int | float) and not isinstance(tokens, bool):
+            self.tokens += int(tokens)
+        elif isinstance(tokens, dict):
+            self.tokens += sum(int(v) for v in tokens.values() if isinstance(v, int | float))
+        cost = metadata.get("cost_usd")
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            self.cost_usd += float(cost)
+
+
+def read_json_file(path: Path, what: str) -> Any:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ResultError(f"{what} was not written") from None
+    if size > MAX_RESULT_BYTES:
+        raise ResultError(f"{what} is {size} bytes, over the {MAX_RESULT_BYTES} byte limit")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ResultError(f"{what} is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise ResultError(f"{what} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultError(
+            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise ResultError(f"{what} is nested too deeply") from None
+
+
+def extract_result(mode: str, parser: MessageParser, stdout_file: Path, output_file: Path) -> Any:
+    if mode == "json":
+        return read_json_file(stdout_file, "stdout")
+    if mode == "file":
+        return read_json_file(output_file, "the result file $PHASEBOARD_OUTPUT")
+    if parser.has_result:
+        return parser.result
+    if output_file.exists():
+        return read_json_file(output_file, "the result file $PHASEBOARD_OUTPUT")
+    raise ResultError("no result message on stdout and $PHASEBOARD_OUTPUT was not written")
+
+
+def check_result(
+    result: Any, schema: dict[str, Any] | None, accept_partial: bool
+) -> tuple[Any, bool]:
+    """Validate against the agent's schema; returns (result, partial).
+
+    With ``accept_partial`` the properties that fail are dropped and the rest kept,
+    provided what is left is valid.
+    """
+    if schema is None:
+        return result, False
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(result), key=lambda e: list(e.absolute_path))
+    if not errors:
+        return result, False
+    message = _describe(errors)
+    if accept_partial and isinstance(result, dict):
+        bad = {e.absolute_path[0] for e in errors if e.absolute_path}
+        kept = {k: v for k, v in result.items() if k not in bad}
+        if bad and not list(validator.iter_errors(kept)):
+            return kept, True
+    raise ResultError(f"result does not match the schema: {message}")
+
+
+def _describe(errors: list[jsonschema.ValidationError]) -> str:
+    parts = []
+    for error in errors[:5]:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        parts.append(f"{where}: {error.message[:200]}")
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    return "; ".join(parts)

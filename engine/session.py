@@ -1,0 +1,96 @@
+"""A run as seen by whoever holds its lock: the store, the folded state, and ``emit``.
+
+The engine is a session that also runs stages; the CLI opens a session to apply an
+operator's command when no engine is alive. Both write through :meth:`emit`, which
+appends to the store first and folds into the state only once committed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.events import Event, Payload
+from engine.secrets import Masker
+from engine.state import RunState
+from engine.store import Store
+from engine.workflow import Workflow
+
+
+def operator_name() -> str:
+    """``$USER@host``, as recorded with every operator action."""
+    try:
+        user = os.environ.get("USER") or getpass.getuser()
+    except Exception:
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class RunSession:
+    def __init__(self, store: Store, state: RunState, *, operator: str | None = None) -> None:
+        self.store = store
+        self.state = state
+        self.run_id = state.run_id
+        self.operator = operator or operator_name()
+        self.masker = Masker.from_env(os.environ, self.workflow.secrets)
+        self.listeners: list[Callable[[list[Event]], None]] = []
+        """Called with every batch of events this session commits (progress printers)."""
+
+    @classmethod
+    async def load(cls, store: Store, run_id: str, *, operator: str | None = None) -> RunSession:
+        events = await store.events(run_id)
+        if not events:
+            raise LookupError(f"unknown run: {run_id}")
+        return cls(store, RunState.fold(run_id, events), operator=operator)
+
+    @property
+    def workflow(self) -> Workflow:
+        assert self.state.workflow is not None
+        return self.state.workflow
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.state.run_dir)
+
+    @property
+    def workspace(self) -> Path:
+        return Path(self.state.workspace)
+
+    async def emit(
+        self,
+        *payloads: Payload,
+        command: tuple[int, dict[str, Any]] | None = None,
+        manifests: tuple[int, ...] = (),
+        operator: str = "",
+    ) -> list[Event]:
+        events = await self.store.append(
+            self.run_id,
+            [self._mask(p) for p in payloads],
+            operator=operator,
+            command=command,
+            manifests=manifests,
+        )
+        for event in events:
+            self.state.apply(event)
+        for listener in self.listeners:
+            listener(events)
+        await self.after_events(events)
+        return events
+
+    def _mask(self, payload: Payload) -> Payload:
+        if not self.masker or payload.kind == "run_created":
+            return payload
+        data = self.masker.value(payload.model_dump())
+        return type(payload).model_validate(data)
+
+    async def after_events(self, events: list[Event]) -> None:
+        """Hook for subclasses (the engine rewrites the session files here)."""

@@ -1,0 +1,318 @@
+"""What ``phaseboard status`` and ``phaseboard runs`` print, built from the folded state.
+
+``status_document`` is the JSON contract of INTERFACE.md section 1 that scripts rely on: keys are
+only ever added to it. ``status_lines`` is the same picture for a person at an 80-column terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.metrics import run_metrics
+from engine.state import AgentState, AttemptState, ConflictState, RunState, StageState
+from engine.store import RunRow
+
+WIDTH = 80
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ICONS = {
+    "succeeded": "[ok]",
+    "running": "[..]",
+    "pending": "[  ]",
+    "failed": "[!!]",
+    "missing": "[??]",
+    "skipped": "[--]",
+    "rolled_back": "[rb]",
+}
+
+
+def iso(ts: float | None) -> str | None:
+    """An event time as ISO-8601 in UTC, the form of every time phaseboard prints."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+def plain(value: Any, limit: int | None = None) -> str:
+    """One line of agent-supplied text that cannot drive the terminal: control characters
+    (C0, ESC, DEL, C1) become spaces and runs of white space collapse."""
+    text = " ".join(_UNSAFE.sub(" ", str(value)).split())
+    if limit is not None and len(text) > limit:
+        text = text[: max(0, limit - 1)] + "…"
+    return text
+
+
+def command(*words: str) -> str:
+    """A command line the operator can paste: each word shell-quoted where needed."""
+    return " ".join(shlex.quote(word) for word in words)
+
+
+# -- status --json ---------------------------------------------------------------------------
+
+
+def status_document(state: RunState) -> dict[str, Any]:
+    return {
+        "run": _run(state),
+        "stages": [_stage(st, state) for st in state.stages.values()],
+        "conflicts": [conflict_dict(c) for c in state.live_conflicts()],
+        "rollback_points": [
+            {
+                "id": p.id,
+                "stage": p.stage,
+                "at": p.at,
+                "files": p.files,
+                "agent": p.agent,
+                "bytes": p.bytes,
+                "verified": p.verified,
+            }
+            for p in state.rollback_points
+        ],
+        "metrics": run_metrics(state),
+        "decisions": [decision_entry(d) for d in state.decisions_log],
+    }
+
+
+def _run(state: RunState) -> dict[str, Any]:
+    return {
+        "id": state.run_id,
+        "workflow": state.workflow_name,
+        "workspace": state.workspace,
+        "status": state.status,
+        "decision": state.decision,
+        "started_at": iso(state.started_at),
+        "ended_at": iso(state.ended_at),
+        "duration_s": _duration(state.started_at, state.ended_at),
+        "reason": state.reason,
+        "awaiting": list(state.awaiting),
+        "workflow_path": state.workflow_path,
+        "run_dir": state.run_dir,
+        "params": dict(state.params),
+        "last_seq": state.last_seq,
+    }
+
+
+def _duration(start: float | None, end: float | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return round(end - start, 3)
+
+
+def _stage(st: StageState, state: RunState) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": st.id,
+        "kind": st.kind,
+        "status": st.status,
+        "started_at": iso(st.started_at),
+        "ended_at": iso(st.ended_at),
+        "agents": [_agent(a) for a in st.agents.values()],
+        "criteria": [_criterion(c) for c in st.criteria],
+        "title": st.title,
+        "reason": st.reason,
+        "duration_s": _duration(st.started_at, st.ended_at),
+    }
+    if st.kind == "agents":
+        out["changes"] = st.changes
+        out["succeeded"] = st.succeeded
+        out["failed"] = st.failed
+        out["total"] = st.total
+    elif st.kind == "consolidation":
+        out["conflicts"] = [c.id for c in state.live_conflicts() if c.stage == st.id]
+    elif st.kind == "checkpoint":
+        out["passed"] = st.passed
+        out["decision"] = st.decision
+        out["accepted"] = st.accepted
+    return out
+
+
+def _agent(agent: AgentState) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "status": agent.status,
+        "backup_of": agent.backup_of,
+        "result": agent.result,
+        "attempts": [_attempt(a) for a in agent.attempts],
+        "title": agent.title,
+        "reason": agent.reason,
+        "standby": agent.standby,
+        "extended": agent.extended,
+        "duration_s": agent.duration_s,
+    }
+
+
+def _attempt(a: AttemptState) -> dict[str, Any]:
+    return {
+        "n": a.n,
+        "status": a.status,
+        "category": a.category,
+        "exit_code": a.exit_code,
+        "duration_s": a.duration_s,
+        "peak_rss_mb": a.peak_rss_mb,
+        "cpu_s": a.cpu_s,
+        "scope": a.scope,
+        "error": a.error,
+        "tokens": a.tokens,
+        "cost_usd": a.cost_usd,
+        "partial": a.partial,
+        "rolled_back": a.rolled_back,
+        "started_at": iso(a.started_at),
+        "ended_at": iso(a.ended_at),
+    }
+
+
+def _criterion(c: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": c.get("id"),
+        "passed": bool(c.get("passed")),
+        "value": c.get("value"),
+        "severity": c.get("severity"),
+        **{k: v for k, v in c.items() if k not in ("id", "passed", "value", "severity")},
+    }
+
+
+def conflict_dict(c: ConflictState) -> dict[str, Any]:
+    out = c.as_dict()
+    if c.resolution is not None:
+        out["resolution"] = {
+            key: c.resolution.get(key) for key in ("value", "picked", "note", "by", "at")
+        }
+    return out
+
+
+def decision_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An operator decision with its time as ISO-8601 (retries record the event time)."""
+    at = entry.get("at")
+    return {**entry, "at": iso(at) if isinstance(at, int | float) else at}
+
+
+# -- runs --json -----------------------------------------------------------------------------
+
+
+def runs_item(item: RunRow | RunState, now: float | None = None) -> dict[str, Any]:
+    """The ``run`` object of one run; ``duration_s`` runs to ``now`` while the run is unfinished."""
+    if isinstance(item, RunState):
+        run_id, workflow, workspace = item.run_id, item.workflow_name, item.workspace
+        status, decision, run_dir = item.status, item.decision, item.run_dir
+        started, ended = item.started_at, item.ended_at
+    else:
+        run_id, workflow, workspace = item.id, item.workflow, item.workspace
+        status, decision, run_dir = item.status, item.decision, item.run_dir
+        started, ended = item.started_at, item.ended_at
+    return {
+        "id": run_id,
+        "workflow": workflow,
+        "workspace": workspace,
+        "status": status,
+        "decision": decision,
+        "started_at": iso(started),
+        "ended_at": iso(ended),
+        "duration_s": _duration(started, ended if ended is not None else now),
+        "run_dir": run_dir,
+    }
+
+
+# -- status (for people) ---------------------------------------------------------------------
+
+
+def status_lines(state: RunState) -> list[str]:
+    """A compact plain-text view; every line fits in 80 columns."""
+    run = state.run_id
+    lines = [
+        f"run {run}  workflow {state.workflow_name}",
+        f"status {state.status}   decision {state.decision or '-'}",
+        f"started {iso(state.started_at) or '-'}   ended {iso(state.ended_at) or '-'}",
+        f"workspace {state.workspace}",
+    ]
+    if state.reason:
+        lines.append(f"reason: {plain(state.reason)}")
+    lines += ["", "stages"]
+    for st in state.stages.values():
+        lines += _stage_lines(st)
+    lines += _conflict_lines(state)
+    lines += _checkpoint_lines(state)
+    if state.rollback_points:
+        lines += ["", "rollback points"]
+        for p in state.rollback_points:
+            where = f"{p.stage}.{p.agent}" if p.agent else p.stage
+            check = "verified" if p.verified else "unverified"
+            lines.append(f"  {p.id:<6} before {where}  {p.files} files  {check}  {p.at}")
+            lines.append(f"      {command('phaseboard', 'rollback', run, p.id)}")
+    if state.awaiting:
+        lines += ["", "awaiting the operator"]
+        lines += [f"  - {plain(item)}" for item in state.awaiting]
+    lines += ["", f"decision: {state.decision or 'none yet'}"]
+    return [_fit(line) for line in lines]
+
+
+def _fit(line: str) -> str:
+    line = _UNSAFE.sub("?", line)
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def _stage_lines(st: StageState) -> list[str]:
+    icon = _ICONS.get(st.status, "[  ]")
+    took = _duration(st.started_at, st.ended_at)
+    head = f"{icon} {st.id:<24} {st.kind:<13} {st.status:<11}"
+    if took is not None:
+        head += f" {took:.1f}s"
+    lines = [head.rstrip()]
+    if st.reason and st.status != "succeeded":
+        lines.append(f"       {plain(st.reason)}")
+    for agent in st.agents.values():
+        if agent.standby and not agent.attempts:
+            continue
+        live = [a for a in agent.attempts if not a.rolled_back]
+        count = len(live)
+        tries = f"{count} attempt{'s' if count != 1 else ''}"
+        row = f"     {_ICONS.get(agent.status, '[  ]')} {agent.id:<22} {agent.status:<11} {tries}"
+        if agent.backup_of:
+            row += f"  (backup of {agent.backup_of})"
+        lines.append(row)
+        last = live[-1] if live else None
+        if last is not None and last.status == "failed":
+            why = f"{last.category or 'failed'}: {plain(last.error or agent.reason or '')}"
+            lines.append(f"          last error {why.rstrip(': ')}")
+    return lines
+
+
+def _conflict_lines(state: RunState) -> list[str]:
+    open_conflicts = state.open_conflicts()
+    if not open_conflicts:
+        return []
+    lines = ["", f"open conflicts ({len(open_conflicts)})"]
+    for c in open_conflicts:
+        lines.append(f"  {c.id}  {c.severity:<8}  {c.stage}  {plain(c.path)}")
+        for agent, value in c.candidates.items():
+            lines.append(f"      {agent} = {plain(_short(value))}")
+        first = next(iter(c.candidates), "STAGE.AGENT")
+        lines.append(
+            f"      {command('phaseboard', 'resolve', state.run_id, c.id, '--pick', first)}"
+        )
+    return lines
+
+
+def _checkpoint_lines(state: RunState) -> list[str]:
+    checkpoints = [st for st in state.stages.values() if st.kind == "checkpoint" and st.criteria]
+    if not checkpoints:
+        return []
+    lines = ["", "checkpoints"]
+    for st in checkpoints:
+        verdict = f"  decision {st.decision.get('verdict')}" if st.decision else ""
+        result = "passed" if st.passed else "failed"
+        accepted = "  (accepted)" if st.accepted else ""
+        lines.append(f"  {st.id}  {result}{accepted}{verdict}")
+        for c in st.criteria:
+            if not c.get("passed"):
+                value = plain(_short(c.get("value")), 30)
+                lines.append(f"      x {c.get('id')} ({c.get('severity')}) value {value}")
+        if not st.passed and not st.accepted:
+            note = command("phaseboard", "accept", state.run_id, st.id, "--note", "why")
+            lines.append(f"      {note}")
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"

@@ -1,0 +1,532 @@
+"""The SQLite store: the one channel between an engine and whatever watches or commands it.
+
+One file, WAL mode, one aiosqlite connection per process. Every write is a
+batch in one ``BEGIN IMMEDIATE`` transaction: an engine's step (its events and
+the command it applies) commits whole or not at all, so a kill at any instant
+leaves a history that folds to a consistent state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from engine.events import Event, Payload
+from engine.migrations import MIGRATIONS, SCHEMA_VERSION
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreError(Exception):
+    """A database that cannot be used: locked, read-only, corrupt or from a newer phaseboard."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    stage: str
+    agent: str
+    attempt: int
+    stream: str
+    ts: float
+    text: str
+    partial: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLog:
+    id: int
+    stage: str
+    agent: str
+    attempt: int
+    stream: str
+    ts: float
+    text: str
+    partial: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: int
+    run_id: str
+    kind: str
+    args: dict[str, Any]
+    operator: str
+    created_at: float
+    applied_at: float | None
+    outcome: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunRow:
+    id: str
+    workflow: str
+    workspace: str
+    run_dir: str
+    created_at: float
+    status: str
+    decision: str | None
+    started_at: float | None
+    ended_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockRow:
+    run_id: str
+    pid: int
+    host: str
+    create_time: float
+    heartbeat: float
+
+
+def _prepare_file(path: Path) -> None:
+    """Create the database file and its folder with owner-only permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.close(fd)
+
+
+class Store:
+    """Async access to one phaseboard database."""
+
+    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
+        self.path = path
+        self._conn = conn
+        self._write_lock = asyncio.Lock()
+        """Tasks of one process share the connection: one transaction at a time."""
+
+    # -- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: str | Path, *, create: bool = True) -> Store:
+        path = Path(path)
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no phaseboard database at {path}")
+            try:
+                _prepare_file(path)
+            except OSError as exc:
+                raise StoreError(f"cannot create database {path}: {exc.strerror}") from None
+        if not os.access(path, os.R_OK):
+            raise StoreError(f"cannot read database {path}: permission denied")
+        try:
+            conn = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from None
+        store = cls(path, conn)
+        try:
+            await store._setup()
+        except BaseException:
+            await conn.close()
+            raise
+        return store
+
+    async def _setup(self) -> None:
+        conn = self._conn
+        conn.row_factory = sqlite3.Row
+        try:
+            await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            version = await self._scalar("PRAGMA user_version")
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"phaseboard understands ({SCHEMA_VERSION}); upgrade phaseboard to use it"
+                )
+            mode = await self._scalar("PRAGMA journal_mode")
+            if mode != "wal" and os.access(self.path, os.W_OK):
+                await conn.execute("PRAGMA journal_mode=WAL")
+            await conn.execute("PRAGMA synchronous=FULL")
+            await conn.execute("PRAGMA foreign_keys=ON")
+            if version < SCHEMA_VERSION:
+                await self._migrate(version)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(self._explain(exc)) from None
+
+    def _explain(self, exc: sqlite3.Error) -> str:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"database {self.path} is corrupt or not a phaseboard database ({text}); it was left untouched"
+        if "readonly" in text or "read-only" in text:
+            return f"database {self.path} is read-only ({text})"
+        if "locked" in text or "busy" in text:
+            return f"database {self.path} is locked by another process ({text})"
+        return f"database {self.path}: {text}"
+
+    async def _migrate(self, current: int) -> None:
+        for version, script in MIGRATIONS:
+            if version <= current:
+                continue
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(script):
+                    await self._conn.execute(statement)
+                await self._conn.execute(f"PRAGMA user_version={version}")
+                await self._conn.execute("COMMIT")
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._conn.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return None if row is None else row[0]
+
+    async def _write(self, fn: Any) -> Any:
+        """Run ``fn(conn)`` inside one IMMEDIATE transaction."""
+        async with self._write_lock:
+            return await self._write_locked(fn)
+
+    async def _write_locked(self, fn: Any) -> Any:
+        try:
+            await self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from None
+        try:
+            result = await fn(self._conn)
+            await self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            await self._rollback()
+            raise StoreError(self._explain(exc)) from None
+        except BaseException:
+            await self._rollback()
+            raise
+        return result
+
+    async def _rollback(self) -> None:
+        try:
+            await self._conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    # -- runs ------------------------------------------------------------------------------
+
+    async def create_run(self, run_id: str, workflow: str, workspace: str, run_dir: str) -> None:
+        now = time.time()
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO runs(id, workflow, workspace, run_dir, created_at, status) "
+                "VALUES (?, ?, ?, ?, ?, 'pending')",
+                (run_id, workflow, workspace, run_dir, now),
+            )
+
+        await self._write(fn)
+
+    async def runs(self) -> list[RunRow]:
+        async with self._conn.execute(
+            "SELECT * FROM runs ORDER BY created_at DESC, id DESC"
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_run_row(r) for r in rows]
+
+    async def run(self, run_id: str) -> RunRow | None:
+        async with self._conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _run_row(row)
+
+    async def delete_run(self, run_id: str) -> None:
+        async def fn(conn: aiosqlite.Connection) -> None:
+            for table in ("logs", "events", "commands", "locks", "run_manifests"):
+                await conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            await conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+        await self._write(fn)
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def append(
+        self,
+        run_id: str,
+        payloads: Iterable[Payload],
+        *,
+        operator: str = "",
+        command: tuple[int, dict[str, Any]] | None = None,
+        manifests: Iterable[int] = (),
+    ) -> list[Event]:
+        """Append events (and mark a command applied) in one transaction."""
+        items = list(payloads)
+        now = time.time()
+
+        async def fn(conn: aiosqlite.Connection) -> list[Event]:
+            async with conn.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", (run_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            seq = int(row[0]) if row else 0
+            out: list[Event] = []
+            rows = []
+            for payload in items:
+                seq += 1
+                data = payload.model_dump(mode="json")
+                rows.append((run_id, seq, now, payload.kind, operator, json.dumps(data)))
+                out.append(
+                    Event(
+                        run_id=run_id,
+                        seq=seq,
+                        ts=now,
+                        kind=payload.kind,
+                        operator=operator,
+                        data=data,
+                    )
+                )
+            await conn.executemany(
+                "INSERT INTO events(run_id, seq, ts, kind, operator, data) VALUES (?,?,?,?,?,?)",
+                rows,
+            )
+            await _update_run_summary(conn, run_id, out)
+            if command is not None:
+                await conn.execute(
+                    "UPDATE commands SET applied_at = ?, outcome = ? WHERE id = ?",
+                    (now, json.dumps(command[1]), command[0]),
+                )
+            for manifest_id in manifests:
+                await conn.execute(
+                    "INSERT OR IGNORE INTO run_manifests(run_id, manifest_id) VALUES (?, ?)",
+                    (run_id, manifest_id),
+                )
+            return out
+
+        return await self._write(fn)
+
+    async def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
+        sql = "SELECT seq, ts, kind, operator, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+        params: list[Any] = [run_id, after]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [
+            Event(run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=json.loads(r[4]))
+            for r in rows
+        ]
+
+    async def last_seq(self, run_id: str) -> int:
+        return int(
+            await self._scalar(
+                "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", (run_id,)
+            )
+        )
+
+    async def data_version(self) -> int:
+        """Changes whenever another connection commits: a cheap 'anything new?' for watchers."""
+        return int(await self._scalar("PRAGMA data_version"))
+
+    # -- logs ------------------------------------------------------------------------------
+
+    async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
+        if not rows:
+            return
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.executemany(
+                "INSERT INTO logs(run_id, stage, agent, attempt, stream, ts, text, partial) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (run_id, r.stage, r.agent, r.attempt, r.stream, r.ts, r.text, int(r.partial))
+                    for r in rows
+                ],
+            )
+
+        await self._write(fn)
+
+    async def logs(
+        self,
+        run_id: str,
+        stage: str | None = None,
+        agent: str | None = None,
+        attempt: int | None = None,
+        *,
+        after_id: int = 0,
+        limit: int | None = None,
+        newest: bool = False,
+    ) -> list[StoredLog]:
+        """Log lines in order; with ``newest`` the last ``limit`` lines (still in order)."""
+        where = ["run_id = ?", "id > ?"]
+        params: list[Any] = [run_id, after_id]
+        for column, value in (("stage", stage), ("agent", agent), ("attempt", attempt)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        order = "DESC" if newest else "ASC"
+        sql = (
+            "SELECT id, stage, agent, attempt, stream, ts, text, partial FROM logs "
+            f"WHERE {' AND '.join(where)} ORDER BY id {order}"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        out = [StoredLog(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+        if newest:
+            out.reverse()
+        return out
+
+    async def log_count(self, run_id: str) -> int:
+        return int(await self._scalar("SELECT COUNT(*) FROM logs WHERE run_id = ?", (run_id,)))
+
+    # -- commands --------------------------------------------------------------------------
+
+    async def add_command(self, run_id: str, kind: str, args: dict[str, Any], operator: str) -> int:
+        now = time.time()
+
+        async def fn(conn: aiosqlite.Connection) -> int:
+            cur = await conn.execute(
+                "INSERT INTO commands(run_id, kind, args, operator, created_at) VALUES (?,?,?,?,?)",
+                (run_id, kind, json.dumps(args), operator, now),
+            )
+            return int(cur.lastrowid or 0)
+
+        return await self._write(fn)
+
+    async def pending_commands(self, run_id: str) -> list[Command]:
+        async with self._conn.execute(
+            "SELECT * FROM commands WHERE run_id = ? AND applied_at IS NULL ORDER BY id", (run_id,)
+        ) as cur:
+            rows = await cur.fetchall()
+        return [_command(r) for r in rows]
+
+    async def command(self, command_id: int) -> Command | None:
+        async with self._conn.execute("SELECT * FROM commands WHERE id = ?", (command_id,)) as cur:
+            row = await cur.fetchone()
+        return None if row is None else _command(row)
+
+    async def mark_command(self, command_id: int, outcome: dict[str, Any]) -> None:
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE commands SET applied_at = ?, outcome = ? WHERE id = ? AND applied_at IS NULL",
+                (time.time(), json.dumps(outcome), command_id),
+            )
+
+        await self._write(fn)
+
+    # -- the engine lock -------------------------------------------------------------------
+
+    async def lock(self, run_id: str) -> LockRow | None:
+        async with self._conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return LockRow(row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"])
+
+    async def try_lock(self, run_id: str, mine: LockRow, is_stale: Any) -> LockRow | None:
+        """Take the run's lock unless a live holder has it; returns the live holder, or None."""
+
+        async def fn(conn: aiosqlite.Connection) -> LockRow | None:
+            async with conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
+                row = await cur.fetchone()
+            if row is not None:
+                held = LockRow(
+                    row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"]
+                )
+                same = held.pid == mine.pid and held.host == mine.host
+                if not same and not is_stale(held):
+                    return held
+            await conn.execute(
+                "INSERT OR REPLACE INTO locks(run_id, pid, host, create_time, heartbeat) "
+                "VALUES (?,?,?,?,?)",
+                (run_id, mine.pid, mine.host, mine.create_time, mine.heartbeat),
+            )
+            return None
+
+        return await self._write(fn)
+
+    async def heartbeat(self, run_id: str, pid: int) -> bool:
+        """Refresh our lock; False if it was taken from us."""
+
+        async def fn(conn: aiosqlite.Connection) -> bool:
+            cur = await conn.execute(
+                "UPDATE locks SET heartbeat = ? WHERE run_id = ? AND pid = ?",
+                (time.time(), run_id, pid),
+            )
+            return cur.rowcount == 1
+
+        return await self._write(fn)
+
+    async def unlock(self, run_id: str, pid: int) -> None:
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute("DELETE FROM locks WHERE run_id = ? AND pid = ?", (run_id, pid))
+
+        await self._write(fn)
+
+    # -- snapshots (their tables live in the same file) ------------------------------------
+
+    async def manifests_in_use(self) -> set[int]:
+        async with self._conn.execute("SELECT DISTINCT manifest_id FROM run_manifests") as cur:
+            rows = await cur.fetchall()
+        return {int(r[0]) for r in rows}
+
+    async def integrity_check(self) -> str:
+        return str(await self._scalar("PRAGMA integrity_check"))
+
+
+def _split_sql(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _run_row(r: sqlite3.Row) -> RunRow:
+    return RunRow(
+        id=r["id"],
+        workflow=r["workflow"],
+        workspace=r["workspace"],
+        run_dir=r["run_dir"],
+        created_at=r["created_at"],
+        status=r["status"],
+        decision=r["decision"],
+        started_at=r["started_at"],
+        ended_at=r["ended_at"],
+    )
+
+
+def _command(r: sqlite3.Row) -> Command:
+    return Command(
+        id=r["id"],
+        run_id=r["run_id"],
+        kind=r["kind"],
+        args=json.loads(r["args"]),
+        operator=r["operator"],
+        created_at=r["created_at"],
+        applied_at=r["applied_at"],
+        outcome=None if r["outcome"] is None else json.loads(r["outcome"]),
+    )
+
+
+async def _update_run_summary(conn: aiosqlite.Connection, run_id: str, events: list[Event]) -> None:
+    """Keep the runs table's summary columns in step, so `runs` never folds whole histories."""
+    for event in events:
+        if event.kind == "run_status":
+            status = event.data["status"]
+            ended = event.ts if status in ("completed", "failed", "stopped") else None
+            await conn.execute(
+                "UPDATE runs SET status = ?, decision = COALESCE(?, decision), "
+                "started_at = COALESCE(started_at, ?), ended_at = ? WHERE id = ?",
+                (status, event.data.get("decision"), event.ts, ended, run_id),
+            )
+        elif event.kind == "checkpoint_evaluated" and event.data.get("decision"):
+            await conn.execute(
+                "UPDATE runs SET decision = ? WHERE id = ?",
+                (event.data["decision"].get("verdict"), run_id),
+            )
+        elif event.kind == "rolled_back":
+            await conn.execute("UPDATE runs SET decision = NULL WHERE id = ?", (run_id,))

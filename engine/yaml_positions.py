@@ -1,0 +1,521 @@
+"""Loading a workflow file with every problem reported as ``FILE:LINE:COL: message``.
+
+YAML is composed into nodes (SafeLoader: no Python tags) and turned into plain data by hand, so the
+position of every mapping key, value and sequence item is known. Pydantic's errors and the
+cross-field issues of :func:`engine.workflow.find_issues` are then mapped back onto those nodes.
+Nothing a file contains ends in a traceback: every failure is a :class:`WorkflowError`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from engine.expressions import offset_position
+from engine.workflow import (
+    ID_PATTERN,
+    STAGE_KINDS,
+    AgentDefaults,
+    AgentSpec,
+    AgentsStage,
+    Budget,
+    CheckpointStage,
+    ConsolidationStage,
+    Criterion,
+    DataPath,
+    DecisionMatrix,
+    Extended,
+    Issue,
+    SeverityRule,
+    Synthesizer,
+    Workflow,
+    bundled_data_dir,
+    find_issues,
+    workflow_json_schema,
+)
+
+__all__ = [
+    "Problem",
+    "WorkflowError",
+    "bundled_data_dir",
+    "load_workflow",
+    "parse_workflow",
+    "resolve_workflow_path",
+    "workflow_json_schema",
+]
+
+MAX_NODES = 100_000
+"""Bound on constructed values, against alias bombs."""
+MAX_DEPTH = 100
+
+
+class Problem(NamedTuple):
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class WorkflowError(Exception):
+    """A workflow file that cannot be used; ``problems`` holds all that was found, in order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+class _Abort(Exception):
+    def __init__(self, node: Node, message: str) -> None:
+        self.node = node
+        self.message = message
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
+
+class Positions:
+    """Where each value of the parsed data came from."""
+
+    def __init__(self, filename: str, text: str) -> None:
+        self.filename = filename
+        self.lines = text.split("\n")
+        self.nodes: dict[DataPath, tuple[Node | None, Node]] = {}
+        """path -> (key node, value node); the root has no key node."""
+
+    def _nearest(self, path: DataPath) -> tuple[DataPath, tuple[Node | None, Node] | None]:
+        for end in range(len(path), -1, -1):
+            found = self.nodes.get(path[:end])
+            if found is not None:
+                return path[:end], found
+        return (), None
+
+    def at(
+        self, path: DataPath, message: str, *, key: bool = False, offset: int | None = None
+    ) -> Problem:
+        """A problem at the value (or ``key``) of ``path``, or its nearest known ancestor;
+        ``offset`` is a character offset inside a string value."""
+        found_path, found = self._nearest(path)
+        if found is None:
+            return Problem(self.filename, 1, 1, message)
+        key_node, value_node = found
+        if key and key_node is not None and found_path == path:
+            return self.problem(key_node, message)
+        if offset is not None and found_path == path and isinstance(value_node, ScalarNode):
+            line, column = self._inside(value_node, offset)
+            return Problem(self.filename, line, column, message)
+        return self.problem(value_node, message)
+
+    def line_of(self, path: DataPath) -> int | None:
+        found = self.nodes.get(path)
+        return found[1].start_mark.line + 1 if found else None
+
+    def problem(self, node: Node, message: str) -> Problem:
+        mark = node.start_mark
+        return Problem(self.filename, mark.line + 1, mark.column + 1, message)
+
+    def _inside(self, node: ScalarNode, offset: int) -> tuple[int, int]:
+        start = node.start_mark
+        if node.style in (None, "'", '"') and start.line == node.end_mark.line:
+            return start.line + 1, start.column + 1 + (1 if node.style else 0) + offset
+        if node.style == "|":
+            line, column = offset_position(node.value, offset)
+            content = [text for text in self.lines[start.line + 1 :] if text.strip()]
+            if content:
+                indent = len(content[0]) - len(content[0].lstrip(" "))
+                return start.line + line + 1, indent + column
+        return start.line + 1, start.column + 1
+
+
+def _check_keys(loader: yaml.SafeLoader, root: Node, positions: Positions) -> list[Problem]:
+    """Duplicate keys (merged ``<<`` keys may be overridden), then merge keys flattened."""
+    problems: list[Problem] = []
+    mappings: list[MappingNode] = []
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, MappingNode):
+            mappings.append(node)
+            first: dict[Any, Node] = {}
+            for key_node, value_node in node.value:
+                stack.extend((key_node, value_node))
+                if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
+                    continue
+                key = loader.construct_object(key_node)
+                if key in first:
+                    line = first[key].start_mark.line + 1
+                    problems.append(
+                        positions.problem(
+                            key_node, f"duplicate key '{key}' (first defined at line {line})"
+                        )
+                    )
+                else:
+                    first[key] = key_node
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    for mapping in mappings:
+        loader.flatten_mapping(mapping)
+    return problems
+
+
+class _Builder:
+    def __init__(self, loader: yaml.SafeLoader, positions: Positions) -> None:
+        self.loader = loader
+        self.positions = positions
+        self.count = 0
+
+    def build(self, node: Node, path: DataPath, key_node: Node | None = None) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Abort(node, "too many values (an alias expanded too often?)")
+        if len(path) > MAX_DEPTH:
+            raise _Abort(node, "nesting is too deep")
+        self.positions.nodes[path] = (key_node, node)
+        if isinstance(node, ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        if node.tag not in _COLLECTION_TAGS:
+            raise _Abort(node, f"unsupported YAML tag '{node.tag}'")
+        if isinstance(node, SequenceNode):
+            return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        result: dict[Any, Any] = {}
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                raise _Abort(key, "a mapping key must be a plain value, not a list or mapping")
+            name = self.loader.construct_object(key)
+            result[name] = self.build(value, (*path, name), key)
+        return result
+
+
+def _yaml_problem(filename: str, text: str, error: yaml.YAMLError) -> Problem:
+    if isinstance(error, yaml.reader.ReaderError):
+        line, column = offset_position(text, error.position)
+        return Problem(
+            filename,
+            line,
+            column,
+            f"control character U+{error.character:04X} is not allowed in YAML",
+        )
+    if not isinstance(error, yaml.MarkedYAMLError):
+        return Problem(filename, 1, 1, f"YAML error: {error}")
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = error.problem or "invalid YAML"
+    if "'\\t'" in problem:
+        return Problem(
+            filename, line, column, "tab character: YAML is indented with spaces, never tabs"
+        )
+    message = f"YAML syntax error: {problem}"
+    context = error.context_mark
+    if error.context and context and mark and context.line != mark.line:
+        message += f" ({error.context} at line {context.line + 1})"
+    return Problem(filename, line, column, message)
+
+
+def compose_yaml(text: str, filename: str) -> tuple[Any, Positions]:
+    """Parse one YAML document into plain data and the position of each of its values."""
+    positions = Positions(filename, text)
+    loader = None
+    try:
+        loader = yaml.SafeLoader(text)
+        root = loader.get_single_node()
+        if root is None:
+            return None, positions
+        problems = _check_keys(loader, root, positions)
+        if problems:
+            raise WorkflowError(problems)
+        return _Builder(loader, positions).build(root, ()), positions
+    except yaml.YAMLError as error:
+        raise WorkflowError([_yaml_problem(filename, text, error)]) from None
+    except _Abort as abort:
+        raise WorkflowError([positions.problem(abort.node, abort.message)]) from None
+    except RecursionError:
+        raise WorkflowError([Problem(filename, 1, 1, "nesting is too deep")]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+_STAGE_MODELS: dict[str, type[BaseModel]] = {
+    "agents": AgentsStage,
+    "consolidation": ConsolidationStage,
+    "checkpoint": CheckpointStage,
+}
+_BY_KEY: dict[str, type[BaseModel]] = {
+    "defaults": AgentDefaults,
+    "extended": Extended,
+    "synthesizer": Synthesizer,
+    "budget": Budget,
+    "decision": DecisionMatrix,
+}
+_BY_LIST: dict[str, type[BaseModel]] = {
+    "agents": AgentSpec,
+    "criteria": Criterion,
+    "conflict_severity": SeverityRule,
+}
+
+
+def _get(data: Any, path: DataPath) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _container(data: Any, path: DataPath) -> tuple[str, type[BaseModel] | None]:
+    """What the mapping at ``path`` is, for messages, and its model (for valid keys)."""
+    value = _get(data, path)
+    ident = value.get("id") if isinstance(value, dict) else None
+    named = f" '{ident}'" if isinstance(ident, str) else ""
+    if not path:
+        return "the workflow", Workflow
+    last, parent = path[-1], path[-2] if len(path) > 1 else None
+    if len(path) == 2 and parent == "stages":
+        kind = value.get("kind") if isinstance(value, dict) else None
+        if isinstance(kind, str) and kind in _STAGE_MODELS:
+            return f"{kind} stage{named}", _STAGE_MODELS[kind]
+        return f"stage{named}", None
+    if isinstance(last, int) and isinstance(parent, str) and parent in _BY_LIST:
+        model = _BY_LIST[parent]
+        return f"{model.__name__.lower().replace('spec', '')}{named}", model
+    if isinstance(last, str) and last in _BY_KEY:
+        return last, _BY_KEY[last]
+    return str(last), None
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _walk(data: Any, loc: tuple[Any, ...]) -> tuple[DataPath, list[Any]]:
+    """Follow a pydantic ``loc`` through the data; union tags are skipped. Returns the path
+    reached and what could not be followed (a missing key, ``[key]``)."""
+    path: list[Any] = []
+    current = data
+    rest: list[Any] = []
+    tag_skipped = False
+    for part in loc:
+        if rest:
+            rest.append(part)
+            continue
+        just_entered_stage = len(path) == 2 and path[0] == "stages" and not tag_skipped
+        if just_entered_stage and isinstance(current, dict):
+            tag_skipped = True
+            if part in STAGE_KINDS and part == current.get("kind"):
+                continue
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_list or (isinstance(current, dict) and part in current):
+            path.append(part)
+            current = current[part]
+        elif part == "[key]" or isinstance(current, dict):
+            rest.append(part)
+        # anything else is a union member's tag
+    return tuple(path), rest
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return repr(value if len(value) <= 40 else value[:37] + "...")
+    return str(value)
+
+
+_EXPECTED = {
+    "string_type": "a string",
+    "int_type": "a whole number",
+    "int_from_float": "a whole number",
+    "int_parsing": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "literal_error": "",
+}
+_BOUNDS = {
+    "greater_than": "greater than {gt}",
+    "greater_than_equal": "at least {ge}",
+    "less_than": "less than {lt}",
+    "less_than_equal": "at most {le}",
+}
+
+
+def _label(path: DataPath) -> str:
+    label = ""
+    for part in reversed(path):
+        label = f"[{part}]{label}" if isinstance(part, int) else f"{part}{label}"
+        if not isinstance(part, int):
+            break
+    return label or "workflow"
+
+
+def _describe(kind: str, error: dict[str, Any], value: Any) -> str:
+    ctx = error.get("ctx") or {}
+    if kind in _EXPECTED:
+        literals = str(ctx.get("expected", "?"))
+        one = " or " not in literals and "," not in literals
+        expected = _EXPECTED[kind] or (literals if one else f"one of {literals}")
+        hint = ""
+        if kind == "string_type" and isinstance(value, int | float | bool):
+            hint = f"; write '{_show(value)}' to make it a string"
+        return f"expected {expected} (got {_show(value)}{hint})"
+    if kind in _BOUNDS:
+        return "must be " + _BOUNDS[kind].format(**ctx)
+    if kind in ("too_short", "string_too_short"):
+        return "must not be empty"
+    if kind == "string_pattern_mismatch":
+        if ctx.get("pattern") == ID_PATTERN:
+            return (
+                f"{_show(value)} is not a valid id: use snake_case (lowercase letters,"
+                " digits and _, starting with a letter)"
+            )
+        return (
+            f"{_show(value)} is not a valid name: use letters, digits and _, not starting"
+            " with a digit"
+        )
+    return str(error.get("msg", kind)).removeprefix("Value error, ")
+
+
+def _validation_problems(error: ValidationError, data: Any, positions: Positions) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_url=False):
+        kind = item["type"]
+        path, rest = _walk(data, item["loc"])
+        value = _get(data, path)
+        if kind == "missing" and rest:
+            what, _ = _container(data, path)
+            message = f"missing required key '{rest[0]}' in {what}"
+            if not path and rest[0] == "version":
+                message += " (this phaseboard reads version 1)"
+            problems.append(positions.at(path, message))
+        elif kind == "extra_forbidden" and path:
+            what, model = _container(data, path[:-1])
+            key = path[-1]
+            hint = ""
+            if model is not None and isinstance(key, str):
+                close = difflib.get_close_matches(key, _keys(model), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+            problems.append(positions.at(path, f"unknown key '{key}' in {what}{hint}", key=True))
+        elif kind == "invalid_key" and path:
+            problems.append(positions.at(path, f"key {_show(path[-1])} must be a string", key=True))
+        elif rest and rest[0] == "[key]":
+            problems.append(positions.at(path, _describe(kind, item, path[-1]), key=True))
+        elif kind == "union_tag_invalid":
+            kinds = ", ".join(STAGE_KINDS)
+            message = f"unknown stage kind {_show(value.get('kind'))} (expected one of: {kinds})"
+            problems.append(positions.at((*path, "kind"), message))
+        elif kind == "union_tag_not_found":
+            kinds = ", ".join(STAGE_KINDS)
+            problems.append(positions.at(path, f"missing required key 'kind' (one of: {kinds})"))
+        else:
+            problems.append(positions.at(path, f"{_label(path)}: {_describe(kind, item, value)}"))
+    return problems
+
+
+def _issue_problem(issue: Issue, positions: Positions) -> Problem:
+    message = issue.message
+    if issue.related is not None:
+        line = positions.line_of(issue.related)
+        if line is not None:
+            message += f" (first defined at line {line})"
+    return positions.at(issue.path, message, key=issue.at_key, offset=issue.offset)
+
+
+def _top_level(data: Any, positions: Positions) -> list[Problem]:
+    if data is None:
+        return [
+            Problem(
+                positions.filename, 1, 1, "the file is empty; a workflow starts with 'version: 1'"
+            )
+        ]
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else f"a single value ({_show(data)})"
+        return [
+            positions.at(
+                (), f"the top level must be a mapping (version, name, stages, ...), not {what}"
+            )
+        ]
+    version = data.get("version")
+    if isinstance(version, int) and not isinstance(version, bool) and version != 1:
+        return [
+            positions.at(
+                ("version",), f"unsupported version {version}; this phaseboard reads version 1"
+            )
+        ]
+    return []
+
+
+def parse_workflow(text: str, filename: str) -> Workflow:
+    """Validate workflow YAML ``text``; ``filename`` is used in the problems reported."""
+    data, positions = compose_yaml(text, filename)
+    problems = _top_level(data, positions)
+    if problems:
+        raise WorkflowError(problems)
+    workflow = None
+    try:
+        workflow = Workflow.model_validate(data, context={"defer_cross_checks": True})
+    except ValidationError as error:
+        problems.extend(_validation_problems(error, data, positions))
+    problems.extend(_issue_problem(issue, positions) for issue in find_issues(data))
+    if problems or workflow is None:
+        raise WorkflowError(sorted(set(problems), key=lambda p: (p.line, p.column, p.message)))
+    return workflow
+
+
+def load_workflow(path: str | Path) -> Workflow:
+    """Read and validate a workflow file; every problem found is in the WorkflowError."""
+    filename = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise WorkflowError(
+            [Problem(filename, 1, 1, f"cannot read the workflow file: {reason}")]
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"not UTF-8 text (byte 0x{raw[error.start]:02x}); a workflow is a UTF-8 YAML file"
+        raise WorkflowError([Problem(filename, line, column, message)]) from None
+    return parse_workflow(text, filename)
+
+
+def resolve_workflow_path(name_or_path: str) -> Path:
+    """An existing file wins; else the bundled workflow of that name (``standard``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled_dir = bundled_data_dir() / "workflows"
+    if "/" not in name_or_path and name_or_path not in ("", ".", ".."):
+        bundled = bundled_dir / f"{name_or_path}.yaml"
+        if bundled.is_file():
+            return bundled
+    if path.exists():
+        return path
+    names = sorted(p.stem for p in bundled_dir.glob("*.yaml")) if bundled_dir.is_dir() else []
+    listed = ", ".join(names) or "none"
+    raise WorkflowError(
+        [Problem(name_or_path, 1, 1, f"no such file or bundled workflow (bundled: {listed})")]
+    )

@@ -1,0 +1,167 @@
+"""The ``phaseboard`` command: argument parsing and error handling.
+
+Every command ends in an exit code of INTERFACE.md section 5 and never in a traceback.
+Textual is imported only by the commands that open the console, so headless use and
+``--help`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from engine.commands import CommandRejected
+from engine.run_lock import RunLocked
+from engine.runs import NotFound, UsageError
+from engine.store import StoreError
+from engine.workflow import WorkflowError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line, exit 2
+        self.exit(2, f"phaseboard: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="phaseboard", description="Run phased multi-agent workflows and steer them.")
+    p.add_argument("--db", help="state database (default: nearest .phaseboard/phaseboard.db)")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_, description=help_)
+        sp.add_argument("--db", dest="db_sub", help=argparse.SUPPRESS)
+        return sp
+
+    run = add("run", "start a run of a workflow (a path or a bundled name such as `standard`)")
+    run.add_argument("workflow")
+    run.add_argument("--workspace", help="directory the agents work on (default: the workflow's, else .)")
+    run.add_argument("--headless", action="store_true", help="no TUI: progress on stderr")
+    run.add_argument("--json", action="store_true", help="with --headless: one JSON event per line")
+    run.add_argument("--criteria", choices=["strict", "lenient"], help="override checkpoint modes")
+    run.add_argument("--from", dest="from_stage", metavar="STAGE", help="first stage to run")
+    run.add_argument("--until", dest="until_stage", metavar="STAGE", help="last stage to run")
+    run.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
+
+    demo = add("demo", "copy the sample project to ./phaseboard-demo/ and run the standard workflow")
+    demo.add_argument("--headless", action="store_true")
+    demo.add_argument("--json", action="store_true")
+
+    check = add("check", "validate a workflow file")
+    check.add_argument("workflow")
+    add("schema", "print the JSON Schema of the workflow file")
+
+    runs = add("runs", "list runs")
+    runs.add_argument("--json", action="store_true")
+
+    status = add("status", "stages, agents, attempts, conflicts, checkpoints, metrics of a run")
+    status.add_argument("run")
+    status.add_argument("--json", action="store_true")
+
+    attach = add("attach", "open the console on a run")
+    attach.add_argument("run", nargs="?")
+
+    resume = add("resume", "continue a paused, interrupted or crashed run")
+    resume.add_argument("run")
+    resume.add_argument("--headless", action="store_true")
+    resume.add_argument("--json", action="store_true")
+
+    retry = add("retry", "re-run one agent (STAGE.AGENT)")
+    retry.add_argument("run")
+    retry.add_argument("agent")
+    mode = retry.add_mutually_exclusive_group()
+    mode.add_argument("--reduced-scope", action="store_true")
+    mode.add_argument("--backup", action="store_true")
+
+    resolve = add("resolve", "settle a conflict by picking an agent's value or giving one")
+    resolve.add_argument("run")
+    resolve.add_argument("conflict")
+    how = resolve.add_mutually_exclusive_group(required=True)
+    how.add_argument("--pick", metavar="AGENT")
+    how.add_argument("--value", metavar="JSON")
+    resolve.add_argument("--note", default="")
+
+    accept = add("accept", "accept a failed checkpoint as a documented exception")
+    accept.add_argument("run")
+    accept.add_argument("checkpoint")
+    accept.add_argument("--note", required=True)
+
+    rollback = add("rollback", "roll back to a rollback point (or the point before a stage)")
+    rollback.add_argument("run")
+    rollback.add_argument("checkpoint")
+    rollback.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    report = add("report", "write the report files of a run")
+    report.add_argument("run")
+    report.add_argument("--format", choices=["md", "json"], default="md")
+    report.add_argument("--out", metavar="DIR")
+
+    logs = add("logs", "print an agent's full log")
+    logs.add_argument("run")
+    logs.add_argument("agent")
+    logs.add_argument("--attempt", type=int)
+    logs.add_argument("--follow", action="store_true")
+
+    stop = add("stop", "stop a running run cleanly")
+    stop.add_argument("run")
+
+    prune = add("prune", "delete old runs and the snapshot data only they use")
+    prune.add_argument("--keep", type=int, metavar="N")
+    prune.add_argument("--older-than", type=float, metavar="DAYS")
+
+    engine = sub.add_parser("engine", help=argparse.SUPPRESS)
+    engine.add_argument("run")
+    engine.add_argument("--db", dest="db_sub")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "db_sub", None):
+        args.db = args.db_sub
+    try:
+        return _dispatch(parser, args)
+    except WorkflowError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"phaseboard: {exc}", file=sys.stderr)
+        return 2
+    except (NotFound, CommandRejected, RunLocked, StoreError, LookupError) as exc:
+        print(f"phaseboard: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("phaseboard: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        print(f"phaseboard: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from tui import cli_commands as c
+
+    command = args.command
+    if command is None:
+        return c.open_console(args)
+    if command == "check":
+        return c.check(args)
+    if command == "schema":
+        return c.schema(args)
+    if command in ("attach",):
+        return c.open_console(args)
+    if command == "run" and not args.headless:
+        return c.open_console(args)
+    if command == "demo" and not args.headless:
+        return c.open_console(args)
+    handler = getattr(c, command)
+    return asyncio.run(handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,457 @@
+"""The handlers of the ``phaseboard`` commands (see ``tui.cli`` for their arguments)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.engine import Engine, RunOutcome
+from engine.local_executor import LocalExecutor
+from engine.progress import progress_line
+from engine.requests import submit
+from engine.runs import (
+    NotFound,
+    UsageError,
+    check_slice,
+    create_run,
+    default_db,
+    find_db,
+    parse_params,
+    resolve_run_id,
+)
+from engine.sanitize import sanitize_line
+from engine.session import RunSession
+from engine.store import Store, StoreError
+from engine.workflow import bundled_data_dir, load_workflow, resolve_workflow_path, workflow_json_schema
+
+DEMO_DIR = "phaseboard-demo"
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- files ---------------------------------------------------------------------------------
+
+
+def check(args: argparse.Namespace) -> int:
+    path = resolve_workflow_path(args.workflow)
+    workflow = load_workflow(path)
+    stages = len(workflow.stages)
+    agents = sum(len(getattr(s, "agents", [])) for s in workflow.stages)
+    print(f"{path}: ok ({workflow.name}: {stages} stages, {agents} agents)")
+    return 0
+
+
+def schema(args: argparse.Namespace) -> int:
+    print(json.dumps(workflow_json_schema(), indent=2))
+    return 0
+
+
+# -- starting and driving runs -------------------------------------------------------------
+
+
+async def _open_store(args: argparse.Namespace) -> Store:
+    db = find_db(args.db)
+    if db is None:
+        raise NotFound("no phaseboard database here (looked for .phaseboard/phaseboard.db upwards; use --db)")
+    return await Store.open(db, create=False)
+
+
+def _workspace(raw: str) -> Path:
+    path = Path(raw).expanduser().resolve()
+    if not path.exists():
+        raise UsageError(f"workspace {path} does not exist")
+    if not path.is_dir():
+        raise UsageError(f"workspace {path} is not a directory")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise UsageError(f"workspace {path} is not readable and writable")
+    return path
+
+
+async def prepare_run(args: argparse.Namespace, *, extra_params: list[str] = ()) -> tuple[Store, str]:  # type: ignore[assignment]
+    path = resolve_workflow_path(args.workflow)
+    workflow = load_workflow(path)
+    text = path.read_text(encoding="utf-8")
+    workspace = _workspace(args.workspace or workflow.workspace or ".")
+    params = parse_params(workflow, [*extra_params, *getattr(args, "params", [])])
+    check_slice(workflow, getattr(args, "from_stage", None), getattr(args, "until_stage", None))
+    db = find_db(args.db) if (args.db or os.environ.get("PHASEBOARD_DB")) else default_db(workspace)
+    assert db is not None
+    store = await Store.open(db)
+    run_id = await create_run(
+        store,
+        workflow=workflow,
+        workflow_path=path,
+        workflow_text=text,
+        workspace=workspace,
+        params=params,
+        criteria_override=getattr(args, "criteria", None),
+        from_stage=getattr(args, "from_stage", None),
+        until_stage=getattr(args, "until_stage", None),
+    )
+    return store, run_id
+
+
+async def run(args: argparse.Namespace) -> int:
+    store, run_id = await prepare_run(args)
+    try:
+        _err(f"phaseboard: run {run_id} of {args.workflow} (database {store.path})")
+        return await drive_headless(store, run_id, json_mode=args.json)
+    finally:
+        await store.close()
+
+
+async def drive_headless(store: Store, run_id: str, *, json_mode: bool) -> int:
+    engine = await Engine.open(store, run_id, LocalExecutor())
+    engine.listeners.append(_printer(json_mode))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, engine.request_stop, "interrupted", f"interrupted by {sig.name}")
+    try:
+        outcome = await engine.drive()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+    _closing(engine, outcome)
+    return outcome.exit_code
+
+
+def _printer(json_mode: bool) -> Any:
+    def show(events: list[Any]) -> None:
+        for event in events:
+            if json_mode:
+                sys.stdout.write(
+                    json.dumps({"seq": event.seq, "ts": event.ts, "kind": event.kind, **event.data}, default=str)
+                    + "\n"
+                )
+            line = progress_line(event)
+            if line:
+                sys.stderr.write(line + "\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+    return show
+
+
+def _closing(session: RunSession, outcome: RunOutcome) -> None:
+    rid = session.run_id
+    _err(f"phaseboard: run {rid} {outcome.status}" + (f", decision {outcome.decision}" if outcome.decision else ""))
+    _err(f"  files: {session.run_dir}")
+    if outcome.status == "paused":
+        _err(f"  see what it needs:  phaseboard status {rid}")
+        _err(f"  then continue:      phaseboard resume {rid} --headless")
+    elif outcome.status in ("interrupted", "stopped"):
+        _err(f"  continue with:      phaseboard resume {rid} --headless")
+    elif outcome.status == "completed":
+        _err(f"  report:             {session.run_dir / 'final_report.md'}")
+
+
+async def resume(args: argparse.Namespace) -> int:
+    if not args.headless:
+        from tui.cli_console import open_console
+
+        return open_console(args)
+    store = await _open_store(args)
+    try:
+        run_id = await resolve_run_id(store, args.run)
+        return await drive_headless(store, run_id, json_mode=args.json)
+    finally:
+        await store.close()
+
+
+async def engine(args: argparse.Namespace) -> int:
+    """The detached engine a console starts: it waits for the operator when paused."""
+    store = await _open_store(args)
+    try:
+        run_id = await resolve_run_id(store, args.run)
+        eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, eng.request_stop, "interrupted", f"interrupted by {sig.name}")
+        loop.add_signal_handler(signal.SIGHUP, lambda: None)
+        outcome = await eng.drive()
+        return outcome.exit_code
+    finally:
+        await store.close()
+
+
+async def demo(args: argparse.Namespace) -> int:
+    target = prepare_demo_dir()
+    args.workflow = "standard"
+    args.workspace = str(target)
+    args.params = []
+    args.criteria = None
+    args.from_stage = args.until_stage = None
+    store, run_id = await prepare_run(args, extra_params=["fail_first_attempt=code"])
+    try:
+        _err(f"phaseboard: demo run {run_id} on {target}")
+        code = await drive_headless(store, run_id, json_mode=args.json)
+    finally:
+        await store.close()
+    _err("")
+    _err("What next (from this directory):")
+    _err(f"  cd {DEMO_DIR}")
+    _err(f"  phaseboard status {run_id}                  # where it stands, what it needs")
+    _err(f"  phaseboard resolve {run_id} CONFLICT --pick STAGE.AGENT --note TEXT")
+    _err(f"  phaseboard resume {run_id} --headless       # carry on to the verdict")
+    _err(f"  phaseboard rollback {run_id} implementation --yes   # undo the implementation stage")
+    return code
+
+
+def prepare_demo_dir() -> Path:
+    """A fresh copy of the bundled sample in ./phaseboard-demo (an earlier demo copy is reused)."""
+    sample = bundled_data_dir() / "sample"
+    target = Path.cwd() / DEMO_DIR
+    if target.exists():
+        if not (target / ".phaseboard").exists() and any(target.iterdir()):
+            raise UsageError(f"{target} exists and is not a phaseboard demo; move it away first")
+        return target
+    shutil.copytree(sample, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+# -- looking at runs -----------------------------------------------------------------------
+
+
+async def runs(args: argparse.Namespace) -> int:
+    from engine.status_view import runs_item
+
+    store = await _open_store(args)
+    try:
+        rows = await store.runs()
+        if args.json:
+            print(json.dumps([runs_item(r) for r in rows], indent=2))
+            return 0
+        if not rows:
+            print("no runs")
+            return 0
+        print(f"{'RUN':<22} {'WORKFLOW':<16} {'STATUS':<12} {'DECISION':<20} {'STARTED':<20} DURATION")
+        for r in rows:
+            status = await _effective_status(store, r.id, r.status)
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at or r.created_at))
+            end = r.ended_at or (time.time() if status == "running" else None)
+            duration = f"{(end - (r.started_at or r.created_at)):.0f}s" if end else "-"
+            print(f"{r.id:<22} {r.workflow[:16]:<16} {status:<12} {r.decision or '-':<20} {started:<20} {duration}")
+        return 0
+    finally:
+        await store.close()
+
+
+async def _effective_status(store: Store, run_id: str, status: str) -> str:
+    """A run marked running whose engine is gone was interrupted."""
+    from engine.run_lock import live_holder
+
+    if status == "running" and await live_holder(store, run_id) is None:
+        return "interrupted"
+    return status
+
+
+async def _session(store: Store, ref: str) -> RunSession:
+    run_id = await resolve_run_id(store, ref)
+    session = await RunSession.load(store, run_id)
+    session.state.status = await _effective_status(store, run_id, session.state.status)
+    return session
+
+
+async def status(args: argparse.Namespace) -> int:
+    from engine.status_view import status_document, status_lines
+
+    store = await _open_store(args)
+    try:
+        session = await _session(store, args.run)
+        if args.json:
+            print(json.dumps(status_document(session.state), indent=2, default=str))
+        else:
+            print("\n".join(status_lines(session.state)))
+        return 0
+    finally:
+        await store.close()
+
+
+async def report(args: argparse.Namespace) -> int:
+    from engine.final_report import final_report, render_final_markdown
+    from engine.reports import ReportWriter
+
+    store = await _open_store(args)
+    try:
+        session = await _session(store, args.run)
+        out = Path(args.out).resolve() if args.out else session.run_dir
+        await ReportWriter(store, session.state, session.run_dir).write_all(out)
+        document = final_report(session.state)
+        if args.format == "json":
+            print(json.dumps(document, indent=2, default=str))
+        else:
+            print(render_final_markdown(document))
+        _err(f"phaseboard: report files written to {out}")
+        return 0
+    finally:
+        await store.close()
+
+
+async def logs(args: argparse.Namespace) -> int:
+    store = await _open_store(args)
+    try:
+        session = await _session(store, args.run)
+        stage, _, agent = args.agent.partition(".")
+        st = session.state.stages.get(stage)
+        if st is None or agent not in st.agents:
+            raise NotFound(f"unknown agent {args.agent!r} (use STAGE.AGENT)")
+        clean = sys.stdout.isatty()
+        after = 0
+        while True:
+            rows = await store.logs(session.run_id, stage, agent, args.attempt, after_id=after, limit=5000)
+            for row in rows:
+                text = sanitize_line(row.text) if clean else row.text
+                sys.stdout.write(text if row.partial else text + "\n")
+            if rows:
+                after = rows[-1].id
+                continue
+            if not args.follow:
+                break
+            fresh = await RunSession.load(store, session.run_id)
+            agent_state = fresh.state.stages[stage].agents[agent]
+            from engine.run_lock import live_holder
+
+            if agent_state.status != "running" and await live_holder(store, session.run_id) is None:
+                break
+            if agent_state.status not in ("running", "pending") and fresh.state.status != "running":
+                break
+            sys.stdout.flush()
+            await asyncio.sleep(0.2)
+        sys.stdout.flush()
+        return 0
+    finally:
+        await store.close()
+
+
+# -- commands that change a run ------------------------------------------------------------
+
+
+async def _command(args: argparse.Namespace, kind: str, payload: dict[str, Any]) -> int:
+    store = await _open_store(args)
+    try:
+        run_id = await resolve_run_id(store, args.run)
+        outcome = await submit(store, run_id, kind, payload)
+        if outcome.ok:
+            print(outcome.message)
+            return 0
+        _err(f"phaseboard: {outcome.message}")
+        return 1
+    finally:
+        await store.close()
+
+
+async def retry(args: argparse.Namespace) -> int:
+    mode = "reduced" if args.reduced_scope else "backup" if args.backup else "same"
+    if "." not in args.agent:
+        raise UsageError(f"AGENT must be STAGE.AGENT, got {args.agent!r}")
+    return await _command(args, "retry", {"agent": args.agent, "mode": mode})
+
+
+async def resolve(args: argparse.Namespace) -> int:
+    payload: dict[str, Any] = {"conflict": args.conflict, "note": args.note}
+    if args.pick:
+        payload["pick"] = args.pick
+    else:
+        try:
+            json.loads(args.value)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--value is not valid JSON: {exc.msg} at column {exc.colno}") from None
+        payload["value"] = args.value
+    return await _command(args, "resolve", payload)
+
+
+async def accept(args: argparse.Namespace) -> int:
+    if not args.note.strip():
+        raise UsageError("--note must say why the checkpoint is accepted")
+    return await _command(args, "accept", {"checkpoint": args.checkpoint, "note": args.note})
+
+
+async def stop(args: argparse.Namespace) -> int:
+    return await _command(args, "stop", {})
+
+
+async def rollback(args: argparse.Namespace) -> int:
+    from engine.rollback import find_point, workspace_changes
+
+    store = await _open_store(args)
+    try:
+        session = await _session(store, args.run)
+        point = find_point(session, args.checkpoint)
+        if point is None:
+            known = ", ".join(f"{p.id} ({p.stage})" for p in session.state.rollback_points) or "none"
+            raise NotFound(f"unknown rollback point {args.checkpoint!r} (points: {known})")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("rollback asks for confirmation; pass --yes when not on a terminal")
+            diff = await workspace_changes(session, point)
+            print(f"Roll back run {session.run_id} to {point.id} (saved {point.at}, before {point.stage}):")
+            print(f"  {len(diff.modified)} files reverted, {len(diff.added)} removed, {len(diff.deleted)} recreated")
+            later = [s for s in session.state.stage_order()[session.state.stage_order().index(point.stage):]
+                     if session.state.stages[s].status != "pending"]
+            print(f"  results of {', '.join(later) or 'nothing'} marked rolled_back (kept in the history)")
+            if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing done")
+                return 1
+        outcome = await submit(store, session.run_id, "rollback", {"point": point.id})
+        if outcome.ok:
+            print(outcome.message)
+            return 0
+        _err(f"phaseboard: {outcome.message}")
+        return 1
+    finally:
+        await store.close()
+
+
+async def prune(args: argparse.Namespace) -> int:
+    from engine import snapshots
+    from engine.run_lock import live_holder
+
+    if args.keep is None and args.older_than is None:
+        raise UsageError("give --keep N and/or --older-than DAYS")
+    store = await _open_store(args)
+    try:
+        rows = await store.runs()
+        doomed = []
+        for index, r in enumerate(rows):
+            old = args.older_than is not None and (time.time() - r.created_at) > args.older_than * 86400
+            beyond = args.keep is not None and index >= args.keep
+            if (old if args.older_than is not None else True) and (beyond if args.keep is not None else True):
+                if await live_holder(store, r.id) is None:
+                    doomed.append(r)
+        for r in doomed:
+            await store.delete_run(r.id)
+            shutil.rmtree(r.run_dir, ignore_errors=True)
+        keep = await store.manifests_in_use()
+
+        def sweep() -> tuple[int, int]:
+            conn = sqlite3.connect(store.path, timeout=30, isolation_level=None)
+            try:
+                return snapshots.delete_unreferenced(conn, keep)
+            finally:
+                conn.close()
+
+        manifests, blobs = await asyncio.to_thread(sweep)
+        print(f"deleted {len(doomed)} runs, {manifests} snapshots and {blobs} stored files")
+        return 0
+    finally:
+        await store.close()
+
+
+def open_console(args: argparse.Namespace) -> int:
+    from tui.cli_console import open_console as _open
+
+    return _open(args)
+
+
+__all__ = ["StoreError"]
