@@ -346,7 +346,8 @@ def _message_groups(state: RunState) -> list[dict[str, Any]]:
     return [
         _issue(
             f"agent_{group['message_type']}",
-            f"{group['agent']}: {group['count']} {group['message_type']} message(s)",
+            f"{group['agent']}: {group['count']} {group['message_type']} message(s), e.g. "
+            + "; ".join(group["examples"]),
             **group,
         )
         for group in groups.values()
@@ -585,9 +586,9 @@ def _decision_text(d: dict[str, Any]) -> str:
 def _decisions_md(decisions: list[dict[str, Any]]) -> list[str]:
     lines = ["", "## Decisions", ""]
     for d in decisions:
-        who = f" by {d['by']}" if d.get("by") else ""
-        when = f"{d['at']}" if d.get("at") else "-"
-        lines.append(f"- {_md(when)}{_md(who)}: {_md(_decision_text(d), 400)}")
+        who = f" by {_md(d['by'])}" if d.get("by") else ""
+        when = _md(d["at"]) if d.get("at") else "-"
+        lines.append(f"- {when}{who}: {_md(_decision_text(d), 400)}")
     if not decisions:
         lines.append("_None._")
     return lines
@@ -670,7 +671,7 @@ def _open_conflicts_md(state: RunState) -> list[str]:
             pick = command("phaseboard", "resolve", run, c.id, "--pick", agent)
             lines.append(f"- {_md(agent)} says {_code(_text(value))}: {_code(pick)}")
         example = json.dumps(next(iter(c.candidates.values()), None), default=str)
-        value = command("phaseboard", "resolve", run, c.id, "--value", example, "--note", "why")
+        value = command("phaseboard", "resolve", run, c.id, "--value", example) + ' --note "..."'
         lines += ["", f"Or set a value of your own: {_code(value)}", ""]
     return lines
 
@@ -687,9 +688,9 @@ def _failed_checkpoints_md(state: RunState) -> list[str]:
     for st in failed:
         bad = [c for c in st.criteria if not c.get("passed")]
         names = ", ".join(f"{c.get('id')} ({c.get('severity')})" for c in bad) or "none"
-        accept = command("phaseboard", "accept", state.run_id, st.id, "--note", "...")
-        lines.append(f"- {_md(st.id)}: failed criteria {_md(names)}. To accept it as a documented")
-        lines.append(f"  exception: {_code(accept)}")
+        accept = command("phaseboard", "accept", state.run_id, st.id) + ' --note "..."'
+        lines.append(f"- {_md(st.id)}: failed criteria {_md(names)}.")
+        lines.append(f"  To accept it as a documented exception: {_code(accept)}")
     return lines
 
 

@@ -187,7 +187,8 @@ def take_snapshot(conn: sqlite3.Connection, root: Path) -> SnapshotInfo:
     root = Path(root).resolve()
     unreadable: list[str] = []
     try:
-        entries = list(walk_workspace(root, unreadable=unreadable))
+        own = _database_files(conn, root)
+        entries = [e for e in walk_workspace(root, unreadable=unreadable) if e.path not in own]
     except OSError as exc:
         raise SnapshotError(f"cannot list workspace {root}: {exc.strerror or exc}") from exc
     with _write_transaction(conn):
@@ -493,6 +494,7 @@ def _plan(conn: sqlite3.Connection, root: Path, manifest_id: int) -> _Plan:
             "SELECT path FROM manifest_skipped WHERE manifest_id = ?", (manifest_id,)
         )
     }
+    skipped |= _database_files(conn, root)
     current = _walk_as_restored(conn, root, targets, skipped)
     cache = _load_cache(conn, str(root))
     added = [path for path in current if path not in targets and not _left_alone(path, skipped)]
@@ -579,6 +581,21 @@ def _left_alone(path: str, skipped: set[str]) -> bool:
             return True
         parent = parent.rpartition("/")[0]
     return False
+
+
+def _database_files(conn: sqlite3.Connection, root: Path) -> set[str]:
+    """The database's own files, if `--db` puts them in the workspace: never captured or touched."""
+    own: set[str] = set()
+    for _seq, _name, file in conn.execute("PRAGMA database_list"):
+        if not file:
+            continue
+        db = Path(file).resolve()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                own.add(db.with_name(db.name + suffix).relative_to(root).as_posix())
+            except ValueError:
+                break
+    return own
 
 
 def _check_safe_path(manifest_id: int, path: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,8 @@ from engine.state import AgentState, AttemptState, ConflictState, RunState, Stag
 from engine.store import RunRow
 
 WIDTH = 80
+NOTE = '"..."'
+"""Stands for the operator's note in the commands shown; pasted as it is, it still runs."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ICONS = {
     "succeeded": "[ok]",
@@ -217,16 +220,17 @@ def runs_item(item: RunRow | RunState, now: float | None = None) -> dict[str, An
 
 
 def status_lines(state: RunState) -> list[str]:
-    """A compact plain-text view; every line fits in 80 columns."""
+    """A compact plain-text view; every line fits in 80 columns, and commands stay pasteable
+    (a long one is split with a trailing backslash)."""
     run = state.run_id
     lines = [
-        f"run {run}  workflow {state.workflow_name}",
+        f"run {run}  workflow {plain(state.workflow_name)}",
         f"status {state.status}   decision {state.decision or '-'}",
         f"started {iso(state.started_at) or '-'}   ended {iso(state.ended_at) or '-'}",
-        f"workspace {state.workspace}",
+        f"workspace {plain(state.workspace)}",
     ]
     if state.reason:
-        lines.append(f"reason: {plain(state.reason)}")
+        lines += _wrap(f"reason: {plain(state.reason)}", "  ")
     lines += ["", "stages"]
     for st in state.stages.values():
         lines += _stage_lines(st)
@@ -238,10 +242,11 @@ def status_lines(state: RunState) -> list[str]:
             where = f"{p.stage}.{p.agent}" if p.agent else p.stage
             check = "verified" if p.verified else "unverified"
             lines.append(f"  {p.id:<6} before {where}  {p.files} files  {check}  {p.at}")
-            lines.append(f"      {command('phaseboard', 'rollback', run, p.id)}")
+            lines += _command_lines(["phaseboard", "rollback", run, p.id], "    ")
     if state.awaiting:
         lines += ["", "awaiting the operator"]
-        lines += [f"  - {plain(item)}" for item in state.awaiting]
+        for item in state.awaiting:
+            lines += _wrap(f"- {plain(item)}", "    ", first="  ")
     lines += ["", f"decision: {state.decision or 'none yet'}"]
     return [_fit(line) for line in lines]
 
@@ -249,6 +254,26 @@ def status_lines(state: RunState) -> list[str]:
 def _fit(line: str) -> str:
     line = _UNSAFE.sub("?", line)
     return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def _wrap(text: str, indent: str, first: str = "") -> list[str]:
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=first, subsequent_indent=indent, break_on_hyphens=False
+    ) or [first]
+
+
+def _command_lines(words: list[str], indent: str) -> list[str]:
+    """A command split at word boundaries with `` \\`` continuations, so it pastes as one."""
+    lines: list[str] = []
+    current = indent
+    for word in (w if w == NOTE else shlex.quote(w) for w in words):
+        if current.strip() and len(current) + 1 + len(word) + 2 > WIDTH:
+            lines.append(current + " \\")
+            current = indent + "  " + word
+        else:
+            current = f"{current} {word}" if current.strip() else current + word
+    lines.append(current)
+    return lines
 
 
 def _stage_lines(st: StageState) -> list[str]:
@@ -272,8 +297,10 @@ def _stage_lines(st: StageState) -> list[str]:
         lines.append(row)
         last = live[-1] if live else None
         if last is not None and last.status == "failed":
-            why = f"{last.category or 'failed'}: {plain(last.error or agent.reason or '')}"
-            lines.append(f"          last error {why.rstrip(': ')}")
+            why = plain(last.error or agent.reason or "")
+            lines.append(
+                f"          last error: {last.category or 'failed'}{': ' if why else ''}{why}"
+            )
     return lines
 
 
@@ -285,11 +312,10 @@ def _conflict_lines(state: RunState) -> list[str]:
     for c in open_conflicts:
         lines.append(f"  {c.id}  {c.severity:<8}  {c.stage}  {plain(c.path)}")
         for agent, value in c.candidates.items():
-            lines.append(f"      {agent} = {plain(_short(value))}")
+            lines.append(f"    {agent} = {plain(_short(value))}")
         first = next(iter(c.candidates), "STAGE.AGENT")
-        lines.append(
-            f"      {command('phaseboard', 'resolve', state.run_id, c.id, '--pick', first)}"
-        )
+        words = ["phaseboard", "resolve", state.run_id, c.id, "--pick", first]
+        lines += _command_lines(words, "    ")
     return lines
 
 
@@ -306,10 +332,10 @@ def _checkpoint_lines(state: RunState) -> list[str]:
         for c in st.criteria:
             if not c.get("passed"):
                 value = plain(_short(c.get("value")), 30)
-                lines.append(f"      x {c.get('id')} ({c.get('severity')}) value {value}")
+                lines.append(f"    x {c.get('id')} ({c.get('severity')}) value {value}")
         if not st.passed and not st.accepted:
-            note = command("phaseboard", "accept", state.run_id, st.id, "--note", "why")
-            lines.append(f"      {note}")
+            words = ["phaseboard", "accept", state.run_id, st.id, "--note", NOTE]
+            lines += _command_lines(words, "    ")
     return lines
 
 

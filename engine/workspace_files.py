@@ -3,8 +3,8 @@
 The root is the top of the ignore hierarchy: ``.gitignore`` files at the root and below, and the
 root's own ``.git/info/exclude``, apply; ignore files above the root and git's global
 ``core.excludesFile`` are not consulted, so a workspace that sits inside an ignored directory of a
-larger repository (the demo does) still has its files snapshotted. Directories named ``.git`` or
-``.phaseboard`` are never entered, at any depth. Only regular files and symlinks are listed.
+larger repository (the demo does) still has its files snapshotted. Nothing named ``.git`` or
+``.phaseboard`` is listed or entered, at any depth. Only regular files and symlinks are listed.
 """
 
 from __future__ import annotations

@@ -135,6 +135,15 @@ class Positions:
         return start.line + 1, start.column + 1
 
 
+def _construct(loader: yaml.SafeLoader, node: ScalarNode) -> Any:
+    """A scalar's value; an explicit tag that does not fit it (``!!float true``) is a problem."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        tag = node.tag.removeprefix("tag:yaml.org,2002:")
+        raise _Abort(node, f"cannot read {node.value!r} as {tag}: {error}") from None
+
+
 def _check_keys(loader: yaml.SafeLoader, root: Node, positions: Positions) -> list[Problem]:
     """Duplicate keys (merged ``<<`` keys may be overridden), then merge keys flattened."""
     problems: list[Problem] = []
@@ -152,7 +161,7 @@ def _check_keys(loader: yaml.SafeLoader, root: Node, positions: Positions) -> li
                 stack.extend((key_node, value_node))
                 if key_node.tag == _MERGE_TAG or not isinstance(key_node, ScalarNode):
                     continue
-                key = loader.construct_object(key_node)
+                key = _construct(loader, key_node)
                 if key in first:
                     line = first[key].start_mark.line + 1
                     problems.append(
@@ -183,7 +192,7 @@ class _Builder:
             raise _Abort(node, "nesting is too deep")
         self.positions.nodes[path] = (key_node, node)
         if isinstance(node, ScalarNode):
-            return self.loader.construct_object(node, deep=True)
+            return _construct(self.loader, node)
         if node.tag not in _COLLECTION_TAGS:
             raise _Abort(node, f"unsupported YAML tag '{node.tag}'")
         if isinstance(node, SequenceNode):
@@ -192,7 +201,7 @@ class _Builder:
         for key, value in node.value:
             if not isinstance(key, ScalarNode):
                 raise _Abort(key, "a mapping key must be a plain value, not a list or mapping")
-            name = self.loader.construct_object(key)
+            name = _construct(self.loader, key)
             result[name] = self.build(value, (*path, name), key)
         return result
 

@@ -31,3 +31,57 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         timeout=timeout,
         check=False,
     )
+
+
+async def run_inline(
+    tmp_path: Path,
+    workspace: Path,
+    yaml_text: str,
+    *,
+    params: list[str] | None = None,
+    criteria: str | None = None,
+):
+    """Create and drive a run in this process; returns (outcome, state, db path)."""
+    from engine.engine import Engine
+    from engine.local_executor import LocalExecutor
+    from engine.runs import create_run, default_db, parse_params
+    from engine.session import RunSession
+    from engine.store import Store
+    from engine.workflow import parse_workflow
+
+    wf_path = tmp_path / "wf.yaml"
+    wf_path.write_text(yaml_text)
+    workflow = parse_workflow(yaml_text, str(wf_path))
+    db = default_db(workspace)
+    store = await Store.open(db)
+    try:
+        run_id = await create_run(
+            store,
+            workflow=workflow,
+            workflow_path=wf_path,
+            workflow_text=yaml_text,
+            workspace=workspace,
+            params=parse_params(workflow, params or []),
+            criteria_override=criteria,
+        )
+        engine = await Engine.open(store, run_id, LocalExecutor())
+        outcome = await engine.drive()
+        state = (await RunSession.load(store, run_id)).state
+    finally:
+        await store.close()
+    return outcome, state, db
+
+
+def one_stage(agents_yaml: str, *, extra: str = "", defaults: str = "{timeout: 30, retries: 0}") -> str:
+    """A workflow with one parallel agents stage holding the given agent list items."""
+    return f"""
+version: 1
+name: t
+defaults: {defaults}
+stages:
+  - id: s
+    kind: agents
+    mode: parallel
+{extra}    agents:
+{agents_yaml}
+"""

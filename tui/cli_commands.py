@@ -432,6 +432,10 @@ async def prune(args: argparse.Namespace) -> int:
         for r in doomed:
             await store.delete_run(r.id)
             shutil.rmtree(r.run_dir, ignore_errors=True)
+        live = [r.id for r in await store.runs() if await live_holder(store, r.id) is not None]
+        if live:
+            print(f"deleted {len(doomed)} runs; stored files are kept while engines run ({', '.join(live)})")
+            return 0
         keep = await store.manifests_in_use()
 
         def sweep() -> tuple[int, int]:

@@ -19,7 +19,7 @@ from synthesis_view import agent_result
 
 SECRET_PATTERNS: list[tuple[str, str, re.Pattern[str]]] = [
     ("private_key", "critical",
-     re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY(?: BLOCK)?-----")),
+     re.compile(r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP |ENCRYPTED )?PRIVATE KEY-----")),
     ("aws_access_key", "critical", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("github_token", "critical", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
     ("stripe_live_key", "critical", re.compile(r"\b[sr]k_live_[0-9A-Za-z]{16,}\b")),
@@ -51,8 +51,15 @@ def secrets(repo: Repo) -> list[dict[str, Any]]:
                 if any(p in value.lower() for p in PLACEHOLDERS):
                     continue
                 level = "medium" if is_test_file(rel) and severity != "critical" else severity
-                found.append({"path": rel, "line": number, "kind": kind, "severity": level,
-                              "preview": value[:4] + "…"})  # fmt: skip
+                found.append(
+                    {
+                        "path": rel,
+                        "line": number,
+                        "kind": kind,
+                        "severity": level,
+                        "preview": value[:4] + "…",
+                    }
+                )
     return found
 
 
@@ -89,7 +96,7 @@ def pins(repo: Repo) -> dict[str, Any]:
             spec = dep["spec"].strip()
             if not spec or spec in ("*", "latest", "x"):
                 unpinned.append(f"{ecosystem}:{dep['name']}" + (" (dev)" if dep["dev"] else ""))
-            elif not re.match(r"^(==|===|~=|\^|~|v?\d)", spec) or "," not in spec and ">" in spec:
+            elif spec.startswith(">") and "," not in spec:
                 loose += 1
     locks = [name for name in LOCK_FILES if repo.exists(name)]
     return {"unpinned": unpinned, "lower_bound_only": loose, "lock_files": locks}
@@ -105,8 +112,13 @@ def performance(repo: Repo, inputs: dict[str, Any]) -> dict[str, Any]:
         for name, seconds in now.items()
         if name in baseline and seconds > 1.5 * baseline[name] and seconds - baseline[name] > 0.1
     ]
-    return {"import_s": now, "baseline_s": baseline, "degraded": degraded,
-            "degradations": len(degraded), "has_baseline": bool(baseline)}  # fmt: skip
+    return {
+        "import_s": now,
+        "baseline_s": baseline,
+        "degraded": degraded,
+        "degradations": len(degraded),
+        "has_baseline": bool(baseline),
+    }
 
 
 def security_risks(found: dict[str, Any]) -> list[dict[str, str]]:
@@ -124,9 +136,14 @@ def security_risks(found: dict[str, Any]) -> list[dict[str, str]]:
                 )
             )
     if found["world_writable"]:
-        risks.append(risk("security.world_writable", "high",
-                          f"{len(found['world_writable'])} world-writable file(s)",
-                          ", ".join(found["world_writable"][:5])))  # fmt: skip
+        risks.append(
+            risk(
+                "security.world_writable",
+                "high",
+                f"{len(found['world_writable'])} world-writable file(s)",
+                ", ".join(found["world_writable"][:5]),
+            )
+        )
     if found["large_binaries"]:
         risks.append(
             risk(
@@ -138,9 +155,14 @@ def security_risks(found: dict[str, Any]) -> list[dict[str, str]]:
     deps = found["dependencies"]
     if deps["unpinned"]:
         severity = "low" if deps["lock_files"] else "medium"
-        risks.append(risk("security.unpinned_dependencies", severity,
-                          f"{len(deps['unpinned'])} dependency(ies) without a version",
-                          ", ".join(deps["unpinned"][:10])))  # fmt: skip
+        risks.append(
+            risk(
+                "security.unpinned_dependencies",
+                severity,
+                f"{len(deps['unpinned'])} dependency(ies) without a version",
+                ", ".join(deps["unpinned"][:10]),
+            )
+        )
     for item in found["performance"]["degraded"]:
         title = f"Import of {item['package']} slowed from {item['baseline_s']}s to {item['now_s']}s"
         risks.append(risk(f"performance.import_{item['package']}", "medium", title))
@@ -177,8 +199,9 @@ def main() -> None:
     agentlib.result(
         {
             "summary": (
-                f"{len(high)} high-risk security finding(s); {len(found['secrets'])} secret-looking "
-                f"strings; {found['performance']['degradations']} performance degradation(s)"
+                f"{len(high)} high-risk security finding(s); {len(found['secrets'])} "
+                f"secret-looking strings; {found['performance']['degradations']} performance "
+                "degradation(s)"
             ),
             "findings": findings,
             "risks": risks,

@@ -26,6 +26,7 @@ def main() -> int:
     p.add_argument("--findings", default="{}")
     p.add_argument("--risks", default="[]")
     p.add_argument("--summary", default="done")
+    p.add_argument("--summary-env", help="use the value of this env var as the summary")
     p.add_argument("--result", help="the whole result as JSON (overrides findings/risks)")
     p.add_argument("--fail-attempts", type=int, default=0, help="exit 1 while attempt <= N")
     p.add_argument("--exit", type=int, default=0)
@@ -87,7 +88,8 @@ def main() -> int:
     if a.result is not None:
         result = json.loads(a.result)
     else:
-        result = {"summary": a.summary, "findings": json.loads(a.findings), "risks": json.loads(a.risks)}
+        summary = os.environ.get(a.summary_env, "") if a.summary_env else a.summary
+        result = {"summary": summary, "findings": json.loads(a.findings), "risks": json.loads(a.risks)}
     if a.bad_first_result and attempt == 1:
         result = {"summary": "no findings this time"}
     if a.echo_env and isinstance(result, dict):

@@ -422,3 +422,30 @@ async def test_proc_and_psutil_readings_agree(tmp_path: Path) -> None:
     finally:
         await attempt.stop()
         await finish(attempt, collector)
+
+
+async def test_unwritable_stdout_tee_fails_the_spawn(tmp_path: Path) -> None:
+    spec = make_spec(tmp_path, "proc_exit.py", stdout_tee=str(tmp_path / "missing" / "out"))
+    attempt = await LocalExecutor().start(spec)
+    result = await asyncio.wait_for(attempt.wait(), BOUND_S)
+    assert result.reason == "spawn_failed" and attempt.info is None
+    assert (
+        result.error
+        == f"cannot write stdout file {tmp_path}/missing/out: No such file or directory"
+    )
+
+
+def test_event_loop_shutdown_kills_a_running_group(tmp_path: Path) -> None:
+    async def start_and_abandon() -> tuple[int, int]:
+        attempt = await LocalExecutor().start(make_spec(tmp_path, "proc_fork_hang.py"))
+        collector = Collector(attempt)
+        grandchild = int((await collector.has("grandchild ")).split()[1])
+        await collector.has("leader ready")
+        assert attempt.info is not None
+        return attempt.info.pgid, grandchild
+
+    pgid, grandchild = asyncio.run(start_and_abandon())
+    deadline = time.monotonic() + BOUND_S
+    while process_tree.live_members(pgid) or psutil.pid_exists(grandchild):
+        assert time.monotonic() < deadline, "group survived its event loop"
+        time.sleep(0.01)

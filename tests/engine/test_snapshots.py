@@ -464,3 +464,16 @@ def test_info_exclude_of_a_worktree_is_found_through_its_gitdir_file(
     write(ws, "token.secret", "s")
     write(ws, "code.py", "c")
     assert [entry.path for entry in walk_workspace(ws)] == ["code.py"]
+
+
+def test_a_database_kept_inside_the_workspace_is_never_captured_or_touched(ws: Path) -> None:
+    db = sqlite3.connect(ws / "state.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    ensure_schema(db)
+    write(ws, "f.txt", "x")
+    info = take_snapshot(db, ws)
+    assert set(manifest_files(db, info.manifest_id)) == {"f.txt"}
+    write(ws, "g.txt", "y")
+    assert restore_snapshot(db, ws, info.manifest_id).added == ["g.txt"]
+    assert (ws / "state.db").exists() and (ws / "state.db-wal").exists()
+    db.close()

@@ -1,0 +1,38 @@
+# phaseboard: the usual entry points. Each target sets up .venv on first use.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test check lint format bench dev clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## copy the sample project to ./phaseboard-demo and run the standard workflow on it
+	$(VENV)/bin/phaseboard demo
+
+test: $(STAMP)  ## the test suite
+	$(VENV)/bin/pytest -q -n 2
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check: lint test
+
+bench: $(STAMP)
+	$(PY) bench/run_all.py
+
+dev: $(STAMP)
+	$(VENV)/bin/textual run --dev tui.app:PhaseboardApp
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info
