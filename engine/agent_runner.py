@@ -6,7 +6,6 @@ events. Categories and recovery follow INTERFACE.md section 3.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine import rollback as rollback_points
 from engine.agent_runner import AgentRunner
+from engine.atomic import write_json_atomic
 from engine.checkpoints import accepted_verdict, evaluate_checkpoint, expression_context
 from engine.commands import apply_command, reevaluate_paused_checkpoints
 from engine.consolidation import apply_decisions, apply_resolution, consolidate
@@ -39,7 +40,6 @@ from engine.run_lock import HEARTBEAT_S, acquire
 from engine.session import RunSession
 from engine.state import StageState
 from engine.store import Store
-from engine.atomic import write_json_atomic
 from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
 
 COMMAND_POLL_S = 0.25

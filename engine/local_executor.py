@@ -265,6 +265,12 @@ class LocalAttempt:
         try:
             await self._monitor()
             await self._drain_and_clean()
+        except asyncio.CancelledError:
+            # The event loop is shutting down: no grace, but leave nothing behind.
+            self._reason = self._reason or "stopped"
+            self._signal(signal.SIGKILL)
+            await _wait_event(self._leader_exited, KILL_WAIT_S)
+            raise
         finally:
             self._finish()
 
@@ -411,7 +417,6 @@ class LocalAttempt:
 
     def _finish(self) -> None:
         if not self._leader_exited.is_set() and self.info is not None:
-            # Cancelled before the leader exited (event loop shutting down): leave nothing behind.
             process_tree.signal_group(self.info.pgid, signal.SIGKILL)
             self._reason = self._reason or "stopped"
         if not self._pipes_closed.is_set():

@@ -34,7 +34,9 @@ def progress_line(event: Event) -> str | None:
             return f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} succeeded in {d['duration_s']:.1f}s"
         why = d.get("category") or "stopped"
         err = f": {d['error']}" if d.get("error") else ""
-        return sanitize_line(f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} failed ({why}){err}")
+        return sanitize_line(
+            f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} failed ({why}){err}"
+        )
     if kind == "agent_message" and d.get("message_type") in ("warning", "error"):
         content = d.get("content")
         text = content if isinstance(content, str) else str(content)
@@ -52,7 +54,9 @@ def progress_line(event: Event) -> str | None:
             text += f" decision {verdict}"
         return text
     if kind == "conflict_resolved":
-        return sanitize_line(f"conflict {d['conflict']} ({d['path']}) resolved by {d.get('by', '')}")
+        return sanitize_line(
+            f"conflict {d['conflict']} ({d['path']}) resolved by {d.get('by', '')}"
+        )
     if kind == "rollback_point":
         where = f"{d['stage']}.{d['agent']}" if d.get("agent") else d["stage"]
         return f"rollback point {d['id']} before {where} ({d['files']} files)"

@@ -39,7 +39,10 @@ async def submit(
         if outcome is not None:
             return outcome
         if await live_holder(store, run_id) is not None:
-            return Outcome(True, f"queued: the engine will apply it after the current step (command {command_id})")
+            return Outcome(
+                True,
+                f"queued: the engine will apply it after the current step (command {command_id})",
+            )
     return Outcome(True, f"queued (command {command_id})")
 
 

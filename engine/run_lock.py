@@ -58,6 +58,6 @@ async def acquire(store: Store, run_id: str) -> LockRow:
 
 async def live_holder(store: Store, run_id: str) -> LockRow | None:
     held = await store.lock(run_id)
-    if held is None or held.pid == os.getpid() and held.host == socket.gethostname():
+    if held is None or (held.pid == os.getpid() and held.host == socket.gethostname()):
         return None
     return held if holder_alive(held) else None

@@ -7,6 +7,7 @@ crash is "fold the events, then carry on". No I/O here.
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -497,10 +498,8 @@ def resolved_document(
     synthesis = dict(doc.get("synthesis") or {})
     findings = synthesis.get("findings")
     if isinstance(findings, dict):
-        try:
+        with contextlib.suppress(TypeError, KeyError):
             synthesis["findings"] = set_path(findings, path, resolution.get("value"))
-        except (TypeError, KeyError):
-            pass
     synthesis["conflicts"] = [
         {**c, "resolved": True, "resolution": resolution} if c.get("id") == conflict_id else c
         for c in synthesis.get("conflicts") or []

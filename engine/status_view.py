@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.metrics import run_metrics
+from engine.sanitize import sanitize_line
 from engine.state import AgentState, AttemptState, ConflictState, RunState, StageState
 from engine.store import RunRow
 
@@ -40,9 +41,9 @@ def iso(ts: float | None) -> str | None:
 
 
 def plain(value: Any, limit: int | None = None) -> str:
-    """One line of agent-supplied text that cannot drive the terminal: control characters
-    (C0, ESC, DEL, C1) become spaces and runs of white space collapse."""
-    text = " ".join(_UNSAFE.sub(" ", str(value)).split())
+    """One line of agent-supplied text that cannot drive the terminal: white space collapsed,
+    escape sequences removed, other control characters made visible."""
+    text = sanitize_line(" ".join(str(value).split()))
     if limit is not None and len(text) > limit:
         text = text[: max(0, limit - 1)] + "…"
     return text

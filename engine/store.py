@@ -9,6 +9,7 @@ leaves a history that folds to a consistent state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -213,10 +214,8 @@ class Store:
         return result
 
     async def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             await self._conn.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     # -- runs ------------------------------------------------------------------------------
 

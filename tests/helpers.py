@@ -72,7 +72,9 @@ async def run_inline(
     return outcome, state, db
 
 
-def one_stage(agents_yaml: str, *, extra: str = "", defaults: str = "{timeout: 30, retries: 0}") -> str:
+def one_stage(
+    agents_yaml: str, *, extra: str = "", defaults: str = "{timeout: 30, retries: 0}"
+) -> str:
     """A workflow with one parallel agents stage holding the given agent list items."""
     return f"""
 version: 1

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = add("run", "start a run of a workflow (a path or a bundled name such as `standard`)")
     run.add_argument("workflow")
-    run.add_argument("--workspace", help="directory the agents work on (default: the workflow's, else .)")
+    run.add_argument(
+        "--workspace", help="directory the agents work on (default: the workflow's, else .)"
+    )
     run.add_argument("--headless", action="store_true", help="no TUI: progress on stderr")
     run.add_argument("--json", action="store_true", help="with --headless: one JSON event per line")
     run.add_argument("--criteria", choices=["strict", "lenient"], help="override checkpoint modes")
@@ -44,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="last stage to run")
     run.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
 
-    demo = add("demo", "copy the sample project to ./phaseboard-demo/ and run the standard workflow")
+    demo = add(
+        "demo", "copy the sample project to ./phaseboard-demo/ and run the standard workflow"
+    )
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--json", action="store_true")
 
@@ -139,7 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        print(f"phaseboard: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        print(
+            f"phaseboard: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
+        )
         return 1
 
 

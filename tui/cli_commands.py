@@ -31,7 +31,12 @@ from engine.runs import (
 from engine.sanitize import sanitize_line
 from engine.session import RunSession
 from engine.store import Store, StoreError
-from engine.workflow import bundled_data_dir, load_workflow, resolve_workflow_path, workflow_json_schema
+from engine.workflow import (
+    bundled_data_dir,
+    load_workflow,
+    resolve_workflow_path,
+    workflow_json_schema,
+)
 
 DEMO_DIR = "phaseboard-demo"
 
@@ -63,7 +68,9 @@ def schema(args: argparse.Namespace) -> int:
 async def _open_store(args: argparse.Namespace) -> Store:
     db = find_db(args.db)
     if db is None:
-        raise NotFound("no phaseboard database here (looked for .phaseboard/phaseboard.db upwards; use --db)")
+        raise NotFound(
+            "no phaseboard database here (looked for .phaseboard/phaseboard.db upwards; use --db)"
+        )
     return await Store.open(db, create=False)
 
 
@@ -78,7 +85,9 @@ def _workspace(raw: str) -> Path:
     return path
 
 
-async def prepare_run(args: argparse.Namespace, *, extra_params: list[str] = ()) -> tuple[Store, str]:  # type: ignore[assignment]
+async def prepare_run(
+    args: argparse.Namespace, *, extra_params: list[str] = ()
+) -> tuple[Store, str]:  # type: ignore[assignment]
     path = resolve_workflow_path(args.workflow)
     workflow = load_workflow(path)
     text = path.read_text(encoding="utf-8")
@@ -116,7 +125,9 @@ async def drive_headless(store: Store, run_id: str, *, json_mode: bool) -> int:
     engine.listeners.append(_printer(json_mode))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        loop.add_signal_handler(sig, engine.request_stop, "interrupted", f"interrupted by {sig.name}")
+        loop.add_signal_handler(
+            sig, engine.request_stop, "interrupted", f"interrupted by {sig.name}"
+        )
     try:
         outcome = await engine.drive()
     finally:
@@ -131,7 +142,10 @@ def _printer(json_mode: bool) -> Any:
         for event in events:
             if json_mode:
                 sys.stdout.write(
-                    json.dumps({"seq": event.seq, "ts": event.ts, "kind": event.kind, **event.data}, default=str)
+                    json.dumps(
+                        {"seq": event.seq, "ts": event.ts, "kind": event.kind, **event.data},
+                        default=str,
+                    )
                     + "\n"
                 )
             line = progress_line(event)
@@ -145,7 +159,10 @@ def _printer(json_mode: bool) -> Any:
 
 def _closing(session: RunSession, outcome: RunOutcome) -> None:
     rid = session.run_id
-    _err(f"phaseboard: run {rid} {outcome.status}" + (f", decision {outcome.decision}" if outcome.decision else ""))
+    _err(
+        f"phaseboard: run {rid} {outcome.status}"
+        + (f", decision {outcome.decision}" if outcome.decision else "")
+    )
     _err(f"  files: {session.run_dir}")
     if outcome.status == "paused":
         _err(f"  see what it needs:  phaseboard status {rid}")
@@ -177,7 +194,9 @@ async def engine(args: argparse.Namespace) -> int:
         eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, eng.request_stop, "interrupted", f"interrupted by {sig.name}")
+            loop.add_signal_handler(
+                sig, eng.request_stop, "interrupted", f"interrupted by {sig.name}"
+            )
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         outcome = await eng.drive()
         return outcome.exit_code
@@ -235,13 +254,19 @@ async def runs(args: argparse.Namespace) -> int:
         if not rows:
             print("no runs")
             return 0
-        print(f"{'RUN':<22} {'WORKFLOW':<16} {'STATUS':<12} {'DECISION':<20} {'STARTED':<20} DURATION")
+        print(
+            f"{'RUN':<22} {'WORKFLOW':<16} {'STATUS':<12} {'DECISION':<20} {'STARTED':<20} DURATION"
+        )
         for r in rows:
             status = await _effective_status(store, r.id, r.status)
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started_at or r.created_at))
+            started = time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(r.started_at or r.created_at)
+            )
             end = r.ended_at or (time.time() if status == "running" else None)
             duration = f"{(end - (r.started_at or r.created_at)):.0f}s" if end else "-"
-            print(f"{r.id:<22} {r.workflow[:16]:<16} {status:<12} {r.decision or '-':<20} {started:<20} {duration}")
+            print(
+                f"{r.id:<22} {r.workflow[:16]:<16} {status:<12} {r.decision or '-':<20} {started:<20} {duration}"
+            )
         return 0
     finally:
         await store.close()
@@ -309,7 +334,9 @@ async def logs(args: argparse.Namespace) -> int:
         clean = sys.stdout.isatty()
         after = 0
         while True:
-            rows = await store.logs(session.run_id, stage, agent, args.attempt, after_id=after, limit=5000)
+            rows = await store.logs(
+                session.run_id, stage, agent, args.attempt, after_id=after, limit=5000
+            )
             for row in rows:
                 text = sanitize_line(row.text) if clean else row.text
                 sys.stdout.write(text if row.partial else text + "\n")
@@ -366,7 +393,9 @@ async def resolve(args: argparse.Namespace) -> int:
         try:
             json.loads(args.value)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"--value is not valid JSON: {exc.msg} at column {exc.colno}") from None
+            raise UsageError(
+                f"--value is not valid JSON: {exc.msg} at column {exc.colno}"
+            ) from None
         payload["value"] = args.value
     return await _command(args, "resolve", payload)
 
@@ -389,17 +418,32 @@ async def rollback(args: argparse.Namespace) -> int:
         session = await _session(store, args.run)
         point = find_point(session, args.checkpoint)
         if point is None:
-            known = ", ".join(f"{p.id} ({p.stage})" for p in session.state.rollback_points) or "none"
+            known = (
+                ", ".join(f"{p.id} ({p.stage})" for p in session.state.rollback_points) or "none"
+            )
             raise NotFound(f"unknown rollback point {args.checkpoint!r} (points: {known})")
         if not args.yes:
             if not sys.stdin.isatty():
-                raise UsageError("rollback asks for confirmation; pass --yes when not on a terminal")
+                raise UsageError(
+                    "rollback asks for confirmation; pass --yes when not on a terminal"
+                )
             diff = await workspace_changes(session, point)
-            print(f"Roll back run {session.run_id} to {point.id} (saved {point.at}, before {point.stage}):")
-            print(f"  {len(diff.modified)} files reverted, {len(diff.added)} removed, {len(diff.deleted)} recreated")
-            later = [s for s in session.state.stage_order()[session.state.stage_order().index(point.stage):]
-                     if session.state.stages[s].status != "pending"]
-            print(f"  results of {', '.join(later) or 'nothing'} marked rolled_back (kept in the history)")
+            print(
+                f"Roll back run {session.run_id} to {point.id} (saved {point.at}, before {point.stage}):"
+            )
+            print(
+                f"  {len(diff.modified)} files reverted, {len(diff.added)} removed, {len(diff.deleted)} recreated"
+            )
+            later = [
+                s
+                for s in session.state.stage_order()[
+                    session.state.stage_order().index(point.stage) :
+                ]
+                if session.state.stages[s].status != "pending"
+            ]
+            print(
+                f"  results of {', '.join(later) or 'nothing'} marked rolled_back (kept in the history)"
+            )
             if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("nothing done")
                 return 1
@@ -424,17 +468,23 @@ async def prune(args: argparse.Namespace) -> int:
         rows = await store.runs()
         doomed = []
         for index, r in enumerate(rows):
-            old = args.older_than is not None and (time.time() - r.created_at) > args.older_than * 86400
+            old = (
+                args.older_than is not None
+                and (time.time() - r.created_at) > args.older_than * 86400
+            )
             beyond = args.keep is not None and index >= args.keep
-            if (old if args.older_than is not None else True) and (beyond if args.keep is not None else True):
-                if await live_holder(store, r.id) is None:
-                    doomed.append(r)
+            if (old if args.older_than is not None else True) and (
+                beyond if args.keep is not None else True
+            ) and await live_holder(store, r.id) is None:
+                doomed.append(r)
         for r in doomed:
             await store.delete_run(r.id)
             shutil.rmtree(r.run_dir, ignore_errors=True)
         live = [r.id for r in await store.runs() if await live_holder(store, r.id) is not None]
         if live:
-            print(f"deleted {len(doomed)} runs; stored files are kept while engines run ({', '.join(live)})")
+            print(
+                f"deleted {len(doomed)} runs; stored files are kept while engines run ({', '.join(live)})"
+            )
             return 0
         keep = await store.manifests_in_use()
 

@@ -14,7 +14,11 @@ from pathlib import Path
 def message(kind: str, content: object, **metadata: object) -> str:
     return json.dumps(
         {
-            "header": {"phase": os.environ.get("PHASEBOARD_STAGE", ""), "agent_id": "t", "priority": "normal"},
+            "header": {
+                "phase": os.environ.get("PHASEBOARD_STAGE", ""),
+                "agent_id": "t",
+                "priority": "normal",
+            },
             "body": {"message_type": kind, "content": content},
             "metadata": metadata,
         }
@@ -37,7 +41,9 @@ def main() -> int:
     p.add_argument("--delete", action="append", default=[])
     p.add_argument("--broken-json", action="store_true")
     p.add_argument("--no-result", action="store_true")
-    p.add_argument("--output-file", action="store_true", help="write the result to $PHASEBOARD_OUTPUT")
+    p.add_argument(
+        "--output-file", action="store_true", help="write the result to $PHASEBOARD_OUTPUT"
+    )
     p.add_argument("--tokens", type=int, default=0)
     p.add_argument("--cost", type=float, default=0.0)
     p.add_argument("--echo-env", action="store_true")
@@ -81,7 +87,9 @@ def main() -> int:
     if a.exit:
         return a.exit
     if a.broken_json:
-        print('{"header": {}, "body": {"message_type": "result", "content": {"findings": ', flush=True)
+        print(
+            '{"header": {}, "body": {"message_type": "result", "content": {"findings": ', flush=True
+        )
         return 0
     if a.no_result:
         return 0
@@ -89,13 +97,22 @@ def main() -> int:
         result = json.loads(a.result)
     else:
         summary = os.environ.get(a.summary_env, "") if a.summary_env else a.summary
-        result = {"summary": summary, "findings": json.loads(a.findings), "risks": json.loads(a.risks)}
+        result = {
+            "summary": summary,
+            "findings": json.loads(a.findings),
+            "risks": json.loads(a.risks),
+        }
     if a.bad_first_result and attempt == 1:
         result = {"summary": "no findings this time"}
     if a.echo_env and isinstance(result, dict):
         result["env"] = {
             k: os.environ.get(k)
-            for k in ("PHASEBOARD_SCOPE", "PHASEBOARD_FEEDBACK", "PHASEBOARD_ATTEMPT", "PHASEBOARD_STAGE")
+            for k in (
+                "PHASEBOARD_SCOPE",
+                "PHASEBOARD_FEEDBACK",
+                "PHASEBOARD_ATTEMPT",
+                "PHASEBOARD_STAGE",
+            )
         }
         inputs = os.environ.get("PHASEBOARD_INPUTS")
         if inputs and Path(inputs).exists():

@@ -31,11 +31,11 @@ stages:
     mode: parallel
     agents:
       - id: architecture
-        run: {agent_cmd('--findings', '{"runtime": {"python": "3.11"}, "modules": 4}')}
+        run: {agent_cmd("--findings", '{"runtime": {"python": "3.11"}, "modules": 4}')}
       - id: code
-        run: {agent_cmd('--fail-attempts', '1', '--findings', '{"todo": 2}')}
+        run: {agent_cmd("--fail-attempts", "1", "--findings", '{"todo": 2}')}
       - id: infrastructure
-        run: {agent_cmd('--findings', '{"runtime": {"python": "3.12"}, "modules": 4}')}
+        run: {agent_cmd("--findings", '{"runtime": {"python": "3.12"}, "modules": 4}')}
   - id: analysis_synthesis
     kind: consolidation
     inputs: [analysis]
@@ -51,9 +51,9 @@ stages:
     mode: sequential
     agents:
       - id: write_docs
-        run: {agent_cmd('--write', 'docs/NEW.md=new doc', '--write', 'README.md=changed', '--delete', 'src/app.py')}
+        run: {agent_cmd("--write", "docs/NEW.md=new doc", "--write", "README.md=changed", "--delete", "src/app.py")}
       - id: write_more
-        run: {agent_cmd('--write', 'CHANGELOG.md=entry')}
+        run: {agent_cmd("--write", "CHANGELOG.md=entry")}
   - id: production_readiness
     kind: checkpoint
     criteria:
@@ -85,14 +85,25 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
     [conflict] = status["conflicts"]
     assert conflict["path"] == "runtime.python"
     assert conflict["severity"] == "critical"
-    assert conflict["candidates"] == {"analysis.architecture": "3.11", "analysis.infrastructure": "3.12"}
+    assert conflict["candidates"] == {
+        "analysis.architecture": "3.11",
+        "analysis.infrastructure": "3.12",
+    }
 
     resolved = run_cli(
-        "resolve", "last", conflict["id"], "--pick", "analysis.infrastructure", "--note", "CI wins",
+        "resolve",
+        "last",
+        conflict["id"],
+        "--pick",
+        "analysis.infrastructure",
+        "--note",
+        "CI wins",
         cwd=workspace,
     )
     assert resolved.returncode == 0, resolved.stderr
-    again = run_cli("resolve", "last", conflict["id"], "--pick", "analysis.architecture", cwd=workspace)
+    again = run_cli(
+        "resolve", "last", conflict["id"], "--pick", "analysis.architecture", cwd=workspace
+    )
     assert again.returncode == 1
     assert "already resolved" in again.stderr
 
@@ -105,9 +116,16 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
     assert status["conflicts"][0]["resolution"]["note"] == "CI wins"
     assert (workspace / "docs" / "NEW.md").exists()
     run_dir = Path(status["run"]["workspace"]) / ".phaseboard" / "runs" / status["run"]["id"]
-    for name in ("analysis/architecture.json", "analysis/code.log", "analysis_synthesis_synthesis.json",
-                 "analysis_synthesis_consolidated.md", "analysis_review_validation.json",
-                 "SESSION_CONTINUITY.md", "final_report.md", "final_report.json"):
+    for name in (
+        "analysis/architecture.json",
+        "analysis/code.log",
+        "analysis_synthesis_synthesis.json",
+        "analysis_synthesis_consolidated.md",
+        "analysis_review_validation.json",
+        "SESSION_CONTINUITY.md",
+        "final_report.md",
+        "final_report.json",
+    ):
         assert (run_dir / name).exists(), name
 
     rolled = run_cli("rollback", "last", "implementation", "--yes", cwd=workspace)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -46,8 +47,10 @@ async def test_timeout_stops_the_attempt(tmp_path: Path, workspace: Path) -> Non
 
 
 async def test_idle_timeout_is_a_stall(tmp_path: Path, workspace: Path) -> None:
-    yaml = one_stage(f"      - {{id: a, idle_timeout: 0.4, grace: 0.5, run: {agent_cmd('--sleep', '20')}}}")
-    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    yaml = one_stage(
+        f"      - {{id: a, idle_timeout: 0.4, grace: 0.5, run: {agent_cmd('--sleep', '20')}}}"
+    )
+    _outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
     [attempt] = attempts(state, "s", "a")
     assert attempt.category == "timeout"
     assert "idle" in (attempt.error or "").lower() or "output" in (attempt.error or "").lower()
@@ -70,7 +73,7 @@ async def test_schema_failure_retries_with_feedback(tmp_path: Path, workspace: P
     )
     outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
     assert outcome.exit_code == 0
-    first, second = attempts(state, "s", "a")
+    first, _second = attempts(state, "s", "a")
     assert first.category == "data_corruption"
     assert "findings" in first.error
     feedback = state.stages["s"].agents["a"].result["env"]["PHASEBOARD_FEEDBACK"]
@@ -166,13 +169,16 @@ async def test_collect_timeout_counts_missing(tmp_path: Path, workspace: Path) -
 
 
 async def test_max_parallel_bounds_concurrency(tmp_path: Path, workspace: Path) -> None:
-    agents = "".join(f"      - {{id: a{i}, run: {agent_cmd('--sleep', '0.2')}}}\n" for i in range(3))
+    agents = "".join(
+        f"      - {{id: a{i}, run: {agent_cmd('--sleep', '0.2')}}}\n" for i in range(3)
+    )
     yaml = one_stage(agents, extra="    max_parallel: 1\n")
     _, state, _ = await run_inline(tmp_path, workspace, yaml)
     spans = sorted(
-        (a.attempts[0].started_at, a.attempts[0].ended_at) for a in state.stages["s"].agents.values()
+        (a.attempts[0].started_at, a.attempts[0].ended_at)
+        for a in state.stages["s"].agents.values()
     )
-    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(spans):
         assert start >= end - 0.05
 
 
@@ -189,12 +195,14 @@ async def test_output_json_and_file_modes(tmp_path: Path, workspace: Path) -> No
     assert state.stages["s"].agents["filed"].result["findings"] == {"n": 3}
 
 
-async def test_extended_agents_join_when_the_expression_holds(tmp_path: Path, workspace: Path) -> None:
+async def test_extended_agents_join_when_the_expression_holds(
+    tmp_path: Path, workspace: Path
+) -> None:
     yaml = one_stage(
         f"      - {{id: base, run: {agent_cmd()}}}\n",
         extra=(
             "    extended:\n"
-            "      when: \"params.big == true\"\n"
+            '      when: "params.big == true"\n'
             f"      agents: [{{id: e2e, run: {agent_cmd()}}}]\n"
         ),
     ).replace("name: t\n", "name: t\nparams: {big: false}\n")
@@ -215,19 +223,20 @@ async def test_secrets_are_masked_in_logs_and_results(
     )
     _, state, db = await run_inline(tmp_path, workspace, yaml)
     assert state.stages["s"].agents["a"].result["summary"] == "***"
-    raw = db.read_bytes() + (db.parent / "phaseboard.db-wal").read_bytes() if (db.parent / "phaseboard.db-wal").exists() else db.read_bytes()
+    raw = (
+        db.read_bytes() + (db.parent / "phaseboard.db-wal").read_bytes()
+        if (db.parent / "phaseboard.db-wal").exists()
+        else db.read_bytes()
+    )
     assert b"s3cr3t-value-123" not in raw
     log = (Path(state.run_dir) / "s" / "a.log").read_text()
     assert "the secret is ***" in log
 
 
 async def test_shell_agent_values_are_quoted(tmp_path: Path, workspace: Path) -> None:
-    yaml = (
-        one_stage(
-            '      - {id: a, shell: true, output: json, run: "printf \'{{\\"v\\": \\"%s\\"}}\' {params.name}"}'
-        )
-        .replace("name: t\n", "name: t\nparams: {name: \"x; touch pwned\"}\n")
-    )
+    yaml = one_stage(
+        '      - {id: a, shell: true, output: json, run: "printf \'{{\\"v\\": \\"%s\\"}}\' {params.name}"}'
+    ).replace("name: t\n", 'name: t\nparams: {name: "x; touch pwned"}\n')
     outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
     assert outcome.exit_code == 0, state.stages["s"].agents["a"].attempts
     assert state.stages["s"].agents["a"].result == {"v": "x; touch pwned"}
