@@ -65,43 +65,20 @@ class LocalExecutor:
         return attempt
 
     def kill_orphan(self, info: ProcessInfo) -> bool:
-        """Stop a group left by an earlier engine if it is provably the same one.
+        """Stop a group left by an earlier engine if it is provably the same one (see
+        :func:`engine.process_tree.is_same_group` for how a reused pid is told apart).
 
-        With the leader alive, its start time must match ``info`` (to 0.01 s) and it must
-        still lead ``info.pgid``. With the leader gone, the kernel cannot have reused its
-        pid as a new group id while a member of the old group lives, but a later group may
-        have taken it after ours emptied; so the group is stopped only if every live member
-        is in session ``info.pgid`` (all of ours are: the leader called ``setsid``) and was
-        started no earlier than the leader. Blocks up to ``orphan_grace_s`` + 2 s: call it
-        through ``asyncio.to_thread`` from the event loop.
+        Blocks up to ``orphan_grace_s`` + 2 s: call it through ``asyncio.to_thread`` from the
+        event loop.
         """
         if info.host and info.host != self.host:
             return False
         if info.pid <= 1 or info.pgid <= 1:
             return False
-        leader_start = process_tree.create_time(info.pid)
-        if leader_start is not None:
-            if abs(leader_start - info.create_time) > 0.01:
-                return False
-            stat = process_tree.read_stat(info.pid)
-            if stat is None or stat.pgid != info.pgid:
-                return False
-        elif not self._group_is_ours(info):
+        if not process_tree.is_same_group(info.pid, info.pgid, info.create_time):
             return False
         process_tree.terminate_group(info.pgid, self._orphan_grace_s)
         return True
-
-    @staticmethod
-    def _group_is_ours(info: ProcessInfo) -> bool:
-        if not process_tree.group_exists(info.pgid):
-            return False
-        members = process_tree.live_members(info.pgid)
-        return bool(members) and all(
-            m.sid == info.pgid
-            and (started := process_tree.create_time(m.pid)) is not None
-            and started >= info.create_time - 0.01
-            for m in members
-        )
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -149,12 +126,7 @@ class LocalAttempt:
         self._last_output = self._started
         self._reason: ExitReason | None = None
         self._error: str | None = None
-        self._peak_rss = 0
-        self._cpu_live: dict[tuple[int, float], float] = {}
-        self._cpu_done = 0.0
-        self._strays: set[int] = set()
-        self._escaped: dict[int, float] = {}
-        """Descendants seen outside the group (pid -> start): signalled and awaited with it."""
+        self._meter: process_tree.TreeMeter | None = None
         self._terminating: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._exit: asyncio.Future[AttemptExit] = asyncio.get_running_loop().create_future()
@@ -192,6 +164,7 @@ class LocalAttempt:
         pid = transport.get_pid()
         started = process_tree.create_time(pid)
         self.info = ProcessInfo(pid, pid, time.time() if started is None else started, self._host)
+        self._meter = process_tree.TreeMeter(pid, pid)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"attempt-{pid}")
 
     async def lines(self) -> AsyncIterator[list[LogLine]]:
@@ -308,32 +281,17 @@ class LocalAttempt:
         return wake
 
     async def _sample(self, *, scan_group: bool) -> None:
-        """Add up resident memory and CPU time of the leader, its descendants and the group.
+        """Measure the processes; stop the attempt past ``memory_mb``.
 
         The tree walk is cheap and runs inline; the full process-table scan that finds members
         re-parented away from the tree runs in a thread, every ``GROUP_SCAN_S``.
         """
-        assert self.info is not None
-        pgid = self.info.pgid
-        tree = [self.info.pid, *process_tree.descendants(self.info.pid)]
+        assert self._meter is not None
         if scan_group:
-            members = await asyncio.to_thread(process_tree.group_members, pgid)
-            self._strays.update(m.pid for m in members if not m.zombie)
-        rss = 0
-        cpu: dict[tuple[int, float], float] = {}
-        for pid in tree + [p for p in self._strays if p not in tree]:
-            stat = process_tree.read_stat(pid)
-            if stat is None or (pid in self._strays and stat.pgid != pgid):
-                self._strays.discard(pid)
-                continue
-            if stat.pgid != pgid and not stat.zombie:
-                self._escaped[pid] = stat.start
-            rss += stat.rss_bytes
-            key = (pid, stat.start)
-            cpu[key] = max(stat.cpu_s, self._cpu_live.get(key, 0.0))
-        self._cpu_done += sum(v for k, v in self._cpu_live.items() if k not in cpu)
-        self._cpu_live = cpu
-        self._peak_rss = max(self._peak_rss, rss)
+            self._meter.add_members(
+                await asyncio.to_thread(process_tree.group_members, self._meter.pgid)
+            )
+        rss = self._meter.sample()
         limit = self._spec.memory_mb
         if limit is not None and rss > limit * _MIB and self._reason is None:
             self._request_stop(
@@ -369,22 +327,15 @@ class LocalAttempt:
         await self._wait_gone(KILL_WAIT_S)
 
     def _signal(self, sig: int) -> None:
-        assert self.info is not None
-        pgid = self.info.pgid
+        """Signal the group and the descendants known to have left it."""
+        assert self._meter is not None
+        pgid = self._meter.pgid
         if not self._leader_exited.is_set():
-            for pid in process_tree.descendants(self.info.pid):
-                stat = process_tree.read_stat(pid)
-                if stat is not None and stat.pgid != pgid and not stat.zombie:
-                    self._escaped[pid] = stat.start
+            self._meter.find_escapees()
         # Once the leader is reaped and the group empty, the pgid may be reused: do not signal it.
         if not self._leader_exited.is_set() or process_tree.group_exists(pgid):
             process_tree.signal_group(pgid, sig)
-        process_tree.signal_pids(self._running_escapees(), sig)
-
-    def _running_escapees(self) -> list[int]:
-        running = [p for p, start in self._escaped.items() if process_tree.still_running(p, start)]
-        self._escaped = {pid: self._escaped[pid] for pid in running}
-        return running
+        process_tree.signal_pids(self._meter.running_escapees(), sig)
 
     async def _wait_gone(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -401,12 +352,12 @@ class LocalAttempt:
 
     async def _anything_alive(self) -> bool:
         """Whether a process of the group, or a known escapee, still runs (zombies reaped)."""
-        assert self.info is not None
-        if self._running_escapees():
+        assert self._meter is not None
+        if self._meter.running_escapees():
             return True
-        if not process_tree.group_exists(self.info.pgid):
+        if not process_tree.group_exists(self._meter.pgid):
             return False
-        return bool(await asyncio.to_thread(process_tree.live_members, self.info.pgid))
+        return bool(await asyncio.to_thread(process_tree.live_members, self._meter.pgid))
 
     def _abandon_pipes(self) -> None:
         """A process outside the group still holds the pipes: stop reading them."""
@@ -433,8 +384,8 @@ class LocalAttempt:
                     reason=self._reason or "exited",
                     exit_code=self._returncode,
                     duration_s=time.monotonic() - self._started,
-                    peak_rss_mb=self._peak_rss / _MIB,
-                    cpu_s=self._cpu_done + sum(self._cpu_live.values()),
+                    peak_rss_mb=self._meter.peak_rss_bytes / _MIB if self._meter else 0.0,
+                    cpu_s=self._meter.cpu_s if self._meter else 0.0,
                     error=self._error,
                 )
             )

@@ -29,6 +29,7 @@ class LogSink:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.lines_written = 0
+        self._file_attempt: dict[tuple[str, str], int] = {}
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="log-sink")
@@ -67,8 +68,12 @@ class LogSink:
         """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
         groups: dict[tuple[str, str], list[str]] = {}
         for row in batch:
-            text = row.text if row.partial else row.text + "\n"
-            groups.setdefault((row.stage, row.agent), []).append(text)
+            key = (row.stage, row.agent)
+            texts = groups.setdefault(key, [])
+            if self._file_attempt.get(key) != row.attempt:
+                self._file_attempt[key] = row.attempt
+                texts.append(f"--- attempt {row.attempt} ---\n")
+            texts.append(row.text if row.partial else row.text + "\n")
         for (stage, agent), texts in groups.items():
             path = self._run_dir / stage / f"{agent}.log"
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

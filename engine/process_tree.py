@@ -1,4 +1,5 @@
-"""Find, measure and signal the processes of an agent's process group.
+"""Find, measure (:class:`TreeMeter`) and signal the processes of an agent's process group,
+and tell whether a group recorded before a crash is still ours (:func:`is_same_group`).
 
 Hot paths read ``/proc`` directly: ``psutil``'s ``children(recursive=True)`` scans
 every process on the machine, while walking ``/proc/PID/task/TID/children`` only
@@ -241,3 +242,93 @@ def become_subreaper() -> bool:
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+
+
+def is_same_group(pid: int, pgid: int, leader_started: float) -> bool:
+    """Whether group ``pgid`` is still the one whose leader ``pid`` started at ``leader_started``
+    (a :func:`create_time`).
+
+    With the leader alive, its start time must match (to 0.01 s) and it must still lead the
+    group. With the leader gone, the kernel cannot have reused its pid as a new group id while
+    a member of the old group lives, but a later group may have taken it after ours emptied;
+    so it counts as ours only if every live member is in session ``pgid`` (ours all are: the
+    leader called ``setsid``) and started no earlier than the leader.
+    """
+    now_started = create_time(pid)
+    if now_started is not None:
+        stat = read_stat(pid)
+        return abs(now_started - leader_started) <= 0.01 and stat is not None and stat.pgid == pgid
+    if not group_exists(pgid):
+        return False
+    members = live_members(pgid)
+    return bool(members) and all(
+        m.sid == pgid
+        and (started := create_time(m.pid)) is not None
+        and started >= leader_started - 0.01
+        for m in members
+    )
+
+
+class TreeMeter:
+    """Resident memory and CPU time of an agent's processes, sample after sample.
+
+    Measured: the leader, its descendants, and members of its group found by a scan (see
+    :meth:`add_members`). CPU time is kept per process at its highest reading, so a process
+    that has exited still counts (one that lives and dies between two samples is missed).
+    """
+
+    def __init__(self, leader: int, pgid: int) -> None:
+        self.leader = leader
+        self.pgid = pgid
+        self.peak_rss_bytes = 0
+        self.escaped: dict[int, float] = {}
+        """Descendants seen outside the group (pid -> start), to be signalled with it."""
+        self._strays: set[int] = set()
+        self._cpu_live: dict[tuple[int, float], float] = {}
+        self._cpu_done = 0.0
+
+    @property
+    def cpu_s(self) -> float:
+        return self._cpu_done + sum(self._cpu_live.values())
+
+    def add_members(self, members: list[ProcStat]) -> None:
+        """Group members from :func:`group_members`: measured from now on, even outside the tree."""
+        self._strays.update(m.pid for m in members if not m.zombie)
+
+    def sample(self) -> int:
+        """Measure now; returns the resident bytes of all processes found."""
+        tree = [self.leader, *descendants(self.leader)]
+        stats = [stat for pid in tree if (stat := read_stat(pid)) is not None]
+        for pid in [p for p in self._strays if p not in tree]:
+            stat = read_stat(pid)
+            if stat is None or stat.pgid != self.pgid:
+                self._strays.discard(pid)
+            else:
+                stats.append(stat)
+        rss = 0
+        cpu: dict[tuple[int, float], float] = {}
+        for stat in stats:
+            self._note_escapee(stat)
+            rss += stat.rss_bytes
+            key = (stat.pid, stat.start)
+            cpu[key] = max(stat.cpu_s, self._cpu_live.get(key, 0.0))
+        self._cpu_done += sum(v for k, v in self._cpu_live.items() if k not in cpu)
+        self._cpu_live = cpu
+        self.peak_rss_bytes = max(self.peak_rss_bytes, rss)
+        return rss
+
+    def find_escapees(self) -> None:
+        """Walk the tree for descendants that moved to another group (leader still alive)."""
+        for pid in descendants(self.leader):
+            if (stat := read_stat(pid)) is not None:
+                self._note_escapee(stat)
+
+    def running_escapees(self) -> list[int]:
+        """Escapees still running; reaps those that are our zombies."""
+        running = [p for p, start in self.escaped.items() if still_running(p, start)]
+        self.escaped = {pid: self.escaped[pid] for pid in running}
+        return running
+
+    def _note_escapee(self, stat: ProcStat) -> None:
+        if stat.pgid != self.pgid and not stat.zombie:
+            self.escaped[stat.pid] = stat.start

@@ -87,6 +87,7 @@ class StageState:
     document: dict[str, Any] | None = None
     criteria: list[dict[str, Any]] = field(default_factory=list)
     passed: bool | None = None
+    mode: str | None = None
     decision: dict[str, Any] | None = None
     accepted: dict[str, Any] | None = None
     retry_used: bool = False
@@ -405,6 +406,7 @@ class RunState:
         st = self.stages[d["stage"]]
         st.criteria = d["criteria"]
         st.passed = d["passed"]
+        st.mode = d.get("mode")
         st.decision = d.get("decision")
 
     def _on_checkpoint_accepted(self, event: Event, d: dict[str, Any]) -> None:

@@ -67,7 +67,9 @@ def collect(repo: Repo, timeout: float) -> dict[str, Any]:
     if not repo_scan.has_module("pytest"):
         return {"ran": False, "reason": "pytest is not importable by this interpreter"}
     argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    done = repo_scan.run_bounded(argv, repo.root, timeout, repo_scan.child_env(repo))
+    done = repo_scan.run_bounded(
+        argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+    )
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
     collected = next((int(a or b) for a, b in _COLLECTED.findall(done.stdout)), 0)
     lines = done.stdout.strip().splitlines()

@@ -475,8 +475,9 @@ class Completed:
 
 
 def child_env(repo: Repo, extra_path: bool = True) -> dict[str, str]:
-    """Environment for running the project's code: no bytecode or caches left in the workspace,
-    none of phaseboard's own variables, and the project's source roots importable."""
+    """Environment for running the project's code: no bytecode left in the workspace, none of
+    phaseboard's own variables; with ``extra_path`` the source roots importable without an
+    install (test runs set up their own path, as ``python -m pytest`` does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PHASEBOARD_")}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env[TEST_DEPTH_ENV] = str(test_depth() + 1)

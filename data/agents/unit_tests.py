@@ -75,7 +75,9 @@ def command(runner: str, coverage_file: Path | None) -> list[str]:
 def coverage_percent(repo: Repo, data_file: Path, timeout: float) -> float | None:
     report = data_file.with_suffix(".json")
     argv = [sys.executable, "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(report)]
-    done = repo_scan.run_bounded(argv, repo.root, timeout, repo_scan.child_env(repo))
+    done = repo_scan.run_bounded(
+        argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+    )
     if done.returncode != 0 or not report.exists():
         return None
     totals = json.loads(report.read_text(encoding="utf-8")).get("totals", {})
@@ -89,7 +91,9 @@ def run_tests(repo: Repo, runner: str, timeout: float) -> tuple[dict[str, Any], 
         data_file = Path(tmp) / "coverage.data" if repo_scan.has_module("coverage") else None
         argv = command(runner, data_file)
         agentlib.progress("running: " + " ".join(argv[1:]))
-        done = repo_scan.run_bounded(argv, repo.root, timeout, repo_scan.child_env(repo))
+        done = repo_scan.run_bounded(
+            argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+        )
         counts = parse_pytest(done) if runner == "pytest" else parse_unittest(done)
         coverage: dict[str, Any] = {}
         if data_file is not None and not done.timed_out:

@@ -50,6 +50,7 @@ def main() -> int:
     p.add_argument("--warn", default="")
     p.add_argument("--print-secret", default="", help="print the value of this env var")
     p.add_argument("--fail-unless-scope", action="store_true")
+    p.add_argument("--fail-unless-file", help="exit 5 unless this workspace file exists")
     p.add_argument("--bad-first-result", action="store_true", help="attempt 1 gives no findings")
     a = p.parse_args()
 
@@ -77,6 +78,9 @@ def main() -> int:
         print("needs a reduced scope", file=sys.stderr, flush=True)
         return 1
     workspace = Path(os.environ.get("PHASEBOARD_WORKSPACE", "."))
+    if a.fail_unless_file and not (workspace / a.fail_unless_file).exists():
+        print(f"{a.fail_unless_file} is missing", file=sys.stderr, flush=True)
+        return 5
     for item in a.write:
         rel, _, text = item.partition("=")
         target = workspace / rel

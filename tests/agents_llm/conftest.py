@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from llm_helpers import RunAgent, clean_env, make_project, runner
+
+from tests.agents_llm.llm_helpers import RunAgent, clean_env, make_project, runner
 
 
 @pytest.fixture

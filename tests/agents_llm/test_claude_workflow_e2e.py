@@ -12,17 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from llm_helpers import ROOT, clean_env, make_project
+
+from tests.agents_llm.llm_helpers import ROOT, clean_env, make_project
 
 WORKFLOW = ROOT / "data" / "workflows" / "claude-code.yaml"
 VERDICT_CODES = {0: "PROCEED", 3: "CONDITIONAL_PROCEED"}
 
 
 def phaseboard_argv() -> list[str]:
-    script = Path(sys.executable).with_name("phaseboard")
-    if script.is_file():
-        return [str(script)]
-    return [sys.executable, "-c", "import sys; from tui.cli import main; sys.exit(main())"]
+    """The ``phaseboard`` console script's entry point, run from this checkout."""
+    return [sys.executable, "-m", "tui.cli"]
 
 
 class Cli:
@@ -33,7 +32,7 @@ class Cli:
         return subprocess.run(
             [*phaseboard_argv(), *args],
             cwd=self.workspace,
-            env=self.env,
+            env={**self.env, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             text=True,
             timeout=timeout,

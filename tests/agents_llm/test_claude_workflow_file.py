@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import llm_prompts
 import pytest
-from llm_helpers import ROOT
 
 from engine.workflow import AgentSpec, AgentsStage, ConsolidationStage, Workflow, load_workflow
+from tests.agents_llm.llm_helpers import ROOT
 
 WORKFLOW = ROOT / "data" / "workflows" / "claude-code.yaml"
 

@@ -7,7 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from llm_helpers import RunAgent, fake_calls
+
+from tests.agents_llm.llm_helpers import RunAgent, fake_calls
 
 
 @pytest.mark.parametrize(

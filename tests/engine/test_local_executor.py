@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import process_tree
+from engine import local_executor, process_tree
 from engine.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
 from engine.local_executor import MAX_PENDING_LINES, LocalAttempt, LocalExecutor
 
@@ -449,3 +449,19 @@ def test_event_loop_shutdown_kills_a_running_group(tmp_path: Path) -> None:
     while process_tree.live_members(pgid) or psutil.pid_exists(grandchild):
         assert time.monotonic() < deadline, "group survived its event loop"
         time.sleep(0.01)
+
+
+async def test_memory_of_a_member_that_left_the_tree_counts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(local_executor, "GROUP_SCAN_S", 0.1)
+    attempt = await LocalExecutor().start(
+        make_spec(tmp_path, "proc_orphan_hog.py", "200", memory_mb=100)
+    )
+    collector = Collector(attempt)
+    orphan = int((await collector.has("orphan ")).split()[1])
+    assert attempt.info is not None
+    assert orphan not in process_tree.descendants(attempt.info.pid)
+    result = await finish(attempt, collector)
+    assert result.reason == "memory" and result.peak_rss_mb >= 100
+    assert not psutil.pid_exists(orphan) and group_gone(attempt.info.pgid)
