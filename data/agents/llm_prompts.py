@@ -75,8 +75,8 @@ ROLES: dict[str, RoleSpec] = {
             findings=(
                 '"components": [{"name", "path", "kind": "package|module|service|script"}], '
                 '"entry_points": ["..."], '
-                '"declared_dependencies": {"<ecosystem>": ["name spec", ...]}, '
-                '"import_edges": [["from_module", "to_module"], ...], '
+                '"dependencies": {"<ecosystem>": [{"name", "spec", "dev": false}]}, '
+                '"imports": {"edges": [["from_module", "to_module"], ...], "cycles": [[...]]}, '
                 '"services": ["..."], "config_files": ["..."], '
                 '"runtime": {"python": "3.11"} -- the DECLARED versions: python and go as '
                 'MAJOR.MINOR, node as MAJOR (the lowest allowed: requires-python ">=3.11" gives '
@@ -99,9 +99,9 @@ ROLES: dict[str, RoleSpec] = {
                 '"complex_functions": [{"name", "path", "complexity"}], '
                 '"markers": {"count": N, "items": [{"path", "line", "kind", "text"}]} '
                 "(up to 20 items), "
-                '"naming": {"violations": [{"path", "name", "expected"}]}, '
-                '"duplicates": [{"paths": ["a:LINE", "b:LINE"], "lines": N}], '
-                '"technical_debt": "low|medium|high"'
+                '"naming": {"violations": N, "items": [{"path", "name", "expected"}]}, '
+                '"duplicates": {"blocks": N, "items": [{"paths": ["a:LINE", "b:LINE"], '
+                '"lines": N}]}, "technical_debt": "low|medium|high"'
             ),
             notes=(_ANALYSIS_NOTE,),
         ),
@@ -116,12 +116,11 @@ ROLES: dict[str, RoleSpec] = {
             ),
             findings=(
                 '"tests": {"files": N, "runner": "pytest|unittest|...|none", "collected": N}, '
-                '"ci": {"files": ["..."], "python_versions": ["3.12"]}, '
+                '"ci": {"files": ["..."], "providers": ["github"], "python_matrix": ["3.12"]}, '
                 '"runtime": {"python": "3.12"} -- the CONFIGURED versions (what CI, '
                 ".python-version, .nvmrc or the Dockerfile actually use; the lowest if several): "
                 "python and go as MAJOR.MINOR, node as MAJOR; omit a runtime you cannot find "
-                "rather than guessing, "
-                '"containers": ["Dockerfile", ...]'
+                'rather than guessing, "containers": ["Dockerfile", ...]'
             ),
             notes=(_ANALYSIS_NOTE,),
         ),
@@ -176,7 +175,7 @@ ROLES: dict[str, RoleSpec] = {
             target=Target("CHANGELOG.md", "prepend_entry"),
         ),
         RoleSpec(
-            name="risks_doc",
+            name="risk_register",
             stage="implementation",
             task=(
                 "Write docs/RISKS.md: every merged risk of the analysis below, most severe first, "
@@ -243,7 +242,7 @@ ROLES: dict[str, RoleSpec] = {
             inputs=("implementation", "analysis_synthesis"),
         ),
         RoleSpec(
-            name="e2e_tests",
+            name="e2e",
             stage="testing",
             task=(
                 "End-to-end testing. Exercise the project the way its users do: run the entry "
@@ -252,8 +251,8 @@ ROLES: dict[str, RoleSpec] = {
                 "cleanly. Do not change any file; do not reach the network."
             ),
             findings=(
-                '"e2e": {"scenarios": N, "passed": N, "failed": N, '
-                '"runs": [{"command", "exit_code", "ok", "note"}]}'
+                '"e2e": {"checked": N, "passed": N, "failed": N, '
+                '"results": [{"command", "exit_code", "ok", "note"}]}'
             ),
             inputs=("implementation", "analysis_synthesis"),
         ),
@@ -266,9 +265,12 @@ ROLES: dict[str, RoleSpec] = {
                 "back, and list the metrics and alerts worth monitoring after release."
             ),
             findings=(
-                '"deployment": {"config_valid": true, "config_issues": ["..."], '
-                '"rollback_procedures": ["step", ...], '
-                '"monitoring": {"metrics": ["..."], "alerts": ["..."]}}'
+                '"deployment": {"configs": {"checked": N, "invalid": [{"path", "error"}]}, '
+                '"rollback": {"present": true, "evidence": ["where the procedure is written"], '
+                '"procedure": ["step", ...]}, "monitoring": {"present": true, "evidence": '
+                '["files configuring it"]}}, "monitoring_setup": {"metrics_configured": [...], '
+                '"alerts_defined": [...], "dashboards_created": [...]} -- what is really '
+                "configured, not what you recommend (recommendations go in risks)"
             ),
             inputs=("implementation", "analysis_synthesis"),
         ),

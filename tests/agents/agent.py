@@ -35,6 +35,7 @@ def main() -> int:
     p.add_argument("--fail-attempts", type=int, default=0, help="exit 1 while attempt <= N")
     p.add_argument("--exit", type=int, default=0)
     p.add_argument("--hang", action="store_true")
+    p.add_argument("--hang-attempts", type=int, default=0, help="hang while attempt <= N")
     p.add_argument("--sleep", type=float, default=0.0)
     p.add_argument("--lines", type=int, default=0)
     p.add_argument("--write", action="append", default=[], metavar="PATH=TEXT")
@@ -68,7 +69,7 @@ def main() -> int:
         print(message("info", "spent", tokens=a.tokens, cost_usd=a.cost), flush=True)
     if a.sleep:
         time.sleep(a.sleep)
-    if a.hang:
+    if a.hang or attempt <= a.hang_attempts:
         while True:
             time.sleep(60)
     if attempt <= a.fail_attempts:

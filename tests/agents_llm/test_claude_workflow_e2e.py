@@ -115,7 +115,7 @@ def test_bad_first_answer_is_retried_with_feedback_and_extended_agents_run(cli: 
     assert code["attempts"][0]["category"] == "data_corruption"
     feedback = code["result"]["_prompt_markers"]["feedback"]
     assert feedback and "no JSON object" in feedback
-    for extended in ("e2e_tests", "deployment"):
+    for extended in ("e2e", "deployment"):
         assert agent(status, "testing", extended)["status"] == "succeeded"
     synthesizer_markers = agent(status, "analysis_synthesis", "synthesizer")["result"]
     assert synthesizer_markers["_prompt_markers"]["inputs_chars"] > 0

@@ -199,7 +199,7 @@ def test_changelog_entry_goes_above_older_entries(run_agent: RunAgent, workspace
 
 
 def test_target_outside_the_workspace_is_refused(run_agent: RunAgent, tmp_path: Path) -> None:
-    run = run_agent("--role", "risks_doc", "--target", "../escaped.md")
+    run = run_agent("--role", "risk_register", "--target", "../escaped.md")
     assert run.returncode == 1
     assert "outside the workspace" in run.error
     assert not (tmp_path / "escaped.md").exists()

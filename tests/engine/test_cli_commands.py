@@ -37,8 +37,12 @@ stages:
 
 @pytest.mark.parametrize(
     ("warnings", "critical", "code", "decision"),
-    [(0, "true", 0, "PROCEED"), (3, "true", 3, "CONDITIONAL_PROCEED"), (5, "true", 1, "BLOCK"),
-     (0, "false", 1, "BLOCK")],
+    [
+        (0, "true", 0, "PROCEED"),
+        (3, "true", 3, "CONDITIONAL_PROCEED"),
+        (5, "true", 1, "BLOCK"),
+        (0, "false", 1, "BLOCK"),
+    ],
 )
 def test_decision_exit_codes(
     tmp_path: Path, workspace: Path, warnings: int, critical: str, code: int, decision: str
@@ -57,7 +61,9 @@ def test_no_decision_ends_zero_and_json_events(tmp_path: Path, workspace: Path) 
         f"version: 1\nname: plain\nstages:\n  - id: s\n    kind: agents\n    agents:\n"
         f"      - {{id: a, run: {agent_cmd()}}}\n",
     )
-    result = run_cli("run", str(wf), "--headless", "--json", "--workspace", str(workspace), cwd=tmp_path)
+    result = run_cli(
+        "run", str(wf), "--headless", "--json", "--workspace", str(workspace), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     kinds = [e["kind"] for e in events]
@@ -86,7 +92,13 @@ stages:
     strict = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
     assert strict.returncode == 1
     lenient = run_cli(
-        "run", str(wf), "--headless", "--criteria", "lenient", "--workspace", str(workspace),
+        "run",
+        str(wf),
+        "--headless",
+        "--criteria",
+        "lenient",
+        "--workspace",
+        str(workspace),
         cwd=tmp_path,
     )
     assert lenient.returncode == 0, lenient.stderr
@@ -148,7 +160,12 @@ stages:
     decision: {{critical: ["true"], warnings: []}}
 """,
     )
-    assert run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path).returncode == 4
+    assert (
+        run_cli(
+            "run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path
+        ).returncode
+        == 4
+    )
     empty = run_cli("accept", "last", "gate", "--note", " ", cwd=workspace)
     assert empty.returncode == 2
     wrong = run_cli("accept", "last", "s", "--note", "x", cwd=workspace)
@@ -163,7 +180,12 @@ stages:
 
 def test_bad_usage_and_unknown_ids(tmp_path: Path, workspace: Path) -> None:
     wf = write(tmp_path, decision_workflow(0))
-    assert run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path).returncode == 0
+    assert (
+        run_cli(
+            "run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     cases = [
         (("status", "nope"), 1, "unknown run"),
         (("resolve", "last", "c_nope", "--pick", "x"), 1, "unknown conflict"),
@@ -175,7 +197,11 @@ def test_bad_usage_and_unknown_ids(tmp_path: Path, workspace: Path) -> None:
         (("frobnicate",), 2, "invalid choice"),
         (("run", str(wf), "--headless", "--set", "nope=1"), 2, "unknown parameter"),
         (("run", str(wf), "--headless", "--from", "zzz"), 2, "unknown stage"),
-        (("run", str(wf), "--headless", "--workspace", str(tmp_path / "missing")), 2, "does not exist"),
+        (
+            ("run", str(wf), "--headless", "--workspace", str(tmp_path / "missing")),
+            2,
+            "does not exist",
+        ),
         (("run", "no-such-workflow", "--headless"), 2, "no-such-workflow"),
     ]
     for args, code, text in cases:
@@ -195,7 +221,11 @@ def test_check_and_schema(tmp_path: Path) -> None:
     good = write(tmp_path, decision_workflow(0), "good.yaml")
     ok = run_cli("check", str(good), cwd=tmp_path)
     assert ok.returncode == 0 and "ok" in ok.stdout
-    bad = write(tmp_path, "version: 1\nname: x\nstages:\n  - id: Bad\n    kind: agents\n    agents: []\n", "bad.yaml")
+    bad = write(
+        tmp_path,
+        "version: 1\nname: x\nstages:\n  - id: Bad\n    kind: agents\n    agents: []\n",
+        "bad.yaml",
+    )
     result = run_cli("check", str(bad), cwd=tmp_path)
     assert result.returncode == 2
     assert f"{bad}:4:" in result.stderr
@@ -238,7 +268,13 @@ def test_report_rebuilds_files_elsewhere(tmp_path: Path, workspace: Path) -> Non
     result = run_cli("report", "last", "--out", str(out), cwd=workspace)
     assert result.returncode == 0, result.stderr
     assert "PROCEED" in result.stdout
-    for name in ("final_report.md", "final_report.json", "SESSION_CONTINUITY.md", "work/a.json", "work/a.log"):
+    for name in (
+        "final_report.md",
+        "final_report.json",
+        "SESSION_CONTINUITY.md",
+        "work/a.json",
+        "work/a.log",
+    ):
         assert (out / name).exists(), name
     as_json = run_cli("report", "last", "--format", "json", cwd=workspace)
     assert json.loads(as_json.stdout)["deployment_readiness"]["status"] == "ready"

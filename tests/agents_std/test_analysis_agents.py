@@ -1,0 +1,179 @@
+"""The three analysis agents on small fixture repositories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.agents_std.harness import run_agent
+
+
+def test_architecture_finds_packages_entry_points_dependencies_and_edges(py_mismatch: Path) -> None:
+    run = run_agent("architecture.py", py_mismatch)
+
+    assert run.returncode == 0, run.stderr
+    f = run.findings
+    assert [c["name"] for c in f["components"]] == ["mismatch"]
+    assert {"name": "mm", "kind": "console_script", "target": "mismatch.cli:main"} in f[
+        "entry_points"
+    ]
+    assert {d["name"]: d["spec"] for d in f["dependencies"]["python"]} == {
+        "requests": ">=2.31",
+        "click": "",
+    }
+    edges = {tuple(e) for e in f["imports"]["edges"]}
+    assert ("mismatch.cli", "mismatch.core") in edges
+    assert ("mismatch.core", "mismatch.util") in edges
+    assert f["runtime"] == {"python": "3.11"}
+    assert f["declared_runtime"]["python"]["spec"] == ">=3.11"
+    assert "python:requests>=2.31" in run.result["dependencies"]
+
+
+def test_architecture_reads_node_and_go_projects(polyglot: Path) -> None:
+    f = run_agent("architecture.py", polyglot).findings
+
+    assert {d["name"] for d in f["dependencies"]["node"]} == {"express", "left-pad", "jest"}
+    assert f["dependencies"]["go"] == [
+        {"name": "github.com/pkg/errors", "spec": "v0.9.1", "source": "go.mod", "dev": False}
+    ]
+    kinds = {(p["kind"], p["name"]) for p in f["entry_points"]}
+    assert ("node_bin", "webctl") in kinds
+    assert ("go_main", "cmd/svc") in kinds
+    edges = {tuple(e) for e in f["imports"]["edges"]}
+    assert ("bin/webctl", "lib/util") in edges
+    assert ("cmd/svc", "internal/store") in edges
+    assert {s["name"] for s in f["services"]} == {"api", "db"}
+    assert f["runtime"] == {"node": "18", "go": "1.22"}
+    assert "docker-compose.yml" in f["config_files"]
+
+
+def test_lite_backup_and_reduced_scope_do_less(py_mismatch: Path) -> None:
+    deep = py_mismatch / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "hidden.py").write_text("x = 1\n", encoding="utf-8")
+
+    full = run_agent("architecture.py", py_mismatch).findings
+    lite = run_agent("architecture.py", py_mismatch, "--lite").findings
+    scoped = run_agent("architecture.py", py_mismatch, env={"PHASEBOARD_SCOPE": '{"depth": 1}'})
+
+    assert "a/b/c" in {c["path"] for c in full["components"]}
+    assert "a/b/c" not in {c["path"] for c in lite["components"]}
+    assert lite["imports"]["edges"] == [] and full["imports"]["edges"]
+    assert lite["runtime"] == {"python": "3.11"}
+    assert scoped.findings["project"]["files"] < full["project"]["files"]
+
+
+def test_code_agent_finds_markers_complexity_duplicates_and_naming(messy_repo: Path) -> None:
+    run = run_agent("code_patterns.py", messy_repo, "--complexity", "10")
+
+    assert run.returncode == 0, run.stderr
+    f = run.findings
+    assert f["markers"]["count"] == 1
+    assert f["markers"]["items"][0]["path"] == "app/logic.py"
+    assert f["markers"]["items"][0]["text"] == "split tangled() up"
+    assert f["complex_functions"][0]["name"] == "tangled"
+    assert f["complex_functions"][0]["complexity"] > 30
+    assert f["longest_functions"][0]["name"] == "tangled"
+    assert f["duplicates"]["blocks"] == 2
+    assert {b["path"] for b in f["duplicates"]["items"]} == {"app/copy_a.py", "app/copy_b.py"}
+    names = {(n["name"], n["expected"]) for n in f["naming"]["items"]}
+    assert names == {
+        ("BadName", "snake_case"),
+        ("lower_class", "CapWords"),
+        ("Naming", "lowercase module name"),
+    }
+    assert run.risk_ids() == {
+        "code.complex_functions": "high",
+        "code.markers": "low",
+        "code.duplication": "medium",
+        "code.naming": "low",
+    }
+
+
+def test_code_agent_measures_brace_languages(polyglot: Path) -> None:
+    f = run_agent("code_patterns.py", polyglot).findings
+
+    names = {fn["name"] for fn in f["longest_functions"]}
+    assert {"main", "Open", "run"} <= names
+    assert f["sizes"]["by_language"]["go"]["files"] == 3
+
+
+def test_infrastructure_reports_configured_runtime_tests_and_resources(py_mismatch: Path) -> None:
+    run = run_agent("infrastructure.py", py_mismatch)
+
+    assert run.returncode == 0, run.stderr
+    f = run.findings
+    assert f["runtime"] == {"python": "3.12"}
+    assert f["configured_runtime"]["python"][0] == {"version": "3.12", "source": ".python-version"}
+    assert f["tests"]["files"] == 1 and f["tests"]["runner"] == "pytest"
+    assert f["collect"]["ran"] and f["collect"]["collected"] == 1 and f["collect"]["errors"] == 0
+    assert f["resources"]["disk_free_mb"] > 0 and f["resources"]["cpu_count"] >= 1
+    assert "mismatch" in f["performance"]["import_s"]
+    assert "infra.no_ci" in run.risk_ids()
+    assert not any(p.name == "__pycache__" for p in py_mismatch.rglob("*"))
+    assert not (py_mismatch / ".pytest_cache").exists()
+
+
+def test_infrastructure_reads_ci_matrix_and_collect_errors(py_agree: Path) -> None:
+    (py_agree / "tests" / "test_broken.py").write_text("import not_a_module_anywhere\n")
+
+    run = run_agent("infrastructure.py", py_agree)
+
+    f = run.findings
+    assert f["runtime"] == {"python": "3.12"}
+    assert f["ci"]["providers"] == ["GitHub Actions"]
+    assert f["ci"]["python_matrix"] == ["3.12", "3.13"]
+    assert f["collect"]["errors"] == 1
+    assert run.risk_ids()["infra.collect_errors"] == "high"
+
+
+def test_runtime_paths_differ_on_mismatch_and_agree_otherwise(
+    py_mismatch: Path, py_agree: Path
+) -> None:
+    for repo, same in ((py_mismatch, False), (py_agree, True)):
+        declared = run_agent("architecture.py", repo).findings["runtime"]["python"]
+        configured = run_agent("infrastructure.py", repo).findings["runtime"]["python"]
+        assert (declared == configured) is same, (repo, declared, configured)
+
+
+def test_infrastructure_on_node_go_project(polyglot: Path) -> None:
+    f = run_agent("infrastructure.py", polyglot).findings
+
+    assert f["runtime"] == {"node": "20", "go": "1.21"}
+    assert f["tests"]["runners"] == ["npm test", "go test"]
+    assert f["collect"] == {"ran": False, "reason": "no Python tests"}
+
+
+def test_empty_directory_gives_empty_findings_not_a_crash(empty_repo: Path) -> None:
+    for script in ("architecture.py", "code_patterns.py", "infrastructure.py"):
+        run = run_agent(script, empty_repo)
+        assert run.returncode == 0, (script, run.stderr)
+        json.dumps(run.result)
+    assert run_agent("infrastructure.py", empty_repo).risk_ids()["infra.no_tests"] == "high"
+
+
+def test_demo_fault_switch_fails_only_the_named_agent_and_only_attempt_one(
+    py_mismatch: Path,
+) -> None:
+    inputs = {"params": {"fail_first_attempt": "code"}, "stages": {}}
+
+    first = run_agent(
+        "code_patterns.py", py_mismatch, inputs=inputs,
+        env={"PHASEBOARD_AGENT": "code", "PHASEBOARD_ATTEMPT": "1"},
+    )  # fmt: skip
+    second = run_agent(
+        "code_patterns.py", py_mismatch, inputs=inputs,
+        env={"PHASEBOARD_AGENT": "code", "PHASEBOARD_ATTEMPT": "2"},
+    )  # fmt: skip
+    other = run_agent(
+        "architecture.py", py_mismatch, inputs=inputs,
+        env={"PHASEBOARD_AGENT": "architecture", "PHASEBOARD_ATTEMPT": "1"},
+    )  # fmt: skip
+
+    assert first.returncode == 1
+    assert first.results == []
+    assert first.errors() == [
+        "demo: failing the first attempt on purpose (param fail_first_attempt)"
+    ]
+    assert second.returncode == 0 and second.result["findings"]
+    assert other.returncode == 0 and other.result["findings"]

@@ -1,0 +1,104 @@
+"""The run's one-line header and the banner that says when the operator is needed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from engine.state import RunState
+from tui.widgets.formatting import (
+    VERDICT_STYLES,
+    agent_text,
+    duration,
+    resolve_style,
+    status_style,
+    status_text,
+)
+
+RESUMABLE = ("paused", "interrupted", "stopped", "running", "pending", "failed")
+"""Statuses a run can be resumed from once no engine drives it."""
+STALLED = ("paused", "interrupted", "stopped", "running", "pending")
+"""Statuses that call for an engine: the banner offers one when none is alive."""
+
+
+def verdict(state: RunState) -> str | None:
+    """The run's go/no-go decision, or the newest checkpoint verdict before the run ends."""
+    if state.decision:
+        return state.decision
+    for st in reversed(list(state.stages.values())):
+        if st.decision and st.status != "rolled_back":
+            return str(st.decision.get("verdict"))
+    return None
+
+
+def run_elapsed(state: RunState, now: float) -> float | None:
+    if state.started_at is None:
+        return None
+    end = state.ended_at if state.ended_at is not None else now
+    return end - state.started_at
+
+
+class RunHeader(Horizontal):
+    """Run name, id, status, elapsed time, engine and the go/no-go badge."""
+
+    DEFAULT_CSS = """
+    RunHeader { height: 1; background: $panel; }
+    RunHeader #run-title { width: 1fr; }
+    RunHeader #run-badge { width: auto; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="run-title")
+        yield Static(id="run-badge")
+
+    def show(self, state: RunState, now: float, engine: str) -> None:
+        """``engine`` is ``live``, ``starting`` or ``none``."""
+        variables = self.app.theme_variables
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(" " + agent_text(state.workflow_name or "…", 24), style="bold")
+        title.append(f"  {state.run_id}  ")
+        title.append_text(status_text(state.status, variables))
+        title.append(f"  {duration(run_elapsed(state, now))}")
+        self.query_one("#run-title", Static).update(title)
+        badge = Text(no_wrap=True)
+        marks = {"live": ("⚙ engine", "success"), "starting": ("⚙ starting", "warning")}
+        label, color = marks.get(engine, ("⚙ no engine", "text-muted"))
+        badge.append(label + " ", style=resolve_style(f"${color}", variables) or "dim")
+        decided = verdict(state)
+        if decided:
+            style = resolve_style(VERDICT_STYLES.get(decided, ""), variables)
+            badge.append(f" {decided} ", style=f"bold reverse {style}".strip())
+        self.query_one("#run-badge", Static).update(badge)
+
+
+class PauseBanner(Static):
+    """Shown while the run waits for the operator, or when no engine drives it."""
+
+    DEFAULT_CSS = """
+    PauseBanner { height: auto; max-height: 7; display: none; padding: 0 1; }
+    PauseBanner.-shown { display: block; }
+    """
+
+    def show(self, state: RunState, engine: str) -> None:
+        variables = self.app.theme_variables
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if state.status == "paused":
+            text.append("Ⅱ PAUSED ", style=f"bold {status_style('paused', variables)}")
+            text.append(agent_text(state.reason or "waiting for the operator", 200))
+            for line in state.awaiting[:4]:
+                human = line.split(": phaseboard ", 1)[0]
+                text.append("\n  • " + agent_text(human, 200))
+            keys = "c resolve conflicts · a accept checkpoint · r retry agent · b rollback"
+            resume = "p resume" if engine != "none" else "p resume (starts an engine)"
+            text.append(f"\n  keys: {keys} · {resume}", style="bold")
+        elif engine == "none" and state.status in STALLED and state.workflow is not None:
+            text.append("! NO ENGINE ", style=f"bold {status_style('interrupted', variables)}")
+            text.append(f"this run is {state.status} and nothing drives it. ")
+            text.append("p: resume it in the background", style="bold")
+        else:
+            self.set_class(False, "-shown")
+            return
+        self.update(text)
+        self.set_class(True, "-shown")
