@@ -175,7 +175,11 @@ def describe_event(event: dict[str, Any]) -> list[str]:
 def _tool_hint(tool_input: Any) -> str:
     if not isinstance(tool_input, dict):
         return ""
-    for key in ("file_path", "path", "pattern", "command", "url", "description"):
+    for key in ("file_path", "path", "notebook_path"):
+        if key in tool_input:
+            text = " ".join(str(tool_input[key]).split())
+            return text if len(text) <= 80 else "..." + text[-77:]
+    for key in ("pattern", "command", "url", "description"):
         if key in tool_input:
             return one_line(str(tool_input[key]), 80)
     return ""

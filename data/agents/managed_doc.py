@@ -65,7 +65,10 @@ def remove(text: str, name: str) -> str:
     span = _span(text, name)
     if not span:
         return text
-    return text[: span[0]] + text[span[1] :].removeprefix("\n").removeprefix("\n")
+    before, after = text[: span[0]], text[span[1] :].removeprefix("\n").removeprefix("\n")
+    if not after.strip():
+        return before.rstrip("\n") + "\n" if before.strip() else ""
+    return before + after
 
 
 def problems(text: str) -> list[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from engine import consolidation
 from tests.agents_llm.llm_helpers import ROOT, clean_env, make_project
 
 WORKFLOW = ROOT / "data" / "workflows" / "claude-code.yaml"
@@ -70,18 +71,11 @@ def test_bundled_workflow_passes_check(cli: Cli) -> None:
 def test_conflict_pauses_then_resolve_and_resume_reach_a_verdict(cli: Cli) -> None:
     first = cli.run()
     assert first.returncode == 4, first.stderr[-3000:]
-    status = cli.status()
-    assert status["run"]["status"] == "paused"
-    (conflict,) = [c for c in status["conflicts"] if c["path"] == "runtime.python"]
-    assert conflict["severity"] == "critical" and not conflict["resolved"]
-    assert conflict["candidates"] == {
-        "analysis.architecture": "3.11",
-        "analysis.infrastructure": "3.12",
-    }
-    assert agent(status, "analysis", "code")["result"]["metrics"]["llm"]["tokens"] > 0
+    conflict_id = consolidation.conflict_id("analysis_synthesis", "runtime.python")
+    assert conflict_id in first.stderr
 
     resolved = cli(
-        "resolve", "last", conflict["id"], "--pick", "analysis.architecture",
+        "resolve", "last", conflict_id, "--pick", "analysis.architecture",
         "--note", "requires-python is the contract", "--db", str(cli.db),
     )  # fmt: skip
     assert resolved.returncode == 0, resolved.stderr
@@ -90,7 +84,15 @@ def test_conflict_pauses_then_resolve_and_resume_reach_a_verdict(cli: Cli) -> No
 
     status = cli.status()
     assert status["run"]["decision"] == VERDICT_CODES[resumed.returncode]
+    (conflict,) = status["conflicts"]
+    assert conflict["id"] == conflict_id and conflict["severity"] == "critical"
+    assert conflict["candidates"] == {
+        "analysis.architecture": "3.11",
+        "analysis.infrastructure": "3.12",
+    }
+    assert conflict["resolved"] and conflict["resolution"]["value"] == "3.11"
     assert status["metrics"]["tokens"] > 0 and status["metrics"]["cost_usd"] > 0
+    assert agent(status, "analysis", "code")["result"]["metrics"]["llm"]["tokens"] > 0
     docs = cli.workspace / "docs"
     assert "```mermaid" in (docs / "ARCHITECTURE.md").read_text()
     assert (docs / "RISKS.md").read_text().startswith("# Risks")
@@ -98,7 +100,7 @@ def test_conflict_pauses_then_resolve_and_resume_reach_a_verdict(cli: Cli) -> No
     written = agent(status, "implementation", "architecture_doc")["result"]["findings"]
     assert written["changes"]["architecture_doc"]["action"] == "created"
     (report,) = (cli.workspace / ".phaseboard" / "runs").glob("*/final_report.md")
-    assert report.read_text().strip()
+    assert f"Verdict: {VERDICT_CODES[resumed.returncode]}" in report.read_text()
 
 
 def test_bad_first_answer_is_retried_with_feedback_and_extended_agents_run(cli: Cli) -> None:

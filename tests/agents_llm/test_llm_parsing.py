@@ -73,6 +73,9 @@ def test_describe_event_gives_one_trimmed_line_per_block() -> None:
     assert text.startswith("assistant: line one line two") and len(text) <= 200
     assert tool == "tool: Bash pytest -q"
     assert llm_agent.describe_event({"type": "weird"}) == ["event: weird"]
+    deep = {"type": "tool_use", "name": "Read", "input": {"file_path": "/a" * 60 + "/setup.cfg"}}
+    (line,) = llm_agent.describe_event({"type": "assistant", "message": {"content": [deep]}})
+    assert line.startswith("tool: Read ...") and line.endswith("/a/setup.cfg")
 
 
 def test_prepend_entry_keeps_title_and_older_entries() -> None:

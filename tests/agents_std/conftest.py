@@ -8,59 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.agents_std.harness import SAMPLE, write_tree
-
-PY_PROJECT = {
-    "pyproject.toml": """
-        [project]
-        name = "mismatch"
-        version = "1.0"
-        requires-python = ">=3.11"
-        dependencies = ["requests>=2.31", "click"]
-
-        [project.scripts]
-        mm = "mismatch.cli:main"
-    """,
-    "mismatch/__init__.py": '"""The package."""\n',
-    "mismatch/cli.py": """
-        \"\"\"Command line.\"\"\"
-        import argparse
-
-        from mismatch import core
-
-
-        def main() -> int:
-            \"\"\"Run.\"\"\"
-            argparse.ArgumentParser(prog="mm").parse_args()
-            return core.answer() - 42
-    """,
-    "mismatch/core.py": """
-        \"\"\"Core.\"\"\"
-        from .util import helper
-
-
-        def answer() -> int:
-            \"\"\"The answer.\"\"\"
-            return helper() * 2
-    """,
-    "mismatch/util.py": '"""Helpers."""\n\n\ndef helper() -> int:\n    return 21\n',
-    "tests/test_core.py": """
-        from mismatch.core import answer
-
-
-        def test_answer():
-            assert answer() == 42
-    """,
-    "README.md": "# mismatch\n\n## Installation\n\npip install .\n\n## Usage\n\nmm\n\n## License\n\nMIT\n",
-}
+from tests.agents_std.harness import PY_PROJECT, SAMPLE, make_py_mismatch, write_tree
 
 
 @pytest.fixture
 def py_mismatch(tmp_path: Path) -> Path:
     """pyproject declares Python 3.11, .python-version configures 3.12."""
-    repo = write_tree(tmp_path / "mismatch", PY_PROJECT)
-    (repo / ".python-version").write_text("3.12.1\n", encoding="utf-8")
-    return repo
+    return make_py_mismatch(tmp_path / "mismatch")
 
 
 @pytest.fixture

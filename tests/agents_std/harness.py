@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,12 @@ def run_agent(
     return run
 
 
+def run_agents(*calls: tuple[str, Path]) -> list[AgentRun]:
+    """Several agent runs at once (each is an independent subprocess), results in call order."""
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda call: run_agent(*call), calls))
+
+
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
         path = root / rel
@@ -110,3 +117,55 @@ def analysis_inputs(*runs: tuple[str, AgentRun], params: dict[str, Any] | None =
             }
         },
     }
+
+
+PY_PROJECT = {
+    "pyproject.toml": """
+        [project]
+        name = "mismatch"
+        version = "1.0"
+        requires-python = ">=3.11"
+        dependencies = ["requests>=2.31", "click"]
+
+        [project.scripts]
+        mm = "mismatch.cli:main"
+    """,
+    "mismatch/__init__.py": '"""The package."""\n',
+    "mismatch/cli.py": """
+        \"\"\"Command line.\"\"\"
+        import argparse
+
+        from mismatch import core
+
+
+        def main() -> int:
+            \"\"\"Run.\"\"\"
+            argparse.ArgumentParser(prog="mm").parse_args()
+            return core.answer() - 42
+    """,
+    "mismatch/core.py": """
+        \"\"\"Core.\"\"\"
+        from .util import helper
+
+
+        def answer() -> int:
+            \"\"\"The answer.\"\"\"
+            return helper() * 2
+    """,
+    "mismatch/util.py": '"""Helpers."""\n\n\ndef helper() -> int:\n    return 21\n',
+    "tests/test_core.py": """
+        from mismatch.core import answer
+
+
+        def test_answer():
+            assert answer() == 42
+    """,
+    "README.md": "# mismatch\n\n## Installation\n\npip install .\n\n## Usage\n\nmm\n\n## License\n\nMIT\n",
+}
+
+
+def make_py_mismatch(root: Path) -> Path:
+    """A Python project whose pyproject declares 3.11 while .python-version configures 3.12."""
+    repo = write_tree(root, PY_PROJECT)
+    (repo / ".python-version").write_text("3.12.1\n", encoding="utf-8")
+    return repo

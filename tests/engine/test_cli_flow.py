@@ -144,3 +144,55 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
     impl = next(s for s in status["stages"] if s["id"] == "implementation")
     docs = next(a for a in impl["agents"] if a["id"] == "write_docs")
     assert len(docs["attempts"]) == 2  # the rolled-back attempt is kept in the history
+
+
+def test_rollback_runs_rollback_and_verify_commands(tmp_path: Path, workspace: Path) -> None:
+    marker = tmp_path / "undo.txt"  # outside the workspace, which the restore makes exact
+    undo = f"[\"{{python}}\", \"-c\", \"open('{marker}', 'w').write('undone')\"]"
+    verify = '["{python}", "-c", "import os, sys; sys.exit(0 if not os.path.exists(\'out.txt\') else 3)"]'
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        f"""
+version: 1
+name: undo
+stages:
+  - id: build
+    kind: agents
+    mode: sequential
+    agents:
+      - id: one
+        run: {agent_cmd("--write", "out.txt=1")}
+        rollback: {undo}
+        verify: {verify}
+      - id: two
+        run: {agent_cmd("--write", "two.txt=2")}
+"""
+    )
+    assert (
+        run_cli(
+            "run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    points = status["rollback_points"]
+    assert [(p["stage"], p.get("agent")) for p in points] == [("build", None), ("build", "two")]
+
+    # back to just before `two`: only its work is undone, `one` stays done
+    result = run_cli("rollback", "last", points[1]["id"], "--yes", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert (workspace / "out.txt").exists() and not (workspace / "two.txt").exists()
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    agents = {a["id"]: a["status"] for a in status["stages"][0]["agents"]}
+    assert agents == {"one": "succeeded", "two": "rolled_back"}
+
+    # back to the stage boundary: `one`'s rollback command runs, then its verify
+    result = run_cli("rollback", "last", "build", "--yes", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert not (workspace / "out.txt").exists()
+    assert marker.read_text() == "undone"  # written by the rollback command
+    events = run_cli("status", "last", "--json", cwd=workspace)
+    assert json.loads(events.stdout)["run"]["status"] == "paused"
+    resumed = run_cli("resume", "last", "--headless", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+    assert (workspace / "out.txt").exists() and (workspace / "two.txt").exists()
