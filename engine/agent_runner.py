@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from engine.engine import Engine
 
 MESSAGE_CONTENT_CAP = 4000
+EX_DATAERR = 65
+"""An agent that exits 65 says its answer was unusable: data_corruption, retried with feedback."""
+EX_NOTFOUND = 127
+"""As a shell says: something the agent needs is not installed (integration_failure)."""
 
 
 @dataclass
@@ -270,6 +274,15 @@ class AgentRunner:
             return AttemptOutcome(False, category="resource_exhausted", error=exit_.error)
         if exit_.reason == "stopped":
             return AttemptOutcome(False, error="stopped", interrupted=True)
+        if exit_.exit_code == EX_DATAERR:
+            why = parser.last_error or "the agent reported that its result is unusable (exit 65)"
+            return AttemptOutcome(False, category="data_corruption", error=why, feedback=why)
+        if exit_.exit_code == EX_NOTFOUND:
+            return AttemptOutcome(
+                False,
+                category="integration_failure",
+                error=parser.last_error or "a command the agent needs was not found (exit 127)",
+            )
         if exit_.exit_code != 0:
             code = exit_.exit_code
             what = (

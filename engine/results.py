@@ -33,6 +33,8 @@ class MessageParser:
     has_result: bool = False
     tokens: int = 0
     cost_usd: float = 0.0
+    last_error: str | None = None
+    """The text of the last `error` message, given back as feedback on a retry."""
     _pending: list[str] = field(default_factory=list)
     _pending_len: int = 0
     _overflow: bool = False
@@ -71,6 +73,9 @@ class MessageParser:
         metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
         self._count(metadata)
         kind = str(body.get("message_type", "info"))
+        if kind == "error":
+            content = body.get("content")
+            self.last_error = (content if isinstance(content, str) else json.dumps(content))[:2000]
         if kind == "result":
             self.result = body.get("content")
             self.has_result = True

@@ -42,6 +42,7 @@ class RunSession:
         self.run_id = state.run_id
         self.operator = operator or operator_name()
         self.masker = Masker.from_env(os.environ, self.workflow.secrets)
+        self._unfolded: dict[int, Event] = {}
         self.listeners: list[Callable[[list[Event]], None]] = []
         """Called with every batch of events this session commits (progress printers)."""
 
@@ -79,12 +80,18 @@ class RunSession:
             command=command,
             manifests=manifests,
         )
-        for event in events:
-            self.state.apply(event)
+        self._fold_in_order(events)
         for listener in self.listeners:
             listener(events)
         await self.after_events(events)
         return events
+
+    def _fold_in_order(self, events: list[Event]) -> None:
+        """Fold committed events strictly by seq, whichever emitter wakes first."""
+        for event in events:
+            self._unfolded[event.seq] = event
+        while self.state.last_seq + 1 in self._unfolded:
+            self.state.apply(self._unfolded.pop(self.state.last_seq + 1))
 
     def _mask(self, payload: Payload) -> Payload:
         if not self.masker or payload.kind == "run_created":

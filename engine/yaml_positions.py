@@ -267,10 +267,10 @@ _BY_KEY: dict[str, type[BaseModel]] = {
     "budget": Budget,
     "decision": DecisionMatrix,
 }
-_BY_LIST: dict[str, type[BaseModel]] = {
-    "agents": AgentSpec,
-    "criteria": Criterion,
-    "conflict_severity": SeverityRule,
+_BY_LIST: dict[str, tuple[str, type[BaseModel]]] = {
+    "agents": ("agent", AgentSpec),
+    "criteria": ("criterion", Criterion),
+    "conflict_severity": ("severity rule", SeverityRule),
 }
 
 
@@ -294,8 +294,8 @@ def _container(data: Any, path: DataPath) -> tuple[str, type[BaseModel] | None]:
             return f"{kind} stage{named}", _STAGE_MODELS[kind]
         return f"stage{named}", None
     if isinstance(last, int) and isinstance(parent, str) and parent in _BY_LIST:
-        model = _BY_LIST[parent]
-        return f"{model.__name__.lower().replace('spec', '')}{named}", model
+        what, model = _BY_LIST[parent]
+        return f"{what}{named}", model
     if isinstance(last, str) and last in _BY_KEY:
         return last, _BY_KEY[last]
     return str(last), None
@@ -389,7 +389,10 @@ def _describe(kind: str, error: dict[str, Any], value: Any) -> str:
             hint = f"; write '{_show(value)}' to make it a string"
         return f"expected {expected} (got {_show(value)}{hint})"
     if kind in _BOUNDS:
-        return "must be " + _BOUNDS[kind].format(**ctx)
+        bounds = {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in ctx.items()
+        }
+        return "must be " + _BOUNDS[kind].format(**bounds)
     if kind in ("too_short", "string_too_short"):
         return "must not be empty"
     if kind == "string_pattern_mismatch":
@@ -431,7 +434,12 @@ def _validation_problems(error: ValidationError, data: Any, positions: Positions
             problems.append(positions.at(path, _describe(kind, item, path[-1]), key=True))
         elif kind == "union_tag_invalid":
             kinds = ", ".join(STAGE_KINDS)
-            message = f"unknown stage kind {_show(value.get('kind'))} (expected one of: {kinds})"
+            tag = value.get("kind")
+            message = (
+                f"unknown stage kind '{tag}' (expected one of: {kinds})"
+                if isinstance(tag, str)
+                else f"kind: expected one of {kinds} (got {_show(tag)})"
+            )
             problems.append(positions.at((*path, "kind"), message))
         elif kind == "union_tag_not_found":
             kinds = ", ".join(STAGE_KINDS)

@@ -474,6 +474,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         agentlib.emit("error", f"could not run {args.cli}: {exc}", priority="critical")
         return 1
+    except json.JSONDecodeError as exc:
+        agentlib.emit("error", f"$PHASEBOARD_INPUTS is not valid JSON: {exc}", priority="critical")
+        return 1
     agentlib.result(outcome["content"], tokens=outcome["tokens"], cost_usd=outcome["cost_usd"])
     return 0
 

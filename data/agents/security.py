@@ -2,7 +2,7 @@
 binaries, dependency pins, and import times against the analysis phase's baseline.
 
 Secrets are never printed: a finding shows the file, the line, the kind and the first characters.
-A degradation is an import that became more than 50% and 0.1 s slower than the baseline.
+A degradation is an import that takes more than 50% and 0.1 s more CPU time than the baseline.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ def run_agent(
     inputs: dict[str, Any] | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    python: str = sys.executable,
 ) -> AgentRun:
     """Run ``data/agents/SCRIPT`` on ``workspace`` the way the engine does (cwd = workspace)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASEBOARD_")}
@@ -66,7 +67,7 @@ def run_agent(
         environ["PHASEBOARD_INPUTS"] = str(path)
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, str(AGENTS / script), str(workspace), *args],
+        [python, str(AGENTS / script), str(workspace), *args],
         cwd=workspace,
         env=environ,
         capture_output=True,
@@ -87,10 +88,14 @@ def run_agent(
     return run
 
 
-def run_agents(*calls: tuple[str, Path]) -> list[AgentRun]:
-    """Several agent runs at once (each is an independent subprocess), results in call order."""
+def run_agents(*calls: tuple[Any, ...]) -> list[AgentRun]:
+    """Several agent runs at once, each ``(script, workspace[, env])``; results in call order."""
+
+    def one(call: tuple[Any, ...]) -> AgentRun:
+        return run_agent(call[0], call[1], env=call[2] if len(call) > 2 else None)
+
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(lambda call: run_agent(*call), calls))
+        return list(pool.map(one, calls))
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

@@ -153,6 +153,8 @@ MISTAKES = [
      "duplicate key 'run' (first defined at line 13)"),
     ("unknown key", arch_key("timout: 5"), "11:9",
      "unknown key 'timout' in agent 'arch' (did you mean 'timeout'?)"),
+    ("unknown stage key", edit("    agents:\n", "    agent:\n"), "7:5",
+     "unknown key 'agent' in agents stage 'analysis' (did you mean 'agents'?)"),
     ("unknown top-level key", edit("params:", "parms:"), "3:1",
      "unknown key 'parms' in the workflow (did you mean 'params'?)"),
     ("wrong type", arch_key("retries: many"),

@@ -1,0 +1,236 @@
+"""The console app: holds the run being watched and its store; the screens do the rest.
+
+It never holds an engine. It folds the run's events from the store (through the
+watcher) and acts only by writing commands, so a run driven by this machine's
+background engine and one driven from another terminal look and behave the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.binding import Binding
+from textual.signal import Signal
+from textual.theme import Theme
+
+from engine.commands import Outcome
+from engine.events import Event
+from engine.state import RunState
+from engine.store import Store
+from screens.help import HelpScreen
+from screens.main import MainScreen
+from screens.modals import QuitModal
+from screens.palette import ActionsProvider
+from screens.run_picker import RunPickerScreen
+from tui.launcher import EngineProcess, launch_engine, send_command
+from tui.watcher import RunBatch, RunUpdate, RunWatcher
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+SHEETS = ("base", "main", "conflicts", "rollback", "log", "modals")
+FINAL = ("completed", "failed", "stopped")
+EVENTS_KEPT = 20_000
+
+THEME = Theme(
+    name="phaseboard",
+    primary="#5f87af",
+    secondary="#8787af",
+    accent="#d7af5f",
+    warning="#d7af00",
+    error="#d75f5f",
+    success="#5faf5f",
+    foreground="#d0d0d0",
+    background="#1c1c1c",
+    surface="#262626",
+    panel="#303030",
+    dark=True,
+)
+"""Colours from the xterm 256-colour cube, so the console looks the same over plain SSH."""
+
+
+class PhaseboardApp(App[int]):
+    TITLE = "phaseboard"
+    CSS_PATH = [STYLES / f"{name}.tcss" for name in SHEETS]
+    COMMANDS = App.COMMANDS | {ActionsProvider}
+    BINDINGS = [
+        Binding("question_mark", "help", "help", id="app.help",
+                tooltip="The keys of this screen and a short guide"),
+        Binding("o", "runs", "runs", id="app.runs", tooltip="Switch to another run"),
+        Binding("q", "quit", "quit", id="app.quit",
+                tooltip="Quit (asks whether to leave a live run running or stop it)"),
+    ]
+
+    def __init__(
+        self,
+        db_path: Path,
+        run_id: str | None = None,
+        *,
+        engine: EngineProcess | None = None,
+        clock: Callable[[], float] = time.time,
+        poll_interval: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.run_id = run_id
+        self.engine_proc = engine
+        self.clock = clock
+        """Wall time for elapsed clocks (tests freeze it)."""
+        self.poll_interval = poll_interval
+        self.store: Store
+        self.watcher: RunWatcher | None = None
+        self.state = RunState(run_id or "")
+        self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
+        self.engine_alive = False
+        self.run_changed: Signal[RunBatch] = Signal(self, "run-changed")
+        self._last_status = ""
+        self._proc_reported = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        self.register_theme(THEME)
+        self.theme = THEME.name
+        self.store = await Store.open(self.db_path, create=False)
+        self.set_interval(1.0, self._check_engine_proc)
+        if self.run_id:
+            await self.open_run(self.run_id)
+        else:
+            self.push_screen(RunPickerScreen(), self._picked)
+
+    async def on_unmount(self) -> None:
+        if self.watcher is not None:
+            await self.watcher.stop()
+        await self.store.close()
+
+    async def open_run(self, run_id: str) -> None:
+        """Watch ``run_id`` and show it on a fresh main screen."""
+        if self.watcher is not None:
+            await self.watcher.stop()
+        if self.engine_proc is not None and run_id != self.run_id:
+            self.engine_proc = None
+        self.run_id = run_id
+        self.watcher = RunWatcher(self.db_path, run_id, self, interval=self.poll_interval)
+        self.state = self.watcher.state
+        self.events.clear()
+        self.engine_alive = False
+        self._last_status = ""
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+        await self.watcher.start()
+        await self.push_screen(MainScreen())
+
+    async def _picked(self, run_id: str | None) -> None:
+        if run_id is not None and run_id != self.run_id:
+            await self.open_run(run_id)
+
+    # -- the store side --------------------------------------------------------------------
+
+    def on_run_update(self, message: RunUpdate) -> None:
+        watcher = self.watcher
+        batch = message.batch
+        if watcher is None or batch.state is not watcher.state:
+            return  # from the watcher of a run we left
+        try:
+            self.state = batch.state
+            self.engine_alive = batch.engine_alive
+            self.events.extend(batch.events)
+            self._announce(batch.state)
+            self.run_changed.publish(batch)
+        finally:
+            watcher.ack()
+
+    def _announce(self, state: RunState) -> None:
+        """Say at once when the run starts waiting for the operator, or ends."""
+        status, before = state.status, self._last_status
+        self._last_status = status
+        if status == before or not before and status not in ("paused",):
+            return
+        if status == "paused":
+            todo = "; ".join(a.split(": phaseboard ", 1)[0] for a in state.awaiting[:3])
+            self.notify(f"{state.reason}\n{todo}".strip(), title="Run paused: your turn",
+                        severity="warning", timeout=12)
+        elif status in FINAL:
+            verdict = f": {state.decision}" if state.decision else ""
+            self.notify(f"run {status}{verdict}", title="Run finished", timeout=8)
+
+    def engine_state(self) -> str:
+        """``live``, ``starting`` (launched, not yet holding the run) or ``none``."""
+        if self.engine_alive:
+            return "live"
+        if self.engine_proc is not None and self.engine_proc.exit_code() is None:
+            return "starting"
+        return "none"
+
+    def _check_engine_proc(self) -> None:
+        proc = self.engine_proc
+        if proc is None or self._proc_reported or proc.exit_code() is None:
+            return
+        self._proc_reported = True
+        if self.state.status not in FINAL or proc.exit_code() == 2:
+            tail = "\n".join(proc.log_tail(3))
+            self.notify(f"exit code {proc.exit_code()}\n{tail}", title="The engine stopped",
+                        severity="warning", timeout=12)
+
+    # -- acting ----------------------------------------------------------------------------
+
+    def command(self, kind: str, args: dict[str, Any], *,
+                done: Callable[[Outcome], None] | None = None) -> None:
+        """Write an operator command in a worker; the outcome is notified (and passed to done)."""
+        self.run_worker(self._command(kind, args, done), group="commands", exit_on_error=False)
+
+    async def _command(self, kind: str, args: dict[str, Any],
+                       done: Callable[[Outcome], None] | None) -> None:
+        assert self.run_id is not None
+        try:
+            outcome = await send_command(self.store, self.run_id, kind, args)
+        except Exception as exc:  # a locked or broken database: say so, keep going
+            outcome = Outcome(False, str(exc))
+        self.notify(outcome.message or kind, title=kind,
+                    severity="information" if outcome.ok else "error")
+        if self.watcher is not None:
+            self.watcher.poke()
+        if done is not None:
+            done(outcome)
+
+    def resume_run(self) -> None:
+        """Resume through the live engine, or start a background engine when none is alive."""
+        engine = self.engine_state()
+        if engine == "live":
+            self.command("resume", {})
+        elif engine == "starting":
+            self.notify("the engine is starting", severity="information")
+        elif self.state.status == "completed":
+            self.notify("the run is complete: roll back (b) or retry (r) to run again")
+        elif self.run_id and self.state.run_dir:
+            self.engine_proc = launch_engine(self.db_path, self.run_id, Path(self.state.run_dir))
+            self._proc_reported = False
+            self.notify(f"engine started in the background (pid {self.engine_proc.pid}); "
+                        f"its output: {self.engine_proc.log_path}", title="resume")
+            if self.watcher is not None:
+                self.watcher.poke()
+
+    # -- app-wide actions ------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_runs(self) -> None:
+        if not isinstance(self.screen, RunPickerScreen):
+            self.push_screen(RunPickerScreen(), self._picked)
+
+    async def action_quit(self) -> None:
+        if self.run_id and self.engine_state() != "none" and self.state.status not in FINAL:
+            self.push_screen(QuitModal(self.run_id, self.state.status), self._quit_choice)
+        else:
+            self.exit(0)
+
+    def _quit_choice(self, choice: str | None) -> None:
+        if choice == "leave":
+            self.exit(0)
+        elif choice == "stop":
+            self.command("stop", {}, done=lambda _outcome: self.exit(0))
