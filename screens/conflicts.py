@@ -38,8 +38,10 @@ class CandidateCard(Vertical):
         self.index = index
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(f"{self.index}  {agent_text(self.agent, 60)}", style="bold"),
-                     classes="candidate-title")
+        yield Static(
+            Text(f"{self.index}  {agent_text(self.agent, 60)}", style="bold"),
+            classes="candidate-title",
+        )
         with VerticalScroll(classes="candidate-value"):
             yield Static(Text(json_pretty(self.value)))
 
@@ -51,17 +53,34 @@ class CandidateRow(Horizontal, can_focus=True):
 class ConflictScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "back", id="conflicts.back", tooltip="Back to the main screen"),
-        Binding("enter", "resolve", "resolve", id="conflicts.resolve",
-                tooltip="Resolve with the chosen candidate (or the typed value)"),
+        Binding(
+            "enter",
+            "resolve",
+            "resolve",
+            id="conflicts.resolve",
+            tooltip="Resolve with the chosen candidate (or the typed value)",
+        ),
         Binding("left,h", "choose(-1)", "prev", show=False),
         Binding("right,l", "choose(1)", "next", show=False),
         Binding("up", "conflict(-1)", "prev conflict", show=False),
         Binding("down", "conflict(1)", "next conflict", show=False),
-        Binding("e", "edit_value", "value", id="conflicts.value",
-                tooltip="Type a JSON value instead of picking a candidate"),
-        Binding("n", "edit_note", "note", id="conflicts.note", tooltip="Add a note to the decision"),
-        Binding("y", "copy", "copy", id="conflicts.copy",
-                tooltip="Copy the chosen candidate's value to the clipboard"),
+        Binding(
+            "e",
+            "edit_value",
+            "value",
+            id="conflicts.value",
+            tooltip="Type a JSON value instead of picking a candidate",
+        ),
+        Binding(
+            "n", "edit_note", "note", id="conflicts.note", tooltip="Add a note to the decision"
+        ),
+        Binding(
+            "y",
+            "copy",
+            "copy",
+            id="conflicts.copy",
+            tooltip="Copy the chosen candidate's value to the clipboard",
+        ),
         *[Binding(str(i), f"pick({i})", f"pick {i}", show=False) for i in range(1, 10)],
     ]
 
@@ -80,10 +99,13 @@ class ConflictScreen(Screen[None]):
         yield ConflictTable(id="conflict-list")
         yield Static(id="conflict-detail")
         yield CandidateRow(id="candidates")
-        yield Input(placeholder="e: or type a JSON value here (validated before it is used)",
-                    id="conflict-value")
+        yield Input(
+            placeholder="e: or type a JSON value here (validated before it is used)",
+            id="conflict-value",
+            compact=True,
+        )
         yield Static(id="value-error")
-        yield Input(placeholder="n: note (why this choice)", id="conflict-note")
+        yield Input(placeholder="n: note (why this choice)", id="conflict-note", compact=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -115,8 +137,10 @@ class ConflictScreen(Screen[None]):
             table.move_cursor(row=ids.index(self.conflict_id), animate=False)
         open_count = len(batch.state.open_conflicts())
         self.query_one("#conflict-title", Static).update(
-            Text(f" Conflicts of run {batch.state.run_id}: {open_count} open of {len(ids)}",
-                 style="bold")
+            Text(
+                f" Conflicts of run {batch.state.run_id}: {open_count} open of {len(ids)}",
+                style="bold",
+            )
         )
         conflict = self.current()
         key = (conflict.id, conflict.resolved) if conflict else None
@@ -138,13 +162,17 @@ class ConflictScreen(Screen[None]):
         if conflict.resolved and conflict.resolution:
             r = conflict.resolution
             how = f"picked {r.get('picked')}" if r.get("picked") else "typed value"
-            detail.append(agent_text(f"resolved by {r.get('by')} ({how}): {r.get('note') or ''}",
-                                     120), style="italic")
+            detail.append(
+                agent_text(f"resolved by {r.get('by')} ({how}): {r.get('note') or ''}", 120),
+                style="italic",
+            )
         else:
             detail.append("OPEN: choose a candidate", style="bold")
         self.query_one("#conflict-detail", Static).update(detail)
-        cards = [CandidateCard(i, agent, value)
-                 for i, (agent, value) in enumerate(conflict.candidates.items(), 1)]
+        cards = [
+            CandidateCard(i, agent, value)
+            for i, (agent, value) in enumerate(conflict.candidates.items(), 1)
+        ]
         await row.mount_all(cards)
         self.choice = min(self.choice, max(0, len(cards) - 1))
         self._mark_choice()

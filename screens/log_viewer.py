@@ -30,10 +30,20 @@ class LogScreen(Screen[None]):
         Binding("slash", "search", "search", id="log.search", tooltip="Search the whole log"),
         Binding("n", "next_match(1)", "next", id="log.next", tooltip="Next match"),
         Binding("N", "next_match(-1)", "prev", id="log.prev", tooltip="Previous match"),
-        Binding("y", "copy_line", "copy line", id="log.copy",
-                tooltip="Copy the line under the cursor to the clipboard (OSC 52)"),
-        Binding("Y", "copy_result", "copy result", id="log.copy_result",
-                tooltip="Copy the agent's result (JSON) to the clipboard"),
+        Binding(
+            "y",
+            "copy_line",
+            "copy line",
+            id="log.copy",
+            tooltip="Copy the line under the cursor to the clipboard (OSC 52)",
+        ),
+        Binding(
+            "Y",
+            "copy_result",
+            "copy result",
+            id="log.copy_result",
+            tooltip="Copy the agent's result (JSON) to the clipboard",
+        ),
         Binding("f", "follow", "follow", id="log.follow", tooltip="Follow new lines at the end"),
     ]
 
@@ -55,7 +65,11 @@ class LogScreen(Screen[None]):
         self.source = LogSource(self.pb.store, self.pb.state.run_id, self.stage, self.agent)
         yield Static(id="log-title")
         yield StoreLogView(self.source, id="log-view")
-        yield Input(placeholder="search (enter: find all; n/N: next/previous)", id="log-search")
+        yield Input(
+            placeholder="search (enter: find all; n/N: next/previous)",
+            id="log-search",
+            compact=True,
+        )
         yield Static(id="log-context")
         yield Footer(compact=True)
 
@@ -157,13 +171,15 @@ class LogScreen(Screen[None]):
         view = self.query_one(StoreLogView)
         view.move_to(n, center=True)
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"match {self.match_index + 1}/{len(self.matches)} at line {n + 1}\n",
-                    style="bold")
+        text.append(
+            f"match {self.match_index + 1}/{len(self.matches)} at line {n + 1}\n", style="bold"
+        )
         for i in range(max(0, n - CONTEXT), min(self.source.total, n + CONTEXT + 1)):
             line = await self.source.get(i)
             mark = ">" if i == n else " "
-            text.append(f"{mark}{i + 1:>7} {line.text if line else ''}\n",
-                        style="bold" if i == n else "")
+            text.append(
+                f"{mark}{i + 1:>7} {line.text if line else ''}\n", style="bold" if i == n else ""
+            )
         self.query_one("#log-context", Static).update(text)
 
     # -- copy and follow -------------------------------------------------------------------

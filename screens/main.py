@@ -26,8 +26,15 @@ from tui.widgets.synthesis_view import SynthesisView
 if TYPE_CHECKING:
     from tui.app import PhaseboardApp
 
-CHECKPOINT_KINDS = {"run_created", "checkpoint_evaluated", "checkpoint_accepted", "rolled_back",
-                    "stage_started", "stage_finished", "agent_reset"}
+CHECKPOINT_KINDS = {
+    "run_created",
+    "checkpoint_evaluated",
+    "checkpoint_accepted",
+    "rolled_back",
+    "stage_started",
+    "stage_finished",
+    "agent_reset",
+}
 
 
 def active_stage(state: RunState) -> str | None:
@@ -43,17 +50,14 @@ def active_stage(state: RunState) -> str | None:
 
 def pane_agents(st: StageState) -> list[str]:
     """Agents that get a pane: standby and extended ones only once they ran."""
-    return [
-        a.id
-        for a in st.agents.values()
-        if not ((a.standby or a.extended) and not a.attempts)
-    ]
+    return [a.id for a in st.agents.values() if not ((a.standby or a.extended) and not a.attempts)]
 
 
 class MainScreen(MainActions, Screen[None]):
     """Everything about one run, live. Reads the app's folded state; acts through commands."""
 
     BINDINGS = MAIN_BINDINGS
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
 
     def __init__(self) -> None:
         super().__init__(classes="main-screen -split")
@@ -118,7 +122,12 @@ class MainScreen(MainActions, Screen[None]):
         kinds = {e.kind for e in batch.events}
         if batch.first or kinds & CHECKPOINT_KINDS:
             self.query_one(CheckpointView).show(state)
-        if batch.first or kinds & {"attempt_finished", "stage_finished", "rolled_back", "run_status"}:
+        if batch.first or kinds & {
+            "attempt_finished",
+            "stage_finished",
+            "rolled_back",
+            "run_status",
+        }:
             self.query_one(MetricsView).show(state)
         self.query_one(EventLog).add(batch.events)
         self.refresh_bindings()

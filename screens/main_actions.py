@@ -15,24 +15,68 @@ if TYPE_CHECKING:
     from tui.app import PhaseboardApp
 
 MAIN_BINDINGS = [
-    Binding("r", "retry", "retry", id="main.retry",
-            tooltip="Run the focused agent again: same, reduced scope, or its backup"),
-    Binding("c", "conflicts", "resolve", id="main.conflicts",
-            tooltip="Resolve conflicts: candidates side by side, pick one or enter a value"),
-    Binding("a", "accept", "accept", id="main.accept",
-            tooltip="Accept a failed checkpoint as a documented exception (with a note)"),
-    Binding("b", "rollback", "rollback", id="main.rollback",
-            tooltip="Roll back to a saved point (workspace and results)"),
-    Binding("p", "pause", "pause", id="main.pause", tooltip="Pause the run after the current stage"),
-    Binding("p", "resume", "resume", id="main.resume",
-            tooltip="Resume the run (starts a background engine if none is alive)"),
+    Binding(
+        "r",
+        "retry",
+        "retry",
+        id="main.retry",
+        tooltip="Run the focused agent again: same, reduced scope, or its backup",
+    ),
+    Binding(
+        "c",
+        "conflicts",
+        "resolve",
+        id="main.conflicts",
+        tooltip="Resolve conflicts: candidates side by side, pick one or enter a value",
+    ),
+    Binding(
+        "a",
+        "accept",
+        "accept",
+        id="main.accept",
+        tooltip="Accept a failed checkpoint as a documented exception (with a note)",
+    ),
+    Binding(
+        "b",
+        "rollback",
+        "rollback",
+        id="main.rollback",
+        tooltip="Roll back to a saved point (workspace and results)",
+    ),
+    Binding(
+        "p", "pause", "pause", id="main.pause", tooltip="Pause the run after the current stage"
+    ),
+    Binding(
+        "p",
+        "resume",
+        "resume",
+        id="main.resume",
+        tooltip="Resume the run (starts a background engine if none is alive)",
+    ),
     Binding("x", "stop", "stop", id="main.stop", tooltip="Stop the run cleanly (state is saved)"),
-    Binding("l", "log", "log", id="main.log",
-            tooltip="Open the focused agent's full log: scroll, search, copy"),
-    Binding("y", "copy_result", "copy", id="main.copy", show=False,
-            tooltip="Copy the focused agent's result (JSON) to the clipboard"),
-    Binding("v", "cycle_view", "view", id="main.view", show=False,
-            tooltip="Cycle the layout: panes and tabs, panes only, tabs only"),
+    Binding(
+        "l",
+        "log",
+        "log",
+        id="main.log",
+        tooltip="Open the focused agent's full log: scroll, search, copy",
+    ),
+    Binding(
+        "y",
+        "copy_result",
+        "copy",
+        id="main.copy",
+        show=False,
+        tooltip="Copy the focused agent's result (JSON) to the clipboard",
+    ),
+    Binding(
+        "v",
+        "cycle_view",
+        "view",
+        id="main.view",
+        show=False,
+        tooltip="Cycle the layout: panes and tabs, panes only, tabs only",
+    ),
     Binding("1", "tab('synthesis')", "Synthesis", show=False, id="main.tab1"),
     Binding("2", "tab('conflicts')", "Conflicts", show=False, id="main.tab2"),
     Binding("3", "tab('checkpoints')", "Checkpoints", show=False, id="main.tab3"),
@@ -71,8 +115,10 @@ class MainActions:
             return
         agent = spec.agent(agent_id)
         if agent.standby:
-            self.notify(f"{agent_id} is a standby backup: retry the agent it backs up with b",
-                        severity="warning")
+            self.notify(
+                f"{agent_id} is a standby backup: retry the agent it backs up with b",
+                severity="warning",
+            )
             return
         if state.stages[stage_id].agents[agent_id].status == "running":
             self.notify(f"{stage_id}.{agent_id} is running now", severity="warning")
@@ -137,8 +183,10 @@ class MainActions:
             if yes:
                 self.pb.command("stop", {})
 
-        body = (f"Stop run {state.run_id}? Running agents are terminated; the state is saved "
-                f"and the run can be resumed later (p, or phaseboard resume {state.run_id}).")
+        body = (
+            f"Stop run {state.run_id}? Running agents are terminated; the state is saved "
+            f"and the run can be resumed later (p, or phaseboard resume {state.run_id})."
+        )
         self.pb.push_screen(ConfirmModal("Stop the run", body, yes="y stop"), chosen)
 
     def action_log(self) -> None:

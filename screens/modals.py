@@ -51,7 +51,7 @@ class RetryModal(ModalScreen[str | None]):
         self.action_choose(str(event.option.id))
 
     def action_choose(self, mode: str) -> None:
-        if mode == "reduced" and self.reduced is None or mode == "backup" and not self.backup:
+        if (mode == "reduced" and self.reduced is None) or (mode == "backup" and not self.backup):
             self.notify(f"{self.agent_ref} has no {mode} option", severity="warning")
             return
         self.dismiss(mode)
@@ -77,7 +77,11 @@ class AcceptModal(ModalScreen[tuple[str, str] | None]):
                 ],
                 id="accept-which",
             )
-            yield Input(placeholder="note: why this is acceptable (required)", id="accept-note")
+            yield Input(
+                placeholder="note: why this is acceptable (required)",
+                id="accept-note",
+                compact=True,
+            )
             yield Static("type the note · enter accept · esc cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
@@ -88,7 +92,9 @@ class AcceptModal(ModalScreen[tuple[str, str] | None]):
         event.stop()
         note = event.value.strip()
         if not note:
-            self.notify("the note is required: say why the checkpoint is accepted", severity="error")
+            self.notify(
+                "the note is required: say why the checkpoint is accepted", severity="error"
+            )
             return
         options = self.query_one("#accept-which", OptionList)
         index = options.highlighted or 0

@@ -17,7 +17,7 @@ class ActionsProvider(Provider):
         app = self.app
         out: list[tuple[str, str, Callable[[], Any]]] = []
         seen: set[str] = set()
-        for key, active in screen.active_bindings.items():
+        for _key, active in screen.active_bindings.items():
             binding = active.binding
             if not binding.description or not active.enabled or binding.action in seen:
                 continue

@@ -53,8 +53,9 @@ def _files(label: str, paths: list[str]) -> str:
     return f"\n  {label}: {shown}{more}"
 
 
-def confirmation(state: RunState, point: RollbackPoint, diff: WorkspaceDiff,
-                 commands: list[str]) -> Text:
+def confirmation(
+    state: RunState, point: RollbackPoint, diff: WorkspaceDiff, commands: list[str]
+) -> Text:
     """Everything the rollback will do, in the order it does it."""
     text = Text()
     text.append(f"Roll back run {state.run_id} to {point.id}", style="bold")
@@ -62,8 +63,10 @@ def confirmation(state: RunState, point: RollbackPoint, diff: WorkspaceDiff,
     if commands:
         text.append("Rollback commands run first (newest first): ")
         text.append(", ".join(reversed(commands)) + "\n")
-    counts = (f"{len(diff.modified)} files reverted, {len(diff.added)} removed, "
-              f"{len(diff.deleted)} recreated")
+    counts = (
+        f"{len(diff.modified)} files reverted, {len(diff.added)} removed, "
+        f"{len(diff.deleted)} recreated"
+    )
     text.append("Workspace: ", style="bold")
     text.append(counts if diff.changed else "no file differs from the snapshot")
     text.append(_files("reverted", diff.modified))
@@ -79,8 +82,13 @@ def confirmation(state: RunState, point: RollbackPoint, diff: WorkspaceDiff,
 class RollbackScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "dismiss", "back", id="rollback.back", tooltip="Back to the main screen"),
-        Binding("enter", "choose", "roll back", id="rollback.choose",
-                tooltip="Roll back to the highlighted point (asks first)"),
+        Binding(
+            "enter",
+            "choose",
+            "roll back",
+            id="rollback.choose",
+            tooltip="Roll back to the highlighted point (asks first)",
+        ),
     ]
 
     @property
@@ -99,8 +107,14 @@ class RollbackScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#points", DataTable)
-        for key, label in (("id", "point"), ("before", "before"), ("at", "saved at (UTC)"),
-                           ("files", "files"), ("changed", "changed since"), ("ok", "verified")):
+        for key, label in (
+            ("id", "point"),
+            ("before", "before"),
+            ("at", "saved at (UTC)"),
+            ("files", "files"),
+            ("changed", "changed since"),
+            ("ok", "verified"),
+        ):
             table.add_column(label, key=key)
         self.pb.run_changed.subscribe(self, self.on_batch, immediate=True)
         self.on_batch(RunBatch(self.pb.state))
@@ -109,9 +123,12 @@ class RollbackScreen(Screen[None]):
     def on_batch(self, batch: RunBatch) -> None:
         state = batch.state
         points = state.rollback_points
-        self.query_one("#rollback-title", Static).update(Text(
-            f" Rollback points of run {state.run_id} ({len(points)}): enter rolls back",
-            style="bold"))
+        self.query_one("#rollback-title", Static).update(
+            Text(
+                f" Rollback points of run {state.run_id} ({len(points)}): enter rolls back",
+                style="bold",
+            )
+        )
         table = self.query_one("#points", DataTable)
         if len(points) != self._count or batch.events:
             keep = table.cursor_row if self._count >= 0 else len(points) - 1
@@ -119,8 +136,13 @@ class RollbackScreen(Screen[None]):
             table.clear()
             for p in points:
                 table.add_row(
-                    p.id, Text(where(p)), p.at.replace("T", " ")[:19], str(p.files),
-                    str(len(changed_since(state, p))), "✔" if p.verified else "-", key=p.id,
+                    p.id,
+                    Text(where(p)),
+                    p.at.replace("T", " ")[:19],
+                    str(p.files),
+                    str(len(changed_since(state, p))),
+                    "✔" if p.verified else "-",
+                    key=p.id,
                 )
             if points:
                 table.move_cursor(row=max(0, min(keep, len(points) - 1)), animate=False)
@@ -163,16 +185,18 @@ class RollbackScreen(Screen[None]):
         state = self.pb.state
         session = RunSession(self.pb.store, state)
         diff = await workspace_changes(session, point)
-        commands = [f"{sid}.{agent.id}" for sid, agent in agents_undone(session, point)
-                    if agent.rollback]
+        commands = [
+            f"{sid}.{agent.id}" for sid, agent in agents_undone(session, point) if agent.rollback
+        ]
         body = confirmation(state, point, diff, commands)
 
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.pb.command("rollback", {"point": point.id}, done=lambda _o: self._done())
 
-        self.pb.push_screen(ConfirmModal(f"Roll back to {point.id}?", body, yes="y roll back"),
-                            confirmed)
+        self.pb.push_screen(
+            ConfirmModal(f"Roll back to {point.id}?", body, yes="y roll back"), confirmed
+        )
 
     def _done(self) -> None:
         if self.is_current:

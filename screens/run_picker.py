@@ -41,16 +41,23 @@ class RunPickerScreen(Screen[str | None]):
         return cast("PhaseboardApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(" Runs in this database (newest first): enter opens", style="bold"),
-                     id="runs-title")
+        yield Static(
+            Text(" Runs in this database (newest first): enter opens", style="bold"),
+            id="runs-title",
+        )
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
-        for key, label in (("id", "run"), ("workflow", "workflow"), ("status", "status"),
-                           ("decision", "decision"), ("started", "started (UTC)"),
-                           ("took", "duration")):
+        for key, label in (
+            ("id", "run"),
+            ("workflow", "workflow"),
+            ("status", "status"),
+            ("decision", "decision"),
+            ("started", "started (UTC)"),
+            ("took", "duration"),
+        ):
             table.add_column(label, key=key)
         table.focus()
         self.load()
@@ -69,12 +76,22 @@ class RunPickerScreen(Screen[str | None]):
                 status = "interrupted" if status == "running" else "not started"
             end = r.ended_at or (now if status == "running" else None)
             took = duration(end - (r.started_at or r.created_at)) if end else "-"
-            table.add_row(r.id, Text(agent_text(r.workflow, 24)), status, r.decision or "-",
-                          started_text(r), took, key=r.id)
+            table.add_row(
+                r.id,
+                Text(agent_text(r.workflow, 24)),
+                status,
+                r.decision or "-",
+                started_text(r),
+                took,
+                key=r.id,
+            )
         if not rows:
-            self.query_one("#runs-title", Static).update(Text(
-                " No runs yet: start one with `phaseboard run WORKFLOW` or `phaseboard demo`",
-                style="bold"))
+            self.query_one("#runs-title", Static).update(
+                Text(
+                    " No runs yet: start one with `phaseboard run WORKFLOW` or `phaseboard demo`",
+                    style="bold",
+                )
+            )
         current = self.pb.run_id
         if current in [r.id for r in rows]:
             table.move_cursor(row=[r.id for r in rows].index(current), animate=False)

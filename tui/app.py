@@ -57,11 +57,21 @@ class PhaseboardApp(App[int]):
     CSS_PATH = [STYLES / f"{name}.tcss" for name in SHEETS]
     COMMANDS = App.COMMANDS | {ActionsProvider}
     BINDINGS = [
-        Binding("question_mark", "help", "help", id="app.help",
-                tooltip="The keys of this screen and a short guide"),
+        Binding(
+            "question_mark",
+            "help",
+            "help",
+            id="app.help",
+            tooltip="The keys of this screen and a short guide",
+        ),
         Binding("o", "runs", "runs", id="app.runs", tooltip="Switch to another run"),
-        Binding("q", "quit", "quit", id="app.quit",
-                tooltip="Quit (asks whether to leave a live run running or stop it)"),
+        Binding(
+            "q",
+            "quit",
+            "quit",
+            id="app.quit",
+            tooltip="Quit (asks whether to leave a live run running or stop it)",
+        ),
     ]
 
     def __init__(
@@ -147,12 +157,16 @@ class PhaseboardApp(App[int]):
         """Say at once when the run starts waiting for the operator, or ends."""
         status, before = state.status, self._last_status
         self._last_status = status
-        if status == before or not before and status not in ("paused",):
+        if status == before or (not before and status not in ("paused",)):
             return
         if status == "paused":
             todo = "; ".join(a.split(": phaseboard ", 1)[0] for a in state.awaiting[:3])
-            self.notify(f"{state.reason}\n{todo}".strip(), title="Run paused: your turn",
-                        severity="warning", timeout=12)
+            self.notify(
+                f"{state.reason}\n{todo}".strip(),
+                title="Run paused: your turn",
+                severity="warning",
+                timeout=12,
+            )
         elif status in FINAL:
             verdict = f": {state.decision}" if state.decision else ""
             self.notify(f"run {status}{verdict}", title="Run finished", timeout=8)
@@ -172,25 +186,32 @@ class PhaseboardApp(App[int]):
         self._proc_reported = True
         if self.state.status not in FINAL or proc.exit_code() == 2:
             tail = "\n".join(proc.log_tail(3))
-            self.notify(f"exit code {proc.exit_code()}\n{tail}", title="The engine stopped",
-                        severity="warning", timeout=12)
+            self.notify(
+                f"exit code {proc.exit_code()}\n{tail}",
+                title="The engine stopped",
+                severity="warning",
+                timeout=12,
+            )
 
     # -- acting ----------------------------------------------------------------------------
 
-    def command(self, kind: str, args: dict[str, Any], *,
-                done: Callable[[Outcome], None] | None = None) -> None:
+    def command(
+        self, kind: str, args: dict[str, Any], *, done: Callable[[Outcome], None] | None = None
+    ) -> None:
         """Write an operator command in a worker; the outcome is notified (and passed to done)."""
         self.run_worker(self._command(kind, args, done), group="commands", exit_on_error=False)
 
-    async def _command(self, kind: str, args: dict[str, Any],
-                       done: Callable[[Outcome], None] | None) -> None:
+    async def _command(
+        self, kind: str, args: dict[str, Any], done: Callable[[Outcome], None] | None
+    ) -> None:
         assert self.run_id is not None
         try:
             outcome = await send_command(self.store, self.run_id, kind, args)
         except Exception as exc:  # a locked or broken database: say so, keep going
             outcome = Outcome(False, str(exc))
-        self.notify(outcome.message or kind, title=kind,
-                    severity="information" if outcome.ok else "error")
+        self.notify(
+            outcome.message or kind, title=kind, severity="information" if outcome.ok else "error"
+        )
         if self.watcher is not None:
             self.watcher.poke()
         if done is not None:
@@ -208,8 +229,11 @@ class PhaseboardApp(App[int]):
         elif self.run_id and self.state.run_dir:
             self.engine_proc = launch_engine(self.db_path, self.run_id, Path(self.state.run_dir))
             self._proc_reported = False
-            self.notify(f"engine started in the background (pid {self.engine_proc.pid}); "
-                        f"its output: {self.engine_proc.log_path}", title="resume")
+            self.notify(
+                f"engine started in the background (pid {self.engine_proc.pid}); "
+                f"its output: {self.engine_proc.log_path}",
+                title="resume",
+            )
             if self.watcher is not None:
                 self.watcher.poke()
 

@@ -11,13 +11,20 @@ from engine.state import ConflictState, RunState
 from tui.widgets.formatting import agent_text, json_short, resolve_style
 
 SEVERITY_STYLES = {"critical": "bold $error", "warning": "$warning"}
-COLUMNS = (("id", "id"), ("path", "path"), ("sev", "severity"), ("cand", "candidates"),
-           ("by", "resolved by"))
+COLUMNS = (
+    ("id", "id"),
+    ("path", "path"),
+    ("sev", "severity"),
+    ("cand", "candidates"),
+    ("by", "resolved by"),
+)
 
 
 def candidates_text(c: ConflictState, limit: int = 80) -> str:
-    parts = [f"{agent.partition('.')[2] or agent}={json_short(v, 24)}" for agent, v in
-             c.candidates.items()]
+    parts = [
+        f"{agent.partition('.')[2] or agent}={json_short(v, 24)}"
+        for agent, v in c.candidates.items()
+    ]
     return agent_text("  ".join(parts), limit)
 
 

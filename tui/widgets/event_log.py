@@ -37,7 +37,9 @@ class EventLog(Vertical):
         self._filter = ""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter events (kind, stage, agent, text)", id="event-filter")
+        yield Input(
+            placeholder="filter events (kind, stage, agent, text)", id="event-filter", compact=True
+        )
         yield Log(id="event-lines", max_lines=KEEP, highlight=False)
 
     def add(self, events: list[Event]) -> None:

@@ -49,7 +49,9 @@ class LogSource:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def _read(self, start: tuple[int, int], count: int) -> list[tuple[int, int, int, LogLine]]:
+    async def _read(
+        self, start: tuple[int, int], count: int
+    ) -> list[tuple[int, int, int, LogLine]]:
         """Up to ``count`` lines from ``start`` on, as (attempt, previous id, id, line) each."""
         out: list[tuple[int, int, int, LogLine]] = []
         attempt, after = start

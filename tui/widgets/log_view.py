@@ -96,7 +96,9 @@ class StoreLogView(ScrollView, can_focus=True):
         elif self.match_query and self.match_query in line.text.lower():
             style = base + self.get_component_rich_style("log-view--match")
         digits = self.gutter_width - 5
-        gutter = f"{n + 1:>{digits}} {line.attempt or ' '}{'!' if line.stream == 'stderr' else ' '}│ "
+        gutter = (
+            f"{n + 1:>{digits}} {line.attempt or ' '}{'!' if line.stream == 'stderr' else ' '}│ "
+        )
         text = line.text.expandtabs(4)
         body = Strip([Segment(text, style)]).crop_extend(scroll_x, scroll_x + width, style)
         head = Strip([Segment(gutter, base + gutter_style)])

@@ -1,0 +1,52 @@
+"""The standard workflow end to end on a copy of the demo sample, through the real command line:
+the code agent fails once on purpose and is retried, the runtime conflict pauses the run, and after
+`resolve` and `resume` the run finishes with a verdict and the documents in the workspace."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import run_cli
+
+
+def test_sample_pauses_on_the_conflict_then_proceeds_after_resolve(sample_copy: Path) -> None:
+    first = run_cli(
+        "run", "standard", "--headless", "--set", "fail_first_attempt=code", cwd=sample_copy,
+        timeout=120,
+    )  # fmt: skip
+    assert first.returncode == 4, first.stderr
+    status = json.loads(run_cli("status", "last", "--json", cwd=sample_copy).stdout)
+    analysis = next(s for s in status["stages"] if s["id"] == "analysis")
+    code = next(a for a in analysis["agents"] if a["id"] == "code")
+    assert [(a["status"], a["category"]) for a in code["attempts"]] == [
+        ("failed", "agent_failure"),
+        ("succeeded", None),
+    ]
+    (conflict,) = status["conflicts"]
+    assert conflict["path"] == "runtime.python" and conflict["severity"] == "critical"
+    assert conflict["candidates"] == {
+        "analysis.architecture": "3.11",
+        "analysis.infrastructure": "3.12",
+    }
+
+    resolve = run_cli(
+        "resolve", "last", conflict["id"], "--pick", "analysis.infrastructure", cwd=sample_copy
+    )
+    assert resolve.returncode == 0, resolve.stderr
+    resumed = run_cli("resume", "last", "--headless", cwd=sample_copy, timeout=180)
+
+    assert resumed.returncode == 0, resumed.stderr
+    status = json.loads(run_cli("status", "last", "--json", cwd=sample_copy).stdout)
+    assert status["run"]["decision"] == "PROCEED"
+    testing = next(s for s in status["stages"] if s["id"] == "testing")
+    unit = next(a for a in testing["agents"] if a["id"] == "unit_tests")
+    assert unit["result"]["findings"]["tests"]["passed"] == 7
+    assert {a["id"] for a in testing["agents"] if a["status"] == "succeeded"} == {
+        "unit_tests",
+        "security",
+        "documentation",
+    }
+    assert "resolved to `3.12`" in (sample_copy / "CHANGELOG.md").read_text()
+    assert (sample_copy / "docs" / "ARCHITECTURE.md").read_text().count("```mermaid") == 1
+    assert "c_" in (sample_copy / "docs" / "RISKS.md").read_text()

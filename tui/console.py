@@ -1,0 +1,117 @@
+"""Opening the console for ``run``, ``demo``, ``attach``, ``resume`` and bare ``phaseboard``.
+
+A run started here is driven by a background engine (``tui.launcher``), never by the
+app: quitting the console, or losing the terminal, leaves the run going.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.runs import NotFound, find_db, resolve_run_id
+from engine.state import RunState
+from engine.store import Store
+from tui.launcher import EngineProcess, engine_alive, launch_engine
+
+
+@dataclass
+class Target:
+    db: Path
+    run_id: str | None
+    engine: EngineProcess | None = None
+
+
+def run_console(args: argparse.Namespace) -> int:
+    """Prepare what the command asks for, then run the app until the operator quits."""
+    command = getattr(args, "command", None)
+    if command in ("run", "demo"):
+        target = asyncio.run(_start_run(args, demo=command == "demo"))
+    elif command == "resume":
+        target = asyncio.run(_resume(args))
+    else:
+        target = asyncio.run(_attach(args))
+    from tui.app import PhaseboardApp
+
+    app = PhaseboardApp(target.db, target.run_id, engine=target.engine)
+    code = app.run() or 0
+    _farewell(app)
+    return int(code)
+
+
+def _farewell(app: object) -> None:
+    """After the app: say where the run stands and how to come back to it."""
+    run_id = getattr(app, "run_id", None)
+    state = getattr(app, "state", None)
+    if not run_id or not isinstance(state, RunState) or not state.status:
+        return
+    engine = app.engine_state() if hasattr(app, "engine_state") else "none"
+    if engine != "none" and state.status not in ("completed", "failed", "stopped"):
+        print(
+            f"phaseboard: run {run_id} goes on in the background; "
+            f"come back with `phaseboard attach {run_id}`",
+            file=sys.stderr,
+        )
+    else:
+        print(f"phaseboard: run {run_id} is {state.status}", file=sys.stderr)
+
+
+async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:
+    from tui.cli_commands import prepare_demo_dir, prepare_run
+
+    extra: list[str] = []
+    if demo:
+        target_dir = prepare_demo_dir()
+        args.workflow = "standard"
+        args.workspace = str(target_dir)
+        args.params = []
+        args.criteria = None
+        args.from_stage = args.until_stage = None
+        extra = ["fail_first_attempt=code"]
+    store, run_id = await prepare_run(args, extra_params=extra)
+    try:
+        run_dir = Path((await store.run(run_id)).run_dir)  # type: ignore[union-attr]
+        db = store.path
+    finally:
+        await store.close()
+    return Target(db, run_id, launch_engine(db, run_id, run_dir))
+
+
+def _db(args: argparse.Namespace) -> Path:
+    db = find_db(args.db)
+    if db is None or not db.exists():
+        raise NotFound(
+            "no phaseboard database here (looked for .phaseboard/phaseboard.db upwards); "
+            "start a run with `phaseboard demo` or `phaseboard run WORKFLOW`, or pass --db"
+        )
+    return db
+
+
+async def _attach(args: argparse.Namespace) -> Target:
+    db = _db(args)
+    async with await Store.open(db, create=False) as store:
+        ref = getattr(args, "run", None)
+        if ref:
+            return Target(db, await resolve_run_id(store, ref))
+        runs = await store.runs()
+        return Target(db, runs[0].id if runs else None)
+
+
+async def _resume(args: argparse.Namespace) -> Target:
+    db = _db(args)
+    async with await Store.open(db, create=False) as store:
+        run_id = await resolve_run_id(store, args.run)
+        if await engine_alive(store, run_id):
+            print(
+                f"phaseboard: run {run_id} already has a live engine; attaching to it",
+                file=sys.stderr,
+            )
+            return Target(db, run_id)
+        row = await store.run(run_id)
+        assert row is not None
+        if row.status == "completed":
+            return Target(db, run_id)
+        return Target(db, run_id, launch_engine(db, run_id, Path(row.run_dir)))

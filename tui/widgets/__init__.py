@@ -1,0 +1,1 @@
+"""Reusable widgets of the console; they import only the engine's types and Textual."""
