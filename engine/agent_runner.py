@@ -302,10 +302,8 @@ class AgentRunner:
 
 
 def _find_agent(stage: Any, agent_id: str) -> AgentSpec:
-    for agent in stage.agents:
-        if agent.id == agent_id:
-            return agent
-    raise KeyError(agent_id)
+    """An agent of the stage, extended agents included."""
+    return stage.agent(agent_id)
 
 
 def _over_budget(agent: AgentSpec, parser: MessageParser) -> str | None:

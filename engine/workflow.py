@@ -123,6 +123,8 @@ ParamValue = Annotated[
 
 
 class _Model(BaseModel):
+    """Strict, so that a quoted ``"120"`` or a ``true`` is never silently taken for a number."""
+
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
@@ -160,6 +162,9 @@ _LIMITS = tuple(AgentDefaults.model_fields)
 
 
 class AgentSpec(_Model):
+    """One agent. Limits left unset (timeout ... grace) come from the workflow's ``defaults``:
+    use :meth:`Workflow.effective`."""
+
     id: Id
     title: str | None = None
     run: Command
@@ -377,8 +382,9 @@ def _parse_param(
                 raise ValueError(text)
             return value
     except ValueError:
-        kind = type(default).__name__
-        raise ValueError(f"parameter '{name}' takes a {kind}, not '{text}'") from None
+        kind = {"bool": "true or false", "int": "a whole number", "float": "a number"}
+        expected = kind[type(default).__name__]
+        raise ValueError(f"parameter '{name}' takes {expected}, not '{text}'") from None
     return text
 
 

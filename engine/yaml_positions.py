@@ -473,6 +473,8 @@ def _top_level(data: Any, positions: Positions) -> list[Problem]:
             )
         ]
     version = data.get("version")
+    if isinstance(version, bool):
+        return [positions.at(("version",), f"version: expected 1 (got {_show(version)})")]
     if isinstance(version, int) and not isinstance(version, bool) and version != 1:
         return [
             positions.at(

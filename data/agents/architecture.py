@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import agentlib
+import manifests
 import repo_scan
 from repo_scan import Repo, is_test_file, risk
 
@@ -193,7 +194,7 @@ def entry_points(repo: Repo) -> list[dict[str, str]]:
             points.append({"name": package, "kind": "python -m", "target": f"python -m {package}"})
         elif not is_test_file(rel) and _MAIN_GUARD.search(repo.text(rel) or ""):
             points.append({"name": module, "kind": "script", "target": rel})
-    package = repo_scan.package_json(repo)
+    package = manifests.package_json(repo)
     bins = package.get("bin")
     for name, target in (
         bins if isinstance(bins, dict) else {package.get("name", "bin"): bins}
@@ -251,8 +252,8 @@ def main() -> None:
         {(a, b) for x, y in edges if (a := owner.get(x, ".")) != (b := owner.get(y, "."))}
     )
     rings = cycles(edges)
-    deps = repo_scan.declared_dependencies(repo)
-    declared = repo_scan.declared_runtimes(repo)
+    deps = manifests.declared_dependencies(repo)
+    declared = manifests.declared_runtimes(repo)
     points = entry_points(repo)
     languages: dict[str, int] = defaultdict(int)
     for rel in repo.source_files():
@@ -286,7 +287,7 @@ def main() -> None:
             "cycles": rings[:10],
         },
         "services": services(repo),
-        "config_files": repo.matching(*CONFIG_PATTERNS, *repo_scan.CI_PATTERNS)[:100],
+        "config_files": repo.matching(*CONFIG_PATTERNS, *manifests.CI_PATTERNS)[:100],
         "declared_runtime": declared,
         "runtime": {name: item["version"] for name, item in declared.items()},
     }

@@ -15,6 +15,8 @@ import time
 from typing import Any
 
 import agentlib
+import manifests
+import project_exec
 import repo_scan
 from repo_scan import Repo, risk
 
@@ -44,7 +46,7 @@ def checks(repo: Repo) -> list[tuple[str, list[str]]]:
             package = module.rpartition(".")[0]
             found.append((f"python -m {package} --help", [sys.executable, "-m", package, "--help"]))
     node = shutil.which("node")
-    bins = repo_scan.package_json(repo).get("bin")
+    bins = manifests.package_json(repo).get("bin")
     if node and bins:
         for name, target in (bins if isinstance(bins, dict) else {"bin": bins}).items():
             found.append((f"{name} --help", [node, str(repo.path(str(target))), "--help"]))
@@ -53,7 +55,7 @@ def checks(repo: Repo) -> list[tuple[str, list[str]]]:
 
 def run_check(repo: Repo, label: str, argv: list[str], timeout: float) -> dict[str, Any]:
     agentlib.progress(f"starting {label}")
-    done = repo_scan.run_bounded(argv, repo.root, timeout, repo_scan.child_env(repo))
+    done = project_exec.run_bounded(argv, repo.root, timeout, project_exec.child_env(repo))
     output = (done.stdout or done.stderr).strip()
     ok = done.returncode == 0 and bool(output) and not done.timed_out
     agentlib.progress(f"{label}: {'ok' if ok else 'FAILED'} (exit {done.returncode})")

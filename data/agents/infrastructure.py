@@ -19,6 +19,8 @@ import time
 from typing import Any
 
 import agentlib
+import manifests
+import project_exec
 import repo_scan
 from repo_scan import Repo, is_test_file, risk
 
@@ -36,7 +38,7 @@ def test_runners(repo: Repo, tests: list[str]) -> list[str]:
     runners = []
     pyproject = repo.toml("pyproject.toml")
     python_deps = {
-        d["name"].lower() for d in repo_scan.declared_dependencies(repo).get("python", [])
+        d["name"].lower() for d in manifests.declared_dependencies(repo).get("python", [])
     }
     if (
         "pytest" in pyproject.get("tool", {})
@@ -52,7 +54,7 @@ def test_runners(repo: Repo, tests: list[str]) -> list[str]:
         runners.append("unittest")
     elif python_tests and not runners:
         runners.append("pytest")
-    script = (repo_scan.package_json(repo).get("scripts") or {}).get("test", "")
+    script = (manifests.package_json(repo).get("scripts") or {}).get("test", "")
     if script and "no test specified" not in script:
         runners.append("npm test")
     if any(t.endswith("_test.go") for t in tests):
@@ -64,11 +66,11 @@ def test_runners(repo: Repo, tests: list[str]) -> list[str]:
 
 def collect(repo: Repo, timeout: float) -> dict[str, Any]:
     """What ``pytest --collect-only`` finds, bounded by ``timeout`` seconds."""
-    if not repo_scan.has_module("pytest"):
+    if not project_exec.has_module("pytest"):
         return {"ran": False, "reason": "pytest is not importable by this interpreter"}
     argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    done = repo_scan.run_bounded(
-        argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+    done = project_exec.run_bounded(
+        argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
     )
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
     collected = next((int(a or b) for a, b in _COLLECTED.findall(done.stdout)), 0)
@@ -150,9 +152,9 @@ def main() -> None:
     repo = Repo(root, max_depth=repo_scan.depth_limit())
     tests = [rel for rel in repo.files if is_test_file(rel) and rel in repo.source_files()]
     runners = test_runners(repo, tests)
-    ci = repo_scan.ci_files(repo)
+    ci = manifests.ci_files(repo)
     agentlib.progress(f"{len(tests)} test files, runners: {', '.join(runners) or 'none'}")
-    configured = repo_scan.configured_runtimes(repo)
+    configured = manifests.configured_runtimes(repo)
     res = resources(root)
     agentlib.progress(
         f"{res['disk_free_mb']} MB disk free, {res.get('memory_available_mb')} MB memory"
@@ -165,7 +167,7 @@ def main() -> None:
         collected = collect(repo, args.collect_timeout)
         agentlib.progress(f"collected {collected.get('collected', 0)} tests")
     packages = repo_scan.top_packages(repo)[:3]
-    baseline = repo_scan.import_times(repo, packages) if packages else {}
+    baseline = project_exec.import_times(repo, packages) if packages else {}
     if baseline:
         agentlib.progress(f"import-time baseline: {baseline}")
 

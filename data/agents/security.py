@@ -13,6 +13,8 @@ import time
 from typing import Any
 
 import agentlib
+import manifests
+import project_exec
 import repo_scan
 from repo_scan import Repo, is_test_file, risk
 from synthesis_view import agent_result
@@ -91,7 +93,7 @@ def pins(repo: Repo) -> dict[str, Any]:
     """Dependencies without any version constraint, and whether a lock file pins them instead."""
     unpinned = []
     loose = 0
-    for ecosystem, items in repo_scan.declared_dependencies(repo).items():
+    for ecosystem, items in manifests.declared_dependencies(repo).items():
         for dep in items:
             spec = dep["spec"].strip()
             if not spec or spec in ("*", "latest", "x"):
@@ -106,7 +108,7 @@ def performance(repo: Repo, inputs: dict[str, Any]) -> dict[str, Any]:
     infra = agent_result(inputs, "infrastructure").get("findings") or {}
     baseline = (infra.get("performance") or {}).get("import_s") or {}
     packages = list(baseline) or repo_scan.top_packages(repo)[:3]
-    now = repo_scan.import_times(repo, packages) if packages else {}
+    now = project_exec.import_times(repo, packages) if packages else {}
     degraded = [
         {"package": name, "baseline_s": baseline[name], "now_s": seconds}
         for name, seconds in now.items()

@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import agentlib
+import project_exec
 import repo_scan
-from repo_scan import Completed, Repo, is_test_file, risk
+from project_exec import Completed
+from repo_scan import Repo, is_test_file, risk
 
 _PYTEST_COUNT = re.compile(
     r"(\d+) (passed|failed|errors?|skipped|warnings?|xfailed|xpassed|deselected)\b"
@@ -75,8 +77,8 @@ def command(runner: str, coverage_file: Path | None) -> list[str]:
 def coverage_percent(repo: Repo, data_file: Path, timeout: float) -> float | None:
     report = data_file.with_suffix(".json")
     argv = [sys.executable, "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(report)]
-    done = repo_scan.run_bounded(
-        argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+    done = project_exec.run_bounded(
+        argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
     )
     if done.returncode != 0 or not report.exists():
         return None
@@ -88,11 +90,11 @@ def coverage_percent(repo: Repo, data_file: Path, timeout: float) -> float | Non
 def run_tests(repo: Repo, runner: str, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """(tests findings, coverage findings) of one bounded run."""
     with tempfile.TemporaryDirectory(prefix="phaseboard-cov-") as tmp:
-        data_file = Path(tmp) / "coverage.data" if repo_scan.has_module("coverage") else None
+        data_file = Path(tmp) / "coverage.data" if project_exec.has_module("coverage") else None
         argv = command(runner, data_file)
         agentlib.progress("running: " + " ".join(argv[1:]))
-        done = repo_scan.run_bounded(
-            argv, repo.root, timeout, repo_scan.child_env(repo, extra_path=False)
+        done = project_exec.run_bounded(
+            argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
         )
         counts = parse_pytest(done) if runner == "pytest" else parse_unittest(done)
         coverage: dict[str, Any] = {}
@@ -123,7 +125,7 @@ def main() -> None:
     empty = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0, "duration_s": 0}
     coverage: dict[str, Any] = {}
     risks = []
-    if repo_scan.test_depth() >= MAX_DEPTH:
+    if project_exec.test_depth() >= MAX_DEPTH:
         tests = {"runner": None, **empty, "note": "not run: nested inside another agent's test run"}
         risks.append(risk("unit.not_run", "medium", "Tests not run (nested test run)"))
     elif not test_files:
@@ -133,7 +135,7 @@ def main() -> None:
         tests = {"runner": None, **empty, "note": note}
         risks.append(risk("unit.no_tests", "medium", "No tests to run", note))
     else:
-        runner = "pytest" if repo_scan.has_module("pytest") else "unittest"
+        runner = "pytest" if project_exec.has_module("pytest") else "unittest"
         tests, coverage = run_tests(repo, runner, args.timeout)
         agentlib.progress(
             f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "

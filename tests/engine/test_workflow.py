@@ -199,6 +199,8 @@ MISTAKES = [
      "unknown parameter 'scop' in expression (params: scope)"),
     ("wrong version", edit("version: 1", "version: 2"), "1:10",
      "unsupported version 2; this phaseboard reads version 1"),
+    ("boolean version", edit("version: 1", "version: true"), "1:10",
+     "version: expected 1 (got true)"),
     ("missing version", edit("version: 1\n", ""), "1:1",
      "missing required key 'version' in the workflow (this phaseboard reads version 1)"),
     ("unknown placeholder", edit('"{python}"', '"{pyhton}"'), "9:16",
@@ -424,9 +426,11 @@ def test_with_params_parses_by_the_default_type() -> None:
     changed = workflow.with_params({"depth": "3", "ratio": "1", "deep": "yes", "scope": "src"})
     assert changed.params == {"scope": "src", "depth": 3, "ratio": 1.0, "deep": True}
     assert workflow.params["depth"] == 2
+    with pytest.raises(ValueError, match="parameter 'deep' takes true or false, not 'maybe'"):
+        workflow.with_params({"deep": "maybe"})
     with pytest.raises(ValueError, match="unknown parameter 'nope'"):
         workflow.with_params({"nope": "1"})
-    with pytest.raises(ValueError, match="parameter 'depth' takes a int, not 'deep'"):
+    with pytest.raises(ValueError, match="parameter 'depth' takes a whole number, not 'deep'"):
         workflow.with_params({"depth": "deep"})
 
 
