@@ -204,26 +204,32 @@ class AgentRunner:
         parser = MessageParser()
         budget_error: str | None = None
         try:
+            masking = bool(engine.masker)
+            parse = agent.output == "messages"
+            stage_id, agent_id = self.stage_id, agent.id
             async for batch in running.lines():
                 rows = []
                 for line in batch:
-                    text = engine.masker.text(line.text)
+                    text = engine.masker.text(line.text) if masking else line.text
                     rows.append(
-                        LogRow(self.stage_id, agent.id, n, line.stream, line.ts, text, line.partial)
+                        LogRow(stage_id, agent_id, n, line.stream, line.ts, text, line.partial)
                     )
-                    if line.stream == "stdout" and agent.output == "messages":
-                        message = parser.feed(text, line.partial)
-                        if message is not None and message.message_type != "result":
-                            await engine.emit(
-                                AgentMessage(
-                                    stage=self.stage_id,
-                                    agent=agent.id,
-                                    attempt=n,
-                                    message_type=message.message_type,
-                                    priority=message.priority,
-                                    content=_cap(message.content),
-                                )
+                    if not parse or line.stream != "stdout":
+                        continue
+                    if not (line.partial or parser.pending or text[:1] in "{ \t"):
+                        continue  # a plain log line: no JSON to look for
+                    message = parser.feed(text, line.partial)
+                    if message is not None and message.message_type != "result":
+                        await engine.emit(
+                            AgentMessage(
+                                stage=stage_id,
+                                agent=agent_id,
+                                attempt=n,
+                                message_type=message.message_type,
+                                priority=message.priority,
+                                content=_cap(message.content),
                             )
+                        )
                 await engine.sink.add(rows)
                 if budget_error is None:
                     budget_error = _over_budget(agent, parser)

@@ -39,6 +39,11 @@ class MessageParser:
     _pending_len: int = 0
     _overflow: bool = False
 
+    @property
+    def pending(self) -> bool:
+        """A long line is being assembled from its pieces."""
+        return bool(self._pending)
+
     def feed(self, text: str, partial: bool) -> Message | None:
         """Feed one stdout line (or a piece of a long one); returns a non-result message."""
         if partial or self._pending:

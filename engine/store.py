@@ -13,12 +13,13 @@ import contextlib
 import functools
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiosqlite
 
@@ -26,14 +27,16 @@ from engine.events import Event, Payload
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
 
 BUSY_TIMEOUT_MS = 30_000
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 class StoreError(Exception):
     """A database that cannot be used: locked, read-only, corrupt or from a newer phaseboard."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogRow:
+class LogRow(NamedTuple):
+    """One line of an agent's log; a tuple so a batch goes to ``executemany`` as it is."""
+
     stage: str
     agent: str
     attempt: int
@@ -323,15 +326,16 @@ class Store:
         if not rows:
             return
 
+        if not _SAFE_ID.fullmatch(run_id):
+            raise ValueError(f"bad run id {run_id!r}")
+        # The run id is bound as a literal so the rows need no copying into new tuples.
+        sql = (
+            "INSERT INTO logs(run_id, stage, agent, attempt, stream, ts, text, partial) "
+            f"VALUES ('{run_id}',?,?,?,?,?,?,?)"
+        )
+
         async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.executemany(
-                "INSERT INTO logs(run_id, stage, agent, attempt, stream, ts, text, partial) "
-                "VALUES (?,?,?,?,?,?,?,?)",
-                [
-                    (run_id, r.stage, r.agent, r.attempt, r.stream, r.ts, r.text, int(r.partial))
-                    for r in rows
-                ],
-            )
+            await conn.executemany(sql, rows)
 
         await self._write(fn)
 

@@ -142,7 +142,10 @@ def _language(rel: str) -> str:
 
 
 def cycles(edges: set[tuple[str, str]]) -> list[list[str]]:
-    """Groups of modules that import each other in a ring (strongly connected, size > 1)."""
+    """Groups of modules that import each other in a ring (strongly connected, size > 1).
+
+    Tarjan's algorithm, iterative so that a long import chain cannot exhaust the stack.
+    """
     graph: dict[str, list[str]] = defaultdict(list)
     for a, b in sorted(edges):
         graph[a].append(b)
@@ -151,31 +154,39 @@ def cycles(edges: set[tuple[str, str]]) -> list[list[str]]:
     stack: list[str] = []
     on_stack: set[str] = set()
     found: list[list[str]] = []
-
-    def visit(node: str) -> None:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        for nxt in graph.get(node, []):
-            if nxt not in index:
-                visit(nxt)
-                low[node] = min(low[node], low[nxt])
-            elif nxt in on_stack:
-                low[node] = min(low[node], index[nxt])
-        if low[node] == index[node]:
-            group = []
-            while True:
-                item = stack.pop()
-                on_stack.discard(item)
-                group.append(item)
-                if item == node:
-                    break
-            if len(group) > 1:
-                found.append(sorted(group))
-
-    for node in sorted(graph):
-        if node not in index:
-            visit(node)
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(graph[root]))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph.get(child, []))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    item = stack.pop()
+                    on_stack.discard(item)
+                    group.append(item)
+                    if item == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
     return found
 
 

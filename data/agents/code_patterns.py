@@ -183,11 +183,10 @@ def duplicates(repo: Repo, files: list[str]) -> tuple[list[dict[str, Any]], int,
             seen[digest].append((rel, i))
     duplicated: dict[str, dict[int, tuple[str, int]]] = defaultdict(dict)
     for places in seen.values():
-        distinct = [p for k, p in enumerate(places) if all(_apart(p, q) for q in places[:k])]
-        if len(distinct) < 2:
+        if len(places) < 2:
             continue
         for place in places:
-            other = next((q for q in distinct if _apart(place, q)), None)
+            other = _apart_from(place, places)
             if other is not None:
                 duplicated[place[0]][place[1]] = other
     blocks: list[dict[str, Any]] = []
@@ -210,8 +209,16 @@ def duplicates(repo: Repo, files: list[str]) -> tuple[list[dict[str, Any]], int,
     return blocks, dup_lines, total
 
 
-def _apart(a: tuple[str, int], b: tuple[str, int]) -> bool:
-    return a[0] != b[0] or abs(a[1] - b[1]) >= WINDOW
+def _apart_from(place: tuple[str, int], places: list[tuple[str, int]]) -> tuple[str, int] | None:
+    """Another occurrence that does not overlap ``place``, or None (``places`` is in file order)."""
+    first, last = places[0], places[-1]
+    if place[0] != first[0]:
+        return first
+    if last[0] != first[0]:
+        return last
+    if place[1] - first[1] >= WINDOW:
+        return first
+    return last if last[1] - place[1] >= WINDOW else None
 
 
 class Measured:

@@ -150,7 +150,7 @@ def main() -> None:
     root, args = repo_scan.start("infrastructure and testing analysis", parser)
     started = time.monotonic()
     repo = Repo(root, max_depth=repo_scan.depth_limit())
-    tests = [rel for rel in repo.files if is_test_file(rel) and rel in repo.source_files()]
+    tests = [rel for rel in repo.source_files() if is_test_file(rel)]
     runners = test_runners(repo, tests)
     ci = manifests.ci_files(repo)
     agentlib.progress(f"{len(tests)} test files, runners: {', '.join(runners) or 'none'}")

@@ -3,7 +3,7 @@
 Standard library only, like every bundled agent. A :class:`Repo` lists the files once (skipping
 tool and build folders and what the top-level ``.gitignore`` names) and caches what it reads, so
 each agent stays a short script about its own question. What the manifests declare (runtimes,
-dependencies, CI) is read by :mod:`manifests`.
+dependencies, CI) is read by :mod:`manifests`; running the project's code, by :mod:`project_exec`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import agentlib
 
 SKIP_DIRS = frozenset(
     {
-        ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "env", "__pycache__", ".phaseboard",
+        ".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".phaseboard",
         "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".eggs",
         "site-packages", "target", ".idea", ".vscode", ".cache", "htmlcov",
     }
@@ -42,6 +42,8 @@ FAULT_PARAM = "fail_first_attempt"
 ``phaseboard demo`` sets it (``--set fail_first_attempt=code``) so the retry path is shown for real;
 it is empty by default. The value is a comma-separated list of agent ids or ``STAGE.AGENT`` keys.
 """
+
+
 # -- agent start -------------------------------------------------------------------------------
 
 
@@ -104,6 +106,7 @@ class Repo:
                 for d in dirnames
                 if d not in SKIP_DIRS
                 and not d.endswith(".egg-info")
+                and not os.path.exists(os.path.join(dirpath, d, "pyvenv.cfg"))
                 and not self.ignored(_join(rel_dir, d), is_dir=True)
                 and (self.max_depth is None or depth < self.max_depth)
             )
@@ -173,11 +176,17 @@ class Repo:
         ]
 
     def source_files(self, language: str | None = None) -> list[str]:
-        return [
-            rel
-            for rel in self.files
-            if (lang := SOURCE_LANGUAGES.get(Path(rel).suffix)) and language in (None, lang)
-        ]
+        """Source files of one language (None: of every language), in path order."""
+        return list(self._sources.get(language, []))
+
+    @cached_property
+    def _sources(self) -> dict[str | None, list[str]]:
+        by_language: dict[str | None, list[str]] = {None: []}
+        for rel in self.files:
+            if language := SOURCE_LANGUAGES.get(Path(rel).suffix):
+                by_language[None].append(rel)
+                by_language.setdefault(language, []).append(rel)
+        return by_language
 
     @cached_property
     def python_modules(self) -> dict[str, str]:

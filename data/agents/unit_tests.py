@@ -121,7 +121,7 @@ def main() -> None:
     started = time.monotonic()
     repo = Repo(root)
     test_files = [f for f in repo.source_files("python") if is_test_file(f)]
-    other = [f for f in repo.files if is_test_file(f) and f not in test_files]
+    other = [f for f in repo.files if is_test_file(f) and f not in set(test_files)]
     empty = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0, "duration_s": 0}
     coverage: dict[str, Any] = {}
     risks = []

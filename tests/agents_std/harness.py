@@ -58,7 +58,11 @@ def run_agent(
     python: str = sys.executable,
 ) -> AgentRun:
     """Run ``data/agents/SCRIPT`` on ``workspace`` the way the engine does (cwd = workspace)."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("PHASEBOARD_")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PHASEBOARD_") or k == "PHASEBOARD_TEST_DEPTH"
+    }
     environ["PYTHONDONTWRITEBYTECODE"] = "1"
     environ.update(env or {})
     if inputs is not None:

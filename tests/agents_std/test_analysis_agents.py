@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.agents_std.harness import run_agent, run_agents
+from tests.agents_std.harness import run_agent, run_agents, write_tree
 
 
 def test_architecture_finds_packages_entry_points_dependencies_and_edges(py_mismatch: Path) -> None:
@@ -185,3 +185,22 @@ def test_demo_fault_switch_fails_only_the_named_agent_and_only_attempt_one(
     ]
     assert second.returncode == 0 and second.result["findings"]
     assert other.returncode == 0 and other.result["findings"]
+
+
+def test_a_long_import_chain_and_mass_duplication_stay_fast(tmp_path: Path) -> None:
+    body = "\n".join(
+        f"def f{i}(x):\n    if x > {i}:\n        return x + {i}\n    return x\n" for i in range(4)
+    )
+    files = {"chain/__init__.py": ""}
+    for n in range(1200):
+        files[f"chain/m{n}.py"] = f"from chain import m{n + 1}\n\n{body}" if n < 1199 else body
+    repo = write_tree(tmp_path / "chain", files)
+
+    architecture, code = run_agents(("architecture.py", repo), ("code_patterns.py", repo))
+
+    assert architecture.returncode == 0, architecture.stderr[-2000:]
+    assert len(architecture.findings["imports"]["edges"]) == 500
+    assert architecture.findings["imports"]["cycles"] == []
+    assert code.returncode == 0, code.stderr[-2000:]
+    assert code.findings["duplicates"]["percent"] > 90
+    assert max(architecture.duration_s, code.duration_s) < 15
