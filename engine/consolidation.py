@@ -3,40 +3,60 @@
 Everything here is a pure function of its arguments: the runner feeds agent results in and
 persists what comes out, so the same inputs always give the same synthesis and conflict ids.
 
-Paths name a place inside ``findings``: the keys from the top, joined with ``.``. Inside a key,
-``\\`` is written ``\\\\`` and ``.`` is written ``\\.``, so :func:`split_path` undoes
-:func:`join_path` whatever the keys contain. Only dicts are descended into: a list is one leaf
-value and is compared whole, because list positions rarely mean the same thing to two agents.
+Paths name a place inside ``findings`` (see :mod:`engine.finding_paths` for how keys are joined
+and escaped). Only dicts are descended into: a list is one leaf value and is compared whole,
+because list positions rarely mean the same thing to two agents.
 """
 
 from __future__ import annotations
 
 import copy
 import hashlib
-import json
-import re
-from collections.abc import Iterable, Mapping, Sequence
-from enum import Enum
+from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.finding_paths import (
+    MISSING,
+    canonical_json,
+    get_path,
+    join_path,
+    set_path,
+    split_path,
+)
+from engine.risk_assessment import (
+    DEFAULT_RISK_SEVERITY,
+    RISK_SEVERITIES,
+    as_list,
+    default_decisions,
+    merge_risks,
+)
+
+__all__ = [
+    "CONFLICT_SEVERITIES",
+    "DEFAULT_RISK_SEVERITY",
+    "MISSING",
+    "RESERVED_SECTIONS",
+    "RISK_SEVERITIES",
+    "Conflict",
+    "Consolidation",
+    "Severity",
+    "apply_decisions",
+    "apply_resolution",
+    "canonical_json",
+    "conflict_id",
+    "consolidate",
+    "get_path",
+    "join_path",
+    "set_path",
+    "split_path",
+]
+
 Severity = Literal["critical", "high", "medium", "low", "warning"]
 CONFLICT_SEVERITIES: tuple[str, ...] = get_args(Severity)
-RISK_SEVERITIES: tuple[str, ...] = ("critical", "high", "medium", "low")
-_RISK_RANK = {name: rank for rank, name in enumerate(RISK_SEVERITIES)}
-DEFAULT_RISK_SEVERITY = "medium"
-"""Given to a risk whose severity is missing or unknown: loud enough not to be overlooked."""
 RESERVED_SECTIONS = frozenset({"findings", "conflicts", "dependencies", "risk_assessment"})
-
-
-class _Missing(Enum):
-    MISSING = "MISSING"
-
-
-MISSING = _Missing.MISSING
-"""Default of :func:`get_path`: raise ``KeyError`` when the path is absent."""
 
 
 class Conflict(BaseModel):
@@ -47,7 +67,7 @@ class Conflict(BaseModel):
     id: str
     stage: str
     path: str
-    """Dotted path inside ``findings`` (see the module docstring for escaping)."""
+    """Dotted path inside ``findings`` (see :mod:`engine.finding_paths` for escaping)."""
     severity: Severity
     candidates: dict[str, Any]
     """Agent key ``STAGE.AGENT`` -> that agent's value, for the agents that report the path."""
@@ -78,75 +98,6 @@ class Consolidation(BaseModel):
     @property
     def open_conflicts(self) -> list[Conflict]:
         return [item for item in self.conflicts if not item.resolved]
-
-
-def join_path(keys: Iterable[str]) -> str:
-    parts = [str(key).replace("\\", "\\\\").replace(".", "\\.") for key in keys]
-    if not parts:
-        raise ValueError("a path needs at least one key")
-    return ".".join(parts)
-
-
-def split_path(dotted: str) -> list[str]:
-    keys: list[str] = []
-    current: list[str] = []
-    chars = iter(dotted)
-    for char in chars:
-        if char == "\\":
-            current.append(next(chars, "\\"))
-        elif char == ".":
-            keys.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    keys.append("".join(current))
-    return keys
-
-
-def get_path(d: Mapping[str, Any], dotted: str, default: Any = MISSING) -> Any:
-    """The value at ``dotted``; ``default`` if absent, or ``KeyError`` when no default is given."""
-    node: Any = d
-    for key in split_path(dotted):
-        if not isinstance(node, Mapping) or key not in node:
-            if default is MISSING:
-                raise KeyError(dotted)
-            return default
-        node = node[key]
-    return node
-
-
-def set_path(d: Mapping[str, Any], dotted: str, value: Any) -> dict[str, Any]:
-    """A deep copy of ``d`` with ``value`` at ``dotted``; missing dicts on the way are created.
-
-    Raises ``TypeError`` rather than overwrite a non-dict value standing on the way.
-    """
-    result = copy.deepcopy(dict(d))
-    keys = split_path(dotted)
-    node = result
-    for depth, key in enumerate(keys[:-1]):
-        child = node.setdefault(key, {})
-        if not isinstance(child, dict):
-            raise TypeError(f"{join_path(keys[: depth + 1])!r} is not a dict")
-        node = child
-    node[keys[-1]] = copy.deepcopy(value)
-    return result
-
-
-def canonical_json(value: Any) -> str:
-    """The form in which values are compared: key order and ``3`` vs ``3.0`` do not matter."""
-    return json.dumps(
-        _normalise(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=repr
-    )
-
-
-def _normalise(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {str(key): _normalise(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_normalise(item) for item in value]
-    return value
 
 
 def conflict_id(stage: str, path: str) -> str:
@@ -197,7 +148,7 @@ def consolidate(
 
     conflicts: list[Conflict] = []
     merged = _merge(stage, [], list(findings.items()), severity_rules, conflicts)
-    risks = _merge_risks(results, warnings)
+    risks = merge_risks(results, warnings)
     dependencies = _merge_dependencies(results, warnings)
     section_values = _sections(order, findings, sections or {}, warnings)
 
@@ -220,7 +171,7 @@ def consolidate(
                 "highest": risks[0]["severity"] if risks else None,
             },
         },
-        "decisions": _default_decisions(risks),
+        "decisions": default_decisions(risks),
         "summaries": _summaries(results),
         "metrics": {
             key: copy.deepcopy(result["metrics"])
@@ -282,74 +233,12 @@ def _severity(path: str, rules: Sequence[tuple[str, str]]) -> Severity:
     return "warning"
 
 
-def _merge_risks(
-    results: Mapping[str, Mapping[str, Any]], warnings: list[str]
-) -> list[dict[str, Any]]:
-    merged: dict[str, dict[str, Any]] = {}
-    for agent, result in results.items():
-        for item in _as_list(result.get("risks"), f"{agent}: risks", warnings):
-            risk = _normalise_risk(item, agent, warnings)
-            if risk is None:
-                continue
-            current = merged.get(risk["id"])
-            if current is None:
-                merged[risk["id"]] = {**risk, "reported_by": [agent]}
-                continue
-            reporters = current["reported_by"]
-            if agent not in reporters:
-                reporters = [*reporters, agent]
-            if _RISK_RANK[risk["severity"]] < _RISK_RANK[current["severity"]]:
-                merged[risk["id"]] = {**risk, "reported_by": reporters}
-            else:
-                current["reported_by"] = reporters
-    return sorted(merged.values(), key=lambda risk: (_RISK_RANK[risk["severity"]], risk["id"]))
-
-
-def _normalise_risk(item: Any, agent: str, warnings: list[str]) -> dict[str, Any] | None:
-    if isinstance(item, str):
-        item = {"title": item}
-    if not isinstance(item, Mapping):
-        warnings.append(f"{agent}: a risk is a {type(item).__name__}, not an object; ignored")
-        return None
-    risk = copy.deepcopy(dict(item))
-    risk_id = risk.get("id")
-    if risk_id is None or str(risk_id) == "":
-        risk_id = _slug(str(risk.get("title") or "")) or "risk_" + _canonical_hash(risk)
-    risk["id"] = str(risk_id)
-    severity = str(risk.get("severity", "")).strip().lower()
-    if severity not in _RISK_RANK:
-        warnings.append(
-            f"{agent}: risk {risk['id']!r} has severity {risk.get('severity')!r}; "
-            f"counted as {DEFAULT_RISK_SEVERITY}"
-        )
-        severity = DEFAULT_RISK_SEVERITY
-    risk["severity"] = severity
-    return risk
-
-
-def _canonical_hash(value: Any) -> str:
-    return hashlib.sha1(canonical_json(value).encode()).hexdigest()[:8]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:64].rstrip("_")
-
-
 def _merge_dependencies(results: Mapping[str, Mapping[str, Any]], warnings: list[str]) -> list[Any]:
     seen: dict[str, Any] = {}
     for agent, result in results.items():
-        for item in _as_list(result.get("dependencies"), f"{agent}: dependencies", warnings):
+        for item in as_list(result.get("dependencies"), f"{agent}: dependencies", warnings):
             seen.setdefault(canonical_json(item), copy.deepcopy(item))
     return list(seen.values())
-
-
-def _as_list(value: Any, what: str, warnings: list[str]) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    warnings.append(f"{what} is a {type(value).__name__}, not a list; taken as one item")
-    return [value]
 
 
 def _sections(
@@ -393,33 +282,6 @@ def _summaries(results: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
             continue
         out[key] = summary if isinstance(summary, str) else canonical_json(summary)
     return out
-
-
-def _default_decisions(risks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    return {
-        "implementation_strategy": _strategy(risks),
-        "priority_order": [risk["id"] for risk in risks],
-        "resource_allocation": {},
-    }
-
-
-def _strategy(risks: Sequence[Mapping[str, Any]]) -> str:
-    if not risks:
-        return "no risks reported: proceed with the planned implementation"
-    urgent = [risk for risk in risks if risk["severity"] in ("critical", "high")]
-    chosen = urgent or list(risks)
-    shown = ", ".join(str(risk["id"]) for risk in chosen[:5])
-    if len(chosen) > 5:
-        shown += f" (and {len(chosen) - 5} more)"
-    noun = "risk" if len(chosen) == 1 else "risks"
-    if urgent:
-        counts = [
-            f"{n} {name}"
-            for name in ("critical", "high")
-            if (n := sum(risk["severity"] == name for risk in urgent))
-        ]
-        return f"address {' and '.join(counts)} {noun} first: {shown}"
-    return f"no critical or high risks: proceed, tracking {len(chosen)} lower {noun}: {shown}"
 
 
 def apply_resolution(consolidation: Consolidation, conflict_id: str, value: Any) -> Consolidation:

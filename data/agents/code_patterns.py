@@ -162,51 +162,68 @@ def markers(repo: Repo, files: list[str]) -> list[dict[str, Any]]:
     return found
 
 
+Lines = dict[str, list[tuple[int, str]]]
+"""File -> its meaningful lines, as (line number, stripped text)."""
+
+
 def duplicates(repo: Repo, files: list[str]) -> tuple[list[dict[str, Any]], int, int]:
-    """Blocks of ``WINDOW`` or more meaningful lines that appear in more than one place."""
-    meaningful: dict[str, list[tuple[int, str]]] = {}
+    """Blocks of ``WINDOW`` or more meaningful lines that appear in more than one place; also the
+    duplicated and the total count of meaningful lines."""
+    meaningful: Lines = {rel: _meaningful_lines(repo, rel) for rel in files}
+    blocks = [
+        block
+        for rel, starts in sorted(_duplicated_windows(meaningful).items())
+        for block in _blocks(rel, starts, meaningful)
+    ]
+    total = sum(len(kept) for kept in meaningful.values())
+    return blocks, sum(b["lines"] for b in blocks), total
+
+
+def _meaningful_lines(repo: Repo, rel: str) -> list[tuple[int, str]]:
+    """Lines that say something: not blank, not trivial, not comments or imports."""
+    return [
+        (n, text)
+        for n, raw in enumerate(repo.lines(rel), 1)
+        if len(text := raw.strip()) >= 4
+        and not text.startswith(("#", "//", "import ", "from ", '"""', "*", "/*"))
+    ]
+
+
+def _duplicated_windows(meaningful: Lines) -> dict[str, dict[int, tuple[str, int]]]:
+    """File -> start of each duplicated window -> another place where it occurs."""
     seen: dict[bytes, list[tuple[str, int]]] = defaultdict(list)
-    total = 0
-    for rel in files:
-        kept = [
-            (n, text)
-            for n, raw in enumerate(repo.lines(rel), 1)
-            if len(text := raw.strip()) >= 4
-            and not text.startswith(("#", "//", "import ", "from ", '"""', "*", "/*"))
-        ]
-        meaningful[rel] = kept
-        total += len(kept)
+    for rel, kept in meaningful.items():
         for i in range(len(kept) - WINDOW + 1):
-            digest = hashlib.blake2b(
-                "\n".join(t for _, t in kept[i : i + WINDOW]).encode(), digest_size=12
-            ).digest()
-            seen[digest].append((rel, i))
+            text = "\n".join(t for _, t in kept[i : i + WINDOW])
+            seen[hashlib.blake2b(text.encode(), digest_size=12).digest()].append((rel, i))
     duplicated: dict[str, dict[int, tuple[str, int]]] = defaultdict(dict)
     for places in seen.values():
-        if len(places) < 2:
-            continue
-        for place in places:
-            other = _apart_from(place, places)
-            if other is not None:
+        for place in places if len(places) > 1 else []:
+            if (other := _apart_from(place, places)) is not None:
                 duplicated[place[0]][place[1]] = other
+    return duplicated
+
+
+def _blocks(rel: str, starts: dict[int, tuple[str, int]], meaningful: Lines) -> list[dict]:
+    """Consecutive duplicated windows of one file merged into blocks."""
+    kept = meaningful[rel]
     blocks: list[dict[str, Any]] = []
-    dup_lines = 0
-    for rel, starts in sorted(duplicated.items()):
-        kept = meaningful[rel]
-        run: list[int] = []
-        for index in [*sorted(starts), -10]:
-            if run and index != run[-1] + 1:
-                first, last = kept[run[0]][0], kept[run[-1] + WINDOW - 1][0]
-                other_rel, other_index = starts[run[0]]
-                count = len(run) + WINDOW - 1
-                dup_lines += count
-                also = f"{other_rel}:{meaningful[other_rel][other_index][0]}"
-                blocks.append(
-                    {"path": rel, "start": first, "end": last, "lines": count, "also_in": also}
-                )
-                run = []
-            run.append(index)
-    return blocks, dup_lines, total
+    run: list[int] = []
+    for index in [*sorted(starts), -10]:
+        if run and index != run[-1] + 1:
+            other_rel, other_index = starts[run[0]]
+            blocks.append(
+                {
+                    "path": rel,
+                    "start": kept[run[0]][0],
+                    "end": kept[run[-1] + WINDOW - 1][0],
+                    "lines": len(run) + WINDOW - 1,
+                    "also_in": f"{other_rel}:{meaningful[other_rel][other_index][0]}",
+                }
+            )
+            run = []
+        run.append(index)
+    return blocks
 
 
 def _apart_from(place: tuple[str, int], places: list[tuple[str, int]]) -> tuple[str, int] | None:

@@ -1,0 +1,203 @@
+"""The SQLite side of snapshots: schema, write transactions, blobs and the stat cache.
+
+Shared by taking snapshots (:mod:`engine.snapshots`) and restoring them
+(:mod:`engine.snapshot_restore`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import NamedTuple
+
+from engine.workspace_files import FileEntry
+
+__all__ = [
+    "RACY_WINDOW_NS",
+    "SNAPSHOT_SCHEMA",
+    "BlobWriter",
+    "CachedHash",
+    "SnapshotError",
+    "database_files",
+    "ensure_schema",
+    "load_blob",
+    "load_stat_cache",
+    "require_manifest",
+    "storable",
+    "trusted_sha",
+    "write_transaction",
+]
+
+
+RACY_WINDOW_NS = 2_000_000_000
+"""Covers timestamp granularity up to 2 s (FAT, ext3, HFS+); ext4, xfs, btrfs need far less."""
+_BLOB_BATCH_BYTES = 16 * 1024 * 1024
+_BLOB_BATCH_ROWS = 500
+
+SNAPSHOT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS blobs (
+    sha256 TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    compression TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS manifests (
+    id INTEGER PRIMARY KEY,
+    created_at REAL NOT NULL,
+    root TEXT NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    digest TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS manifests_by_digest ON manifests (root, digest);
+CREATE TABLE IF NOT EXISTS manifest_files (
+    manifest_id INTEGER NOT NULL REFERENCES manifests (id),
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    PRIMARY KEY (manifest_id, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifest_skipped (
+    manifest_id INTEGER NOT NULL REFERENCES manifests (id),
+    path TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (manifest_id, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stat_cache (
+    root TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    hashed_at_ns INTEGER NOT NULL,
+    PRIMARY KEY (root, path)
+) WITHOUT ROWID;
+"""
+
+
+class SnapshotError(Exception):
+    """A snapshot could not be taken or restored; the message names the path or manifest."""
+
+
+class CachedHash(NamedTuple):
+    size: int
+    mtime_ns: int
+    ino: int
+    sha256: str
+    hashed_at_ns: int
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(SNAPSHOT_SCHEMA)
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    if conn.in_transaction:
+        raise SnapshotError("the connection already has an open transaction")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
+def trusted_sha(cached: CachedHash | None, entry: FileEntry) -> str | None:
+    if cached is None or (cached.size, cached.mtime_ns, cached.ino) != (
+        entry.size,
+        entry.mtime_ns,
+        entry.ino,
+    ):
+        return None
+    return cached.sha256 if entry.mtime_ns < cached.hashed_at_ns - RACY_WINDOW_NS else None
+
+
+def load_stat_cache(conn: sqlite3.Connection, key: str) -> dict[str, CachedHash]:
+    rows = conn.execute(
+        "SELECT path, size, mtime_ns, ino, sha256, hashed_at_ns FROM stat_cache WHERE root = ?",
+        (key,),
+    )
+    return {path: CachedHash(*rest) for path, *rest in rows}
+
+
+def storable(path: str) -> bool:
+    """A name that is not valid UTF-8 cannot be stored as TEXT: it is skipped and never touched."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class BlobWriter:
+    """Stores each new content once, compressed when that helps, in batches."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._seen: set[str] = set()
+        self._pending: list[tuple[str, int, str, bytes]] = []
+        self._pending_bytes = 0
+        self.count = 0
+        self.stored_bytes = 0
+
+    def add(self, sha: str, data: bytes) -> None:
+        if sha in self._seen:
+            return
+        self._seen.add(sha)
+        if self._conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone():
+            return
+        packed = zlib.compress(data, 1)
+        compression, payload = ("zlib", packed) if len(packed) < len(data) else ("none", data)
+        self._pending.append((sha, len(data), compression, payload))
+        self.count += 1
+        self.stored_bytes += len(payload)
+        self._pending_bytes += len(payload)
+        if len(self._pending) >= _BLOB_BATCH_ROWS or self._pending_bytes >= _BLOB_BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        self._conn.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?, ?, ?)", self._pending)
+        self._pending = []
+        self._pending_bytes = 0
+
+
+def load_blob(conn: sqlite3.Connection, sha: str) -> bytes:
+    row = conn.execute("SELECT compression, data FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+    if row is None:
+        raise SnapshotError(f"blob {sha} is missing from the database")
+    compression, data = row
+    if compression == "zlib":
+        data = zlib.decompress(data)
+    elif compression != "none":
+        raise SnapshotError(f"blob {sha} has unknown compression {compression!r}")
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise SnapshotError(f"blob {sha} is corrupt (its content does not match its digest)")
+    return bytes(data)
+
+
+def require_manifest(conn: sqlite3.Connection, manifest_id: int) -> None:
+    if conn.execute("SELECT 1 FROM manifests WHERE id = ?", (manifest_id,)).fetchone() is None:
+        raise SnapshotError(f"snapshot manifest {manifest_id} does not exist")
+
+
+def database_files(conn: sqlite3.Connection, root: Path) -> set[str]:
+    """The database's own files, if `--db` puts them in the workspace: never captured or touched."""
+    own: set[str] = set()
+    for _seq, _name, file in conn.execute("PRAGMA database_list"):
+        if not file:
+            continue
+        db = Path(file).resolve()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                own.add(db.with_name(db.name + suffix).relative_to(root).as_posix())
+            except ValueError:
+                break
+    return own
