@@ -600,10 +600,11 @@ class Engine(RunSession):
         run = self.run_id
         lines = []
         for conflict in self.state.open_conflicts():
-            picks = " | ".join(conflict.candidates)
+            names = list(conflict.candidates)
             lines.append(
-                f"resolve conflict {conflict.id} ({conflict.path}, {conflict.severity}): "
-                f"phaseboard resolve {run} {conflict.id} --pick {{{picks}}}"
+                f"resolve conflict {conflict.id} ({conflict.path}, {conflict.severity}; "
+                f"candidates {', '.join(names)}): "
+                f"phaseboard resolve {run} {conflict.id} --pick {names[0] if names else 'AGENT'}"
             )
         for sid, aid in self._failed_agents_before(spec.id):
             lines.append(f"retry {sid}.{aid}: phaseboard retry {run} {sid}.{aid}")

@@ -264,10 +264,9 @@ class RunState:
         st.reason = d.get("reason", "")
         if d.get("changes"):
             st.changes = d["changes"]
-        if st.status == "skipped":
-            for agent in st.agents.values():
-                if agent.status == "pending":
-                    agent.status = "skipped"
+        for agent in st.agents.values():
+            if agent.status == "pending" and (st.status == "skipped" or agent.extended):
+                agent.status = "skipped"
 
     def _agent(self, d: dict[str, Any]) -> AgentState:
         return self.stages[d["stage"]].agents[d["agent"]]

@@ -120,7 +120,9 @@ async def run(args: argparse.Namespace) -> int:
         await store.close()
 
 
-async def drive_headless(store: Store, run_id: str, *, json_mode: bool) -> int:
+async def drive_headless(
+    store: Store, run_id: str, *, json_mode: bool, cd: str | None = None
+) -> int:
     engine = await Engine.open(store, run_id, LocalExecutor())
     engine.listeners.append(_printer(json_mode))
     loop = asyncio.get_running_loop()
@@ -133,7 +135,7 @@ async def drive_headless(store: Store, run_id: str, *, json_mode: bool) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
-    _closing(engine, outcome)
+    _closing(engine, outcome, cd=cd)
     return outcome.exit_code
 
 
@@ -157,20 +159,28 @@ def _printer(json_mode: bool) -> Any:
     return show
 
 
-def _closing(session: RunSession, outcome: RunOutcome) -> None:
+def _closing(session: RunSession, outcome: RunOutcome, *, cd: str | None = None) -> None:
     rid = session.run_id
-    _err(
-        f"phaseboard: run {rid} {outcome.status}"
-        + (f", decision {outcome.decision}" if outcome.decision else "")
-    )
+    verdict = f", decision {outcome.decision}" if outcome.decision else ""
+    _err(f"phaseboard: run {rid} {outcome.status}{verdict}")
     _err(f"  files: {session.run_dir}")
+    steps = [f"cd {cd}"] if cd else []
     if outcome.status == "paused":
-        _err(f"  see what it needs:  phaseboard status {rid}")
-        _err(f"  then continue:      phaseboard resume {rid} --headless")
+        steps += [line.split(": ", 1)[-1] for line in session.state.awaiting]
+        steps.append(f"phaseboard resume {rid} --headless")
     elif outcome.status in ("interrupted", "stopped"):
-        _err(f"  continue with:      phaseboard resume {rid} --headless")
+        steps.append(f"phaseboard resume {rid} --headless")
     elif outcome.status == "completed":
-        _err(f"  report:             {session.run_dir / 'final_report.md'}")
+        steps.append(f"less {session.run_dir / 'final_report.md'}")
+        if cd:
+            steps.append(f"phaseboard rollback {rid} implementation --yes")
+            steps.append(f"phaseboard resume {rid} --headless")
+    else:
+        steps.append(f"phaseboard status {rid}")
+    if steps:
+        _err("next:")
+        for step in steps:
+            _err(f"  {step}")
 
 
 async def resume(args: argparse.Namespace) -> int:
@@ -214,17 +224,9 @@ async def demo(args: argparse.Namespace) -> int:
     store, run_id = await prepare_run(args, extra_params=["fail_first_attempt=code"])
     try:
         _err(f"phaseboard: demo run {run_id} on {target}")
-        code = await drive_headless(store, run_id, json_mode=args.json)
+        return await drive_headless(store, run_id, json_mode=args.json, cd=DEMO_DIR)
     finally:
         await store.close()
-    _err("")
-    _err("What next (from this directory):")
-    _err(f"  cd {DEMO_DIR}")
-    _err(f"  phaseboard status {run_id}                  # where it stands, what it needs")
-    _err(f"  phaseboard resolve {run_id} CONFLICT --pick STAGE.AGENT --note TEXT")
-    _err(f"  phaseboard resume {run_id} --headless       # carry on to the verdict")
-    _err(f"  phaseboard rollback {run_id} implementation --yes   # undo the implementation stage")
-    return code
 
 
 def prepare_demo_dir() -> Path:
@@ -473,9 +475,11 @@ async def prune(args: argparse.Namespace) -> int:
                 and (time.time() - r.created_at) > args.older_than * 86400
             )
             beyond = args.keep is not None and index >= args.keep
-            if (old if args.older_than is not None else True) and (
-                beyond if args.keep is not None else True
-            ) and await live_holder(store, r.id) is None:
+            if (
+                (old if args.older_than is not None else True)
+                and (beyond if args.keep is not None else True)
+                and await live_holder(store, r.id) is None
+            ):
                 doomed.append(r)
         for r in doomed:
             await store.delete_run(r.id)

@@ -1,0 +1,39 @@
+"""`phaseboard demo --headless`: the Quick start's job, from a clean directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.helpers import run_cli
+
+
+def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) -> None:
+    first = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
+    assert first.returncode == 4, first.stderr
+    demo = tmp_path / "phaseboard-demo"
+    assert (demo / ".python-version").read_text().strip() == "3.12"
+    assert "cd phaseboard-demo" in first.stderr
+    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    code = next(a for a in status["stages"][0]["agents"] if a["id"] == "code")
+    assert [a["status"] for a in code["attempts"]] == ["failed", "succeeded"]
+    [conflict] = [c for c in status["conflicts"] if not c["resolved"]]
+    assert conflict["path"] == "runtime.python" and conflict["severity"] == "critical"
+
+    resolved = run_cli(
+        "resolve", "last", conflict["id"], "--pick", "analysis.infrastructure", cwd=demo
+    )
+    assert resolved.returncode == 0, resolved.stderr
+    done = run_cli("resume", "last", "--headless", cwd=demo, timeout=180)
+    assert done.returncode == 0, done.stderr
+    run_dir = next((demo / ".phaseboard" / "runs").iterdir())
+    report = (run_dir / "final_report.md").read_text()
+    assert "PROCEED" in report
+    testing = json.loads((run_dir / "testing" / "unit_tests.json").read_text())
+    assert testing["findings"]["tests"]["passed"] > 0
+    assert testing["findings"]["tests"]["failed"] == 0
+
+    # a second demo in the same place reuses the copy and starts a new run
+    again = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
+    assert again.returncode == 4, again.stderr
+    assert len(json.loads(run_cli("runs", "--json", cwd=demo).stdout)) == 2
