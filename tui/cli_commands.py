@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -249,9 +250,12 @@ async def runs(args: argparse.Namespace) -> int:
 
     store = await _open_store(args)
     try:
-        rows = await store.runs()
+        rows = [
+            dataclasses.replace(r, status=await _effective_status(store, r.id, r.status))
+            for r in await store.runs()
+        ]
         if args.json:
-            print(json.dumps([runs_item(r) for r in rows], indent=2))
+            print(json.dumps([runs_item(r, now=time.time()) for r in rows], indent=2))
             return 0
         if not rows:
             print("no runs")
@@ -260,7 +264,7 @@ async def runs(args: argparse.Namespace) -> int:
             f"{'RUN':<22} {'WORKFLOW':<16} {'STATUS':<12} {'DECISION':<20} {'STARTED':<20} DURATION"
         )
         for r in rows:
-            status = await _effective_status(store, r.id, r.status)
+            status = r.status
             started = time.strftime(
                 "%Y-%m-%d %H:%M:%S", time.localtime(r.started_at or r.created_at)
             )
