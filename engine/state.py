@@ -98,7 +98,8 @@ class StageState:
         return [
             a
             for a in self.agents.values()
-            if not a.standby and (not a.extended or a.status != "pending" or a.attempts)
+            if not a.standby
+            and (not a.extended or a.attempts or a.status not in ("pending", "skipped"))
         ]
 
     def covered(self, agent: AgentState) -> bool:
