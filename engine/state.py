@@ -449,8 +449,7 @@ class RunState:
             agent = st.agents[name]
             for attempt in agent.attempts:
                 attempt.rolled_back = True
-            if agent.status != "pending" or agent.attempts:
-                agent.status = "rolled_back"
+            agent.status = "rolled_back" if agent.attempts else "pending"
             agent.result = None
         if st.status != "pending":
             st.status = "rolled_back"

@@ -33,6 +33,16 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert testing["findings"]["tests"]["passed"] > 0
     assert testing["findings"]["tests"]["failed"] == 0
 
+    # roll back the implementation: its files go, and the testing stage still counts 3 agents
+    rolled = run_cli("rollback", "last", "implementation", "--yes", cwd=demo)
+    assert rolled.returncode == 0, rolled.stderr
+    assert not (demo / "docs" / "ARCHITECTURE.md").exists()
+    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    testing_stage = next(s for s in status["stages"] if s["id"] == "testing")
+    assert testing_stage["total"] == 3
+    assert run_cli("resume", "last", "--headless", cwd=demo, timeout=180).returncode == 0
+    assert (demo / "docs" / "ARCHITECTURE.md").exists()
+
     # a second demo in the same place reuses the copy and starts a new run
     again = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
     assert again.returncode == 4, again.stderr
