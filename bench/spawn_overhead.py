@@ -1,41 +1,47 @@
 """Scenario 1: the cost phaseboard adds to starting agents, against a bare asyncio loop.
 
-Each round runs N agents that exit at once (one parallel stage, retries 0, no rollback
-points worth speaking of: the workspace is empty) and, in the same process, a bare
-``asyncio.gather`` of ``create_subprocess_exec`` + ``communicate`` over the same command.
+Each round runs N agents that exit at once (one parallel stage, retries 0; the workspace is
+empty, so its rollback point costs next to nothing) and, in the same process, a bare
+``asyncio.gather`` of ``create_subprocess_exec`` + ``communicate`` over the same command, with a
+semaphore where the stage has ``max_parallel``. Rounds alternate the two.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import functools
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-from common import amedian_of, drive_workflow, verdict
+from common import (
+    Verdicts,
+    agents_yaml,
+    drive_workflow,
+    interleaved,
+    median,
+    options,
+    runs_for,
+    spread,
+    temp_dir,
+)
 
-COMMAND = [sys.executable, "-c", "pass"]
+CASES = [
+    # (agents, max_parallel, sleep seconds, target ratio or None for information only)
+    (20, None, 0.0, None),
+    (200, None, 0.0, 1.25),
+    (1000, 64, 0.0, 1.25),
+    (20, None, 1.0, 1.03),
+]
+QUICK_CASES = [(20, None, 0.0, None), (200, None, 0.0, 1.25)]
 
 
-def workflow(n: int, max_parallel: int | None, sleep: float) -> str:
-    code = f"import time; time.sleep({sleep})" if sleep else "pass"
-    agents = "\n".join(
-        f'      - {{id: a{i}, output: json, run: ["{{python}}", "-c", "{code}; print(1)"]}}'
-        for i in range(n)
-    )
-    limit = f"    max_parallel: {max_parallel}\n" if max_parallel else ""
-    return (
-        "version: 1\nname: spawn\ndefaults: {retries: 0, timeout: 60}\nstages:\n"
-        f"  - id: s\n    kind: agents\n    mode: parallel\n{limit}    agents:\n{agents}\n"
-    )
+def agent_code(sleep: float) -> str:
+    return f"import time; time.sleep({sleep}); print(1)" if sleep else "print(1)"
 
 
 async def bare(n: int, max_parallel: int | None, sleep: float) -> float:
-    code = f"import time; time.sleep({sleep}); print(1)" if sleep else "print(1)"
     limit = asyncio.Semaphore(max_parallel or n)
+    code = agent_code(sleep)
 
     async def one() -> None:
         async with limit:
@@ -55,38 +61,36 @@ async def bare(n: int, max_parallel: int | None, sleep: float) -> float:
 
 
 async def engine(n: int, max_parallel: int | None, sleep: float) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        elapsed, state = await drive_workflow(Path(tmp), workflow(n, max_parallel, sleep))
-        ok = sum(1 for a in state.stages["s"].agents.values() if a.status == "succeeded")
-        assert ok == n, f"only {ok} of {n} agents succeeded"
-        return elapsed
+    run = f'["{{python}}", "-c", "{agent_code(sleep)}"]'
+    yaml = agents_yaml([[run] * n], defaults="{retries: 0, timeout: 60}", max_parallel=max_parallel)
+    with temp_dir("spawn") as tmp:
+        elapsed, state = await drive_workflow(tmp, yaml)
+    ok = sum(1 for a in state.stages["s0"].agents.values() if a.status == "succeeded")
+    if ok != n:
+        raise RuntimeError(f"only {ok} of {n} agents succeeded")
+    return elapsed
 
 
 async def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--quick", action="store_true", help="smaller scenarios")
-    args = p.parse_args()
-    scenarios = [
-        (20, None, 0.0, 1.25),
-        (200, None, 0.0, 1.25),
-        (1000, 64, 0.0, 1.25),
-        (20, None, 1.0, 1.03),
-    ]
-    if args.quick:
-        scenarios = [(20, None, 0.0, 1.25), (200, None, 0.0, 1.25)]
-    failed = 0
+    args = options(__doc__).parse_args()
+    runs = runs_for(args)
+    verdicts = Verdicts("spawn_overhead")
     await engine(5, None, 0.0)  # warm-up: imports and first-use costs are not per-agent costs
-    for n, limit, sleep, target in scenarios:
-        base = await amedian_of(args.runs, functools.partial(bare, n, limit, sleep))
-        ours = await amedian_of(args.runs, functools.partial(engine, n, limit, sleep))
-        ratio = ours / base
-        label = f"spawn n={n} max_parallel={limit or n} sleep={sleep}"
-        print(f"{label}: bare {base:.3f}s, phaseboard {ours:.3f}s")
-        line = verdict(label, ratio, target)
-        failed += line.endswith("FAIL")
-        print(line)
-    return 1 if failed else 0
+    for n, limit, sleep, target in QUICK_CASES if args.quick else CASES:
+        base, ours = await interleaved(
+            runs,
+            functools.partial(bare, n, limit, sleep),
+            functools.partial(engine, n, limit, sleep),
+        )
+        label = f"spawn n={n} max_parallel={limit or n} sleep={sleep:g}s"
+        extra = (median(ours) - median(base)) / n * 1000
+        print(f"{label}: bare {spread(base)}, phaseboard {spread(ours)}, +{extra:.2f} ms per agent")
+        ratio = median(ours) / median(base)
+        if target is None:
+            print(f"{label}: ratio {ratio:.2f} (information: fixed per-run costs dominate)")
+        else:
+            verdicts.ratio(label, ratio, target)
+    return verdicts.finish()
 
 
 if __name__ == "__main__":

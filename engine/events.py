@@ -11,6 +11,7 @@ been checked.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -228,10 +229,13 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
 }
 
 
-class Event(BaseModel):
-    """One stored event, as read back from the store."""
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One stored event, as read back from the store.
 
-    model_config = ConfigDict(frozen=True)
+    A plain dataclass, not a model: a run's history can hold a million of these and
+    they are built on every attach and resume (payloads were validated when written).
+    """
 
     run_id: str
     seq: int

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 
 import aiosqlite
 
+from engine import jsonio
 from engine.events import Event, Payload
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
 
@@ -305,7 +306,7 @@ class Store:
         async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return [
-            Event(run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=json.loads(r[4]))
+            Event(run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=jsonio.loads(r[4]))
             for r in rows
         ]
 
@@ -500,7 +501,7 @@ async def _append_batch(conn: aiosqlite.Connection, *, batch: list[_AppendReques
             last[run_id] += 1
             data = payload.model_dump(mode="json")
             rows.append(
-                (run_id, last[run_id], now, payload.kind, request.operator, json.dumps(data))
+                (run_id, last[run_id], now, payload.kind, request.operator, jsonio.dumps(data))
             )
             request.events.append(
                 Event(

@@ -60,8 +60,14 @@ class ConflictScreen(Screen[None]):
             id="conflicts.resolve",
             tooltip="Resolve with the chosen candidate (or the typed value)",
         ),
+        Binding(
+            "right,l",
+            "choose(1)",
+            "choose",
+            key_display="←→ 1-9",
+            tooltip="Choose the candidate that enter resolves with",
+        ),
         Binding("left,h", "choose(-1)", "prev", show=False),
-        Binding("right,l", "choose(1)", "next", show=False),
         Binding("up", "conflict(-1)", "prev conflict", show=False),
         Binding("down", "conflict(1)", "next conflict", show=False),
         Binding(
@@ -96,17 +102,21 @@ class ConflictScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="conflict-title")
-        yield ConflictTable(id="conflict-list")
+        yield ConflictTable(id="conflict-list", candidates=False)
         yield Static(id="conflict-detail")
         yield CandidateRow(id="candidates")
         yield Input(
-            placeholder="e: or type a JSON value here (validated before it is used)",
+            placeholder="e: or type a JSON value (checked as you type); enter resolves",
             id="conflict-value",
             compact=True,
         )
         yield Static(id="value-error")
-        yield Input(placeholder="n: note (why this choice)", id="conflict-note", compact=True)
-        yield Footer(compact=True)
+        yield Input(
+            placeholder="n: note (why this choice); enter resolves",
+            id="conflict-note",
+            compact=True,
+        )
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one(ConflictTable)
@@ -220,12 +230,14 @@ class ConflictScreen(Screen[None]):
         if cards:
             card = cards[self.choice]
             self.pb.copy_to_clipboard(json.dumps(card.value, indent=2, default=str))
-            self.notify(f"value of {card.agent} copied to the clipboard")
+            self.notify(f"value of {card.agent} copied to the clipboard", markup=False)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "conflict-value":
             error = parse_value(event.value)[1] if event.value.strip() else None
-            self.query_one("#value-error", Static).update(Text(error or "", style="bold"))
+            shown = self.query_one("#value-error", Static)
+            shown.update(Text(error or "", style="bold"))
+            shown.set_class(bool(error), "-shown")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -236,7 +248,7 @@ class ConflictScreen(Screen[None]):
         if conflict is None:
             return
         if conflict.resolved:
-            self.notify(f"{conflict.id} is already resolved", severity="warning")
+            self.notify(f"{conflict.id} is already resolved", severity="warning", markup=False)
             return
         note = self.query_one("#conflict-note", Input).value.strip()
         typed = self.query_one("#conflict-value", Input).value.strip()
@@ -244,7 +256,7 @@ class ConflictScreen(Screen[None]):
         if typed:
             error = parse_value(typed)[1]
             if error:
-                self.notify(error, severity="error")
+                self.notify(error, severity="error", markup=False)
                 self.query_one("#conflict-value", Input).focus()
                 return
             args["value"] = typed
@@ -262,7 +274,7 @@ class ConflictScreen(Screen[None]):
         self.query_one("#conflict-note", Input).value = ""
         remaining = [c for c in self.pb.state.open_conflicts() if c.id != conflict_id]
         if not remaining:
-            self.notify("every conflict is resolved")
+            self.notify("every conflict is resolved", markup=False)
             if self.is_current:
                 self.dismiss()
             return

@@ -32,8 +32,8 @@ def key_table(screen: Screen[object]) -> Table:
     seen: set[tuple[str, str]] = set()
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.description or (binding.action, key) in seen:
-            continue
+        if not binding.id or not binding.description or (binding.action, key) in seen:
+            continue  # phaseboard's own bindings all have an id; widget internals do not
         seen.add((binding.action, key))
         shown = binding.key_display or screen.app.get_key_display(binding)
         table.add_row(shown, binding.description, binding.tooltip or "")

@@ -71,7 +71,7 @@ class LogScreen(Screen[None]):
             compact=True,
         )
         yield Static(id="log-context")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#log-search", Input).display = False
@@ -190,15 +190,15 @@ class LogScreen(Screen[None]):
         if line is None:
             return
         self.pb.copy_to_clipboard(line.text)
-        self.notify(f"line {view.cursor + 1} copied to the clipboard")
+        self.notify(f"line {view.cursor + 1} copied to the clipboard", markup=False)
 
     def action_copy_result(self) -> None:
         agent = self.pb.state.stages[self.stage].agents[self.agent]
         if agent.result is None:
-            self.notify("no result yet", severity="warning")
+            self.notify("no result yet", severity="warning", markup=False)
             return
         self.pb.copy_to_clipboard(json.dumps(agent.result, indent=2, default=str))
-        self.notify("result copied to the clipboard")
+        self.notify("result copied to the clipboard", markup=False)
 
     def action_follow(self) -> None:
         view = self.query_one(StoreLogView)

@@ -65,6 +65,8 @@ class MainScreen(MainActions, Screen[None]):
         self.follow = True
         """Move to the stage the run is at whenever it changes (until the operator picks one)."""
         self.focused_agent: str | None = None
+        self._bindings_for: tuple[str, str] = ("", "")
+        self._summary_for: tuple[str, int] = ("", -1)
 
     @property
     def pb(self) -> PhaseboardApp:
@@ -89,7 +91,7 @@ class MainScreen(MainActions, Screen[None]):
                         yield EventLog(id="events")
                     with TabPane("Metrics", id="tab-metrics"):
                         yield MetricsView(id="metrics")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.pb.run_changed.subscribe(self, self.on_batch, immediate=True)
@@ -130,7 +132,6 @@ class MainScreen(MainActions, Screen[None]):
         }:
             self.query_one(MetricsView).show(state)
         self.query_one(EventLog).add(batch.events)
-        self.refresh_bindings()
 
     def tick(self) -> None:
         """Once a second (and with every batch): the clocks, and what depends on the engine."""
@@ -140,6 +141,9 @@ class MainScreen(MainActions, Screen[None]):
         self.query_one(RunHeader).show(state, now, engine)
         self.query_one(PauseBanner).show(state, engine)
         self.query_one(StageList).show(state, now)
+        if (state.status, engine) != self._bindings_for:
+            self._bindings_for = (state.status, engine)
+            self.refresh_bindings()  # pause or resume on p; costs a footer rebuild
         st = state.stages.get(self.selected or "")
         grid = self.query_one(AgentGrid)
         if st is not None:
@@ -147,8 +151,14 @@ class MainScreen(MainActions, Screen[None]):
                 agent = st.agents.get(pane.agent_id)
                 if agent is not None:
                     pane.show(agent, state.workflow, now)
-            if not grid.agent_ids:
+            summary_key = (st.id, state.last_seq)
+            if not grid.agent_ids and summary_key != self._summary_for:
+                self._summary_for = summary_key
                 self.query_one("#stage-summary", Static).update(stage_summary(st, state))
+            elif self.focused_agent not in grid.agent_ids:
+                running = [a for a in grid.agent_ids if st.agents[a].status == "running"]
+                target = self.current_agent()
+                grid.set_current(running[0] if running else target[1] if target else None)
 
     # -- stage selection and panes ---------------------------------------------------------
 
@@ -180,7 +190,8 @@ class MainScreen(MainActions, Screen[None]):
         self.tick()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "stages" and event.row_key.value:
+        table = event.data_table
+        if table.id == "stages" and event.row_key.value and event.cursor_row == table.cursor_row:
             self.select_stage(str(event.row_key.value), by_user=True)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
@@ -189,12 +200,13 @@ class MainScreen(MainActions, Screen[None]):
         elif event.data_table.id == "stages":
             first = next(iter(self.query_one(AgentGrid).panes()), None)
             if first is not None:
-                first.log_widget.focus()
+                first.focus()
 
     def on_descendant_focus(self, event: DescendantFocus) -> None:
         for node in event.widget.ancestors_with_self:
             if isinstance(node, AgentPane):
                 self.focused_agent = node.agent_id
+                self.query_one(AgentGrid).set_current(node.agent_id)
                 return
 
     def current_agent(self) -> tuple[str, str] | None:

@@ -105,23 +105,26 @@ class MainActions:
     def action_retry(self) -> None:
         target = self.current_agent()
         if target is None:
-            self.notify("no agent here to retry: pick an agents stage", severity="warning")
+            self.notify(
+                "no agent here to retry: pick an agents stage", severity="warning", markup=False
+            )
             return
         stage_id, agent_id = target
         state = self.pb.state
         spec = state.workflow.stage(stage_id) if state.workflow else None
         if not isinstance(spec, AgentsStage):
-            self.notify(f"{stage_id} is not an agents stage", severity="warning")
+            self.notify(f"{stage_id} is not an agents stage", severity="warning", markup=False)
             return
         agent = spec.agent(agent_id)
         if agent.standby:
             self.notify(
                 f"{agent_id} is a standby backup: retry the agent it backs up with b",
                 severity="warning",
+                markup=False,
             )
             return
         if state.stages[stage_id].agents[agent_id].status == "running":
-            self.notify(f"{stage_id}.{agent_id} is running now", severity="warning")
+            self.notify(f"{stage_id}.{agent_id} is running now", severity="warning", markup=False)
             return
         reduced = json.dumps(agent.reduced_scope) if agent.reduced_scope is not None else None
         ref = f"{stage_id}.{agent_id}"
@@ -139,7 +142,7 @@ class MainActions:
         from screens.conflicts import ConflictScreen
 
         if not self.pb.state.live_conflicts():
-            self.notify("this run has no conflicts", severity="information")
+            self.notify("this run has no conflicts", severity="information", markup=False)
             return
         self.pb.push_screen(ConflictScreen(conflict_id))
 
@@ -150,7 +153,7 @@ class MainActions:
             if st.kind == "checkpoint" and st.passed is False and not st.accepted
         }
         if not failed:
-            self.notify("no failed checkpoint to accept", severity="information")
+            self.notify("no failed checkpoint to accept", severity="information", markup=False)
             return
 
         def chosen(result: tuple[str, str] | None) -> None:
@@ -163,7 +166,7 @@ class MainActions:
         from screens.rollback import RollbackScreen
 
         if not self.pb.state.rollback_points:
-            self.notify("no rollback point saved yet", severity="information")
+            self.notify("no rollback point saved yet", severity="information", markup=False)
             return
         self.pb.push_screen(RollbackScreen())
 
@@ -176,7 +179,7 @@ class MainActions:
     def action_stop(self) -> None:
         state = self.pb.state
         if state.status in ("completed", "failed", "stopped"):
-            self.notify(f"the run is already {state.status}", severity="information")
+            self.notify(f"the run is already {state.status}", severity="information", markup=False)
             return
 
         def chosen(yes: bool | None) -> None:
@@ -194,7 +197,9 @@ class MainActions:
 
         target = self.current_agent()
         if target is None:
-            self.notify("no agent here: pick an agents stage first", severity="warning")
+            self.notify(
+                "no agent here: pick an agents stage first", severity="warning", markup=False
+            )
             return
         self.pb.push_screen(LogScreen(*target))
 
@@ -204,10 +209,12 @@ class MainActions:
             return
         agent = self.pb.state.stages[target[0]].agents[target[1]]
         if agent.result is None:
-            self.notify(f"{target[0]}.{target[1]} has no result yet", severity="warning")
+            self.notify(
+                f"{target[0]}.{target[1]} has no result yet", severity="warning", markup=False
+            )
             return
         self.pb.copy_to_clipboard(json.dumps(agent.result, indent=2, default=str))
-        self.notify(f"result of {target[0]}.{target[1]} copied to the clipboard")
+        self.notify(f"result of {target[0]}.{target[1]} copied to the clipboard", markup=False)
 
     def action_cycle_view(self) -> None:
         self.view = VIEWS[(VIEWS.index(self.view) + 1) % len(VIEWS)]

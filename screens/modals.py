@@ -32,16 +32,18 @@ class RetryModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Static(Text(f"Retry {self.agent_ref}", style="bold"), classes="dialog-title")
-            options = [Option("s  same: run it again as configured", id="same")]
+            options = [Option(Text("s  same: run it again as configured"), id="same")]
             options.append(
-                Option(f"r  reduced scope: {agent_text(self.reduced, 40)}", id="reduced")
+                Option(Text(f"r  reduced scope: {agent_text(self.reduced, 40)}"), id="reduced")
                 if self.reduced is not None
-                else Option("r  reduced scope: (none configured)", id="reduced", disabled=True)
+                else Option(
+                    Text("r  reduced scope: (none configured)"), id="reduced", disabled=True
+                )
             )
             options.append(
-                Option(f"b  backup: fail over to {self.backup}", id="backup")
+                Option(Text(f"b  backup: fail over to {self.backup}"), id="backup")
                 if self.backup
-                else Option("b  backup: (none configured)", id="backup", disabled=True)
+                else Option(Text("b  backup: (none configured)"), id="backup", disabled=True)
             )
             yield OptionList(*options, id="retry-modes")
             yield Static("enter choose · esc cancel", classes="dialog-keys")
@@ -52,7 +54,7 @@ class RetryModal(ModalScreen[str | None]):
 
     def action_choose(self, mode: str) -> None:
         if (mode == "reduced" and self.reduced is None) or (mode == "backup" and not self.backup):
-            self.notify(f"{self.agent_ref} has no {mode} option", severity="warning")
+            self.notify(f"{self.agent_ref} has no {mode} option", severity="warning", markup=False)
             return
         self.dismiss(mode)
 
@@ -93,7 +95,9 @@ class AcceptModal(ModalScreen[tuple[str, str] | None]):
         note = event.value.strip()
         if not note:
             self.notify(
-                "the note is required: say why the checkpoint is accepted", severity="error"
+                "the note is required: say why the checkpoint is accepted",
+                severity="error",
+                markup=False,
             )
             return
         options = self.query_one("#accept-which", OptionList)

@@ -87,6 +87,7 @@ class RollbackScreen(Screen[None]):
             "choose",
             "roll back",
             id="rollback.choose",
+            priority=True,
             tooltip="Roll back to the highlighted point (asks first)",
         ),
     ]
@@ -103,7 +104,7 @@ class RollbackScreen(Screen[None]):
         yield Static(id="rollback-title")
         yield DataTable(id="points", cursor_type="row", zebra_stripes=True)
         yield Static(id="point-detail")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#points", DataTable)
@@ -112,8 +113,8 @@ class RollbackScreen(Screen[None]):
             ("before", "before"),
             ("at", "saved at (UTC)"),
             ("files", "files"),
-            ("changed", "changed since"),
-            ("ok", "verified"),
+            ("changed", "changed"),
+            ("ok", "ok"),
         ):
             table.add_column(label, key=key)
         self.pb.run_changed.subscribe(self, self.on_batch, immediate=True)
@@ -177,7 +178,9 @@ class RollbackScreen(Screen[None]):
     def action_choose(self) -> None:
         point = self.highlighted()
         if point is not None:
-            self.notify(f"computing what rolling back to {point.id} would undo…", timeout=2)
+            self.notify(
+                f"computing what rolling back to {point.id} would undo…", timeout=2, markup=False
+            )
             self.prepare(point)
 
     @work(exclusive=True, group="rollback-diff", exit_on_error=False)

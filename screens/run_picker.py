@@ -29,7 +29,14 @@ class RunPickerScreen(Screen[str | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "back", id="runs.back", tooltip="Back without switching"),
-        Binding("enter", "open", "open", id="runs.open", tooltip="Open the highlighted run"),
+        Binding(
+            "enter",
+            "open",
+            "open",
+            id="runs.open",
+            priority=True,
+            tooltip="Open the highlighted run",
+        ),
     ]
 
     def __init__(self) -> None:
@@ -46,7 +53,7 @@ class RunPickerScreen(Screen[str | None]):
             id="runs-title",
         )
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)

@@ -20,6 +20,7 @@ from textual.theme import Theme
 
 from engine.commands import Outcome
 from engine.events import Event
+from engine.runs import NotFound, find_db
 from engine.state import RunState
 from engine.store import Store
 from screens.help import HelpScreen
@@ -76,7 +77,7 @@ class PhaseboardApp(App[int]):
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | None = None,
         run_id: str | None = None,
         *,
         engine: EngineProcess | None = None,
@@ -84,7 +85,10 @@ class PhaseboardApp(App[int]):
         poll_interval: float = 0.1,
     ) -> None:
         super().__init__()
-        self.db_path = db_path
+        found = db_path or find_db(None)  # `textual run --dev tui.app:PhaseboardApp` passes none
+        if found is None:
+            raise NotFound("no phaseboard database here (looked for .phaseboard/phaseboard.db)")
+        self.db_path = found
         self.run_id = run_id
         self.engine_proc = engine
         self.clock = clock
@@ -114,7 +118,9 @@ class PhaseboardApp(App[int]):
     async def on_unmount(self) -> None:
         if self.watcher is not None:
             await self.watcher.stop()
-        await self.store.close()
+        store = getattr(self, "store", None)
+        if store is not None:
+            await store.close()
 
     async def open_run(self, run_id: str) -> None:
         """Watch ``run_id`` and show it on a fresh main screen."""
@@ -165,11 +171,12 @@ class PhaseboardApp(App[int]):
                 f"{state.reason}\n{todo}".strip(),
                 title="Run paused: your turn",
                 severity="warning",
-                timeout=12,
+                timeout=8,
+                markup=False,
             )
         elif status in FINAL:
             verdict = f": {state.decision}" if state.decision else ""
-            self.notify(f"run {status}{verdict}", title="Run finished", timeout=8)
+            self.notify(f"run {status}{verdict}", title="Run finished", timeout=8, markup=False)
 
     def engine_state(self) -> str:
         """``live``, ``starting`` (launched, not yet holding the run) or ``none``."""
@@ -190,7 +197,8 @@ class PhaseboardApp(App[int]):
                 f"exit code {proc.exit_code()}\n{tail}",
                 title="The engine stopped",
                 severity="warning",
-                timeout=12,
+                timeout=8,
+                markup=False,
             )
 
     # -- acting ----------------------------------------------------------------------------
@@ -210,7 +218,10 @@ class PhaseboardApp(App[int]):
         except Exception as exc:  # a locked or broken database: say so, keep going
             outcome = Outcome(False, str(exc))
         self.notify(
-            outcome.message or kind, title=kind, severity="information" if outcome.ok else "error"
+            outcome.message or kind,
+            title=kind,
+            severity="information" if outcome.ok else "error",
+            markup=False,
         )
         if self.watcher is not None:
             self.watcher.poke()
@@ -223,16 +234,18 @@ class PhaseboardApp(App[int]):
         if engine == "live":
             self.command("resume", {})
         elif engine == "starting":
-            self.notify("the engine is starting", severity="information")
+            self.notify("the engine is starting", severity="information", markup=False)
         elif self.state.status == "completed":
-            self.notify("the run is complete: roll back (b) or retry (r) to run again")
+            self.notify(
+                "the run is complete: roll back (b) or retry (r) to run again", markup=False
+            )
         elif self.run_id and self.state.run_dir:
             self.engine_proc = launch_engine(self.db_path, self.run_id, Path(self.state.run_dir))
             self._proc_reported = False
             self.notify(
-                f"engine started in the background (pid {self.engine_proc.pid}); "
-                f"its output: {self.engine_proc.log_path}",
+                f"engine started in the background (pid {self.engine_proc.pid})",
                 title="resume",
+                markup=False,
             )
             if self.watcher is not None:
                 self.watcher.poke()

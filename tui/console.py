@@ -11,11 +11,14 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.runs import NotFound, find_db, resolve_run_id
-from engine.state import RunState
 from engine.store import Store
 from tui.launcher import EngineProcess, engine_alive, launch_engine
+
+if TYPE_CHECKING:
+    from tui.app import PhaseboardApp
 
 
 @dataclass
@@ -37,26 +40,24 @@ def run_console(args: argparse.Namespace) -> int:
     from tui.app import PhaseboardApp
 
     app = PhaseboardApp(target.db, target.run_id, engine=target.engine)
-    code = app.run() or 0
+    app.run()
     _farewell(app)
-    return int(code)
+    return app.return_code or 0
 
 
-def _farewell(app: object) -> None:
+def _farewell(app: PhaseboardApp) -> None:
     """After the app: say where the run stands and how to come back to it."""
-    run_id = getattr(app, "run_id", None)
-    state = getattr(app, "state", None)
-    if not run_id or not isinstance(state, RunState) or not state.status:
+    state = app.state
+    if not app.run_id or not state.status or (state.status == "pending" and not state.workflow):
         return
-    engine = app.engine_state() if hasattr(app, "engine_state") else "none"
-    if engine != "none" and state.status not in ("completed", "failed", "stopped"):
+    if app.engine_state() != "none" and state.status not in ("completed", "failed", "stopped"):
         print(
-            f"phaseboard: run {run_id} goes on in the background; "
-            f"come back with `phaseboard attach {run_id}`",
+            f"phaseboard: run {app.run_id} goes on in the background; "
+            f"come back with `phaseboard attach {app.run_id}`",
             file=sys.stderr,
         )
     else:
-        print(f"phaseboard: run {run_id} is {state.status}", file=sys.stderr)
+        print(f"phaseboard: run {app.run_id} is {state.status}", file=sys.stderr)
 
 
 async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:

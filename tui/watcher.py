@@ -24,15 +24,18 @@ from engine.events import Event
 from engine.state import RunState
 from engine.store import Store, StoredLog
 from tui.launcher import engine_alive
+from tui.widgets.agent_pane import PANE_LINES
 
 log = logging.getLogger(__name__)
 
 PANE_TAIL = 200
 """Lines of each agent's log shown when its pane appears."""
-LOG_BATCH = 5000
-"""New log lines read per tick; more than that and the panes skip to the tail."""
 EVENT_BATCH = 20_000
 ALIVE_EVERY_S = 1.0
+FLOOD_LINES = 1000
+"""A batch with this many pane lines means the agents print faster than anyone reads..."""
+FLOOD_SLOWDOWN = 2.5
+"""...so the next look comes this many intervals later: fewer, larger batches and frames."""
 
 
 @dataclass
@@ -83,6 +86,7 @@ class RunWatcher:
         self.run_id = run_id
         self.target = target
         self.interval = interval
+        self._pause = interval
         self.state = RunState(run_id)
         self.engine_alive = False
         self._clock = clock or asyncio.get_event_loop().time
@@ -149,9 +153,11 @@ class RunWatcher:
                 if batch is not None:
                     self._inflight = True
                     self.target.post_message(RunUpdate(batch))
+                    flood = sum(len(p.lines) for p in batch.panes.values()) >= FLOOD_LINES
+                    self._pause = self.interval * FLOOD_SLOWDOWN if flood else self.interval
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
+                await asyncio.wait_for(self._wake.wait(), self._pause)
 
     async def _tick(self) -> RunBatch | None:
         store = self._store
@@ -211,23 +217,25 @@ class RunWatcher:
         return sorted({a.n for a in found.attempts}) if found else []
 
     async def _new_lines(self, store: Store, agent: str) -> PaneLines | None:
-        """Lines after the pane's cursor, read attempt by attempt (each read is an index range)."""
+        """Lines after the pane's cursor, newest first and at most a pane's worth per attempt
+        (each read is one index range); under a flood the pane skips to the tail."""
         attempt, after = self._cursors.get(agent, (0, 0))
         rows: list[StoredLog] = []
+        skipped = False
         for n in self._attempts(agent):
             if n < attempt:
                 continue
+            since = after if n == attempt else 0
             got = await store.logs(
-                self.run_id, self._stage, agent, n, after_id=after, limit=LOG_BATCH
+                self.run_id, self._stage, agent, n, after_id=since, newest=True, limit=PANE_LINES
             )
-            if len(got) == LOG_BATCH:
-                self._version = None  # still more: come back at once
-                return await self._tail(store, agent, skipped=True)
-            if got:
-                rows += got
-                attempt, after = n, got[-1].id
+            if len(got) == PANE_LINES:
+                skipped = True
+                rows = []  # older attempts' lines are gone from the pane's window anyway
+            rows += got
+            attempt, after = n, (got[-1].id if got else since)
         self._cursors[agent] = (attempt, after)
-        return PaneLines(rows)
+        return PaneLines(rows, skipped=skipped)
 
     async def _tail(self, store: Store, agent: str, *, skipped: bool) -> PaneLines:
         """The agent's last lines (newest attempts first until the tail is full)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -50,9 +51,20 @@ def main() -> int:
     p.add_argument("--echo-env", action="store_true")
     p.add_argument("--warn", default="")
     p.add_argument("--print-secret", default="", help="print the value of this env var")
+    p.add_argument(
+        "--secret-offset", type=int, default=0, help="with --print-secret: after N x's instead"
+    )
     p.add_argument("--fail-unless-scope", action="store_true")
     p.add_argument("--fail-unless-file", help="exit 5 unless this workspace file exists")
     p.add_argument("--bad-first-result", action="store_true", help="attempt 1 gives no findings")
+    p.add_argument("--pad-bytes", type=int, default=0, help="add a string this long to the result")
+    p.add_argument("--deep", type=int, default=0, help="the findings nest lists this deep")
+    p.add_argument("--deep-warning", type=int, default=0, help="a warning nested this deep")
+    p.add_argument("--invalid-utf8", action="store_true", help="a byte 0xff inside the result")
+    p.add_argument("--garbage-bytes", type=int, default=0, help="random bytes on stdout first")
+    p.add_argument("--tail-blob", type=int, default=0, help="bytes with NUL, no newline, last")
+    p.add_argument("--print-escaped", default="", help="print this text, backslash escapes decoded")
+    p.add_argument("--wait-file", help="wait (up to 60 s) until this file exists")
     a = p.parse_args()
 
     attempt = int(os.environ.get("PHASEBOARD_ATTEMPT", "1"))
@@ -64,7 +76,22 @@ def main() -> int:
     if a.warn:
         print(message("warning", a.warn), flush=True)
     if a.print_secret:
-        print(f"the secret is {os.environ.get(a.print_secret, '')}", flush=True)
+        prefix = "x" * a.secret_offset if a.secret_offset else "the secret is "
+        print(f"{prefix}{os.environ.get(a.print_secret, '')}", flush=True)
+    if a.print_escaped:
+        print(a.print_escaped.encode().decode("unicode_escape"), flush=True)
+    if a.deep_warning:
+        text = message("warning", "DEEP").replace(
+            '"DEEP"', "[" * a.deep_warning + "]" * a.deep_warning
+        )
+        print(text, flush=True)
+    if a.garbage_bytes:
+        sys.stdout.buffer.write(random.Random(5).randbytes(a.garbage_bytes) + b"\n")
+        sys.stdout.flush()
+    if a.wait_file:
+        deadline = time.monotonic() + 60
+        while not Path(a.wait_file).exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
     if a.tokens or a.cost:
         print(message("info", "spent", tokens=a.tokens, cost_usd=a.cost), flush=True)
     if a.sleep:
@@ -122,11 +149,37 @@ def main() -> int:
         inputs = os.environ.get("PHASEBOARD_INPUTS")
         if inputs and Path(inputs).exists():
             result["inputs_stages"] = sorted(json.loads(Path(inputs).read_text())["stages"])
-    if a.output_file:
+    if a.pad_bytes and isinstance(result, dict):
+        result["pad"] = "x" * a.pad_bytes
+    if a.deep or a.invalid_utf8:
+        raw = raw_result(result, a.deep, a.invalid_utf8, a.output_file)
+        if a.output_file:
+            Path(os.environ["PHASEBOARD_OUTPUT"]).write_bytes(raw)
+        else:
+            sys.stdout.buffer.write(raw + b"\n")
+    elif a.output_file:
         Path(os.environ["PHASEBOARD_OUTPUT"]).write_text(json.dumps(result))
     else:
         print(message("result", result, tokens=0), flush=True)
+    if a.tail_blob:
+        unit = b"ab\x00cd\xffef"
+        sys.stdout.flush()
+        sys.stdout.buffer.write((unit * (a.tail_blob // len(unit) + 1))[: a.tail_blob])
+    sys.stdout.flush()
     return 0
+
+
+def raw_result(result: dict, deep: int, invalid_utf8: bool, bare: bool) -> bytes:
+    """The result as bytes json cannot produce: nested past any recursion limit, or not UTF-8."""
+    if deep:
+        result = {**result, "findings": {"deep": "DEEP"}}
+    text = json.dumps(result) if bare else message("result", result, tokens=0)
+    raw = text.encode()
+    if deep:
+        raw = raw.replace(b'"DEEP"', b"[" * deep + b"]" * deep)
+    if invalid_utf8:
+        raw = raw.replace(b'"summary": "', b'"summary": "bad \xff\xfe bytes ', 1)
+    return raw
 
 
 if __name__ == "__main__":

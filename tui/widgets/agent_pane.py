@@ -6,6 +6,7 @@ import math
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Container, Vertical
 from textual.events import Resize
 from textual.widgets import Log, Static
@@ -17,13 +18,17 @@ from tui.widgets.formatting import (
     agent_text,
     duration,
     result_summary,
+    show_text,
     status_style,
     status_text,
+    theme_colors,
 )
 
 PANE_LINES = 500
 """Lines a pane keeps: a bounded window onto the full log, which stays in the store."""
-MIN_PANE_W = 30
+MIN_PANE_W = 26
+MIN_PANE_H = 6
+"""Below this many rows per stacked pane, the panes fold to one line but the current one."""
 
 
 def max_attempts(workflow: Workflow | None, stage_id: str, agent_id: str) -> int | None:
@@ -37,22 +42,37 @@ def max_attempts(workflow: Workflow | None, stage_id: str, agent_id: str) -> int
     return None if retries is None else int(retries) + 1
 
 
-class AgentLog(Log):
-    """The pane's tail; focusable so the pane can be picked with the keyboard."""
+class AgentLog(Log, can_focus=False):
+    """The pane's tail (the pane itself takes the focus and scrolls it)."""
 
     ALLOW_MAXIMIZE = False
 
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        """No width tracking: a pane never scrolls sideways (``Log`` starts a thread for it on
+        every write, which under a flood of lines competes with the event loop)."""
 
-class AgentPane(Vertical):
+
+class AgentPane(Vertical, can_focus=True):
     """Title, status, attempt n/N, elapsed time, peak memory, result, and the log tail."""
 
     ALLOW_MAXIMIZE = True
     DEFAULT_CSS = """
-    AgentPane { height: 1fr; min-height: 3; }
-    AgentPane .pane-title { height: 1; }
-    AgentPane .pane-info { height: 1; }
+    AgentPane { height: 1fr; min-height: 1; }
+    AgentPane .pane-title, AgentPane .pane-info {
+        height: 1; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     AgentPane AgentLog { height: 1fr; }
+    AgentPane.-collapsed .pane-info, AgentPane.-collapsed AgentLog { display: none; }
     """
+    BINDINGS = [
+        Binding("up", "scroll_log('up')", "Scroll up", show=False),
+        Binding("down", "scroll_log('down')", "Scroll down", show=False),
+        Binding("pageup", "scroll_log('page_up')", "Page up", show=False),
+        Binding("pagedown", "scroll_log('page_down')", "Page down", show=False),
+        Binding("home", "scroll_log('home')", "Top", show=False),
+        Binding("end", "scroll_log('end')", "End", show=False),
+        Binding("enter", "screen.log", "full log", show=False),
+    ]
 
     def __init__(self, stage_id: str, agent_id: str) -> None:
         super().__init__(id=f"pane-{agent_id}", classes="agent-pane")
@@ -71,8 +91,20 @@ class AgentPane(Vertical):
     def log_widget(self) -> AgentLog:
         return self.query_one(AgentLog)
 
+    def action_scroll_log(self, how: str) -> None:
+        log = self.log_widget
+        moves = {
+            "up": log.scroll_up,
+            "down": log.scroll_down,
+            "page_up": log.scroll_page_up,
+            "page_down": log.scroll_page_down,
+            "home": log.scroll_home,
+            "end": log.scroll_end,
+        }
+        moves[how](animate=False)
+
     def show(self, agent: AgentState, workflow: Workflow | None, now: float) -> None:
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append_text(status_text(agent.status, variables, word=False))
         title.append(" " + agent_text(agent.title or agent.id, 60), style="bold")
@@ -80,8 +112,8 @@ class AgentPane(Vertical):
             title.append(f" ({agent.id})", style="dim")
         if agent.backup_of:
             title.append(f" backup of {agent.backup_of}", style="dim italic")
-        self.query_one(".pane-title", Static).update(title)
-        self.query_one(".pane-info", Static).update(self._info(agent, workflow, now, variables))
+        show_text(self.query_one(".pane-title", Static), title)
+        show_text(self.query_one(".pane-info", Static), self._info(agent, workflow, now, variables))
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "running", "-running")
 
@@ -134,7 +166,8 @@ class AgentPane(Vertical):
 
 
 class AgentGrid(Container):
-    """The panes of one stage: side by side when wide enough, else stacked or in a grid."""
+    """The panes of one stage: side by side when wide enough, else stacked; when stacked panes
+    would be too short to read, only the current one keeps its log (the others show one line)."""
 
     DEFAULT_CSS = """
     AgentGrid { layout: grid; grid-size: 1; grid-gutter: 0 1; height: 1fr; }
@@ -144,6 +177,8 @@ class AgentGrid(Container):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.stage_id: str | None = None
         self.agent_ids: list[str] = []
+        self.current: str | None = None
+        """The agent whose pane stays open when the panes are folded."""
 
     def panes(self) -> list[AgentPane]:
         return list(self.query(AgentPane))
@@ -158,18 +193,37 @@ class AgentGrid(Container):
             return False
         self.stage_id = stage_id
         self.agent_ids = list(agent_ids)
+        if self.current not in agent_ids:
+            self.current = agent_ids[0] if agent_ids else None
         await self.remove_children()
         if stage_id is not None:
             await self.mount_all([AgentPane(stage_id, aid) for aid in agent_ids])
-        self._layout(self.size.width)
+        self._layout()
         return True
 
-    def on_resize(self, event: Resize) -> None:
-        self._layout(event.size.width)
+    def set_current(self, agent_id: str | None) -> None:
+        if agent_id != self.current and agent_id in self.agent_ids:
+            self.current = agent_id
+            self._layout()
 
-    def _layout(self, width: int) -> None:
+    def on_resize(self, event: Resize) -> None:
+        self._layout()
+
+    def _layout(self) -> None:
+        width, height = self.size
         count = max(1, len(self.agent_ids))
         columns = max(1, min(count, width // MIN_PANE_W)) if width else 1
         rows = math.ceil(count / columns)
+        fold = rows > 1 and bool(height) and height // rows < MIN_PANE_H
+        if fold:
+            columns, rows = 1, count
         self.styles.grid_size_columns = columns
         self.styles.grid_size_rows = rows
+        if fold:
+            self.styles.grid_rows = " ".join(
+                "1fr" if aid == self.current else "1" for aid in self.agent_ids
+            )
+        else:
+            self.styles.grid_rows = "1fr"
+        for pane in self.panes():
+            pane.set_class(bool(fold) and pane.agent_id != self.current, "-collapsed")

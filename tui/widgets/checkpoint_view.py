@@ -11,7 +11,13 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.state import RunState, StageState
-from tui.widgets.formatting import VERDICT_STYLES, agent_text, json_short, resolve_style
+from tui.widgets.formatting import (
+    VERDICT_STYLES,
+    agent_text,
+    json_short,
+    resolve_style,
+    theme_colors,
+)
 
 
 def _mark(passed: bool | None, variables: dict[str, str]) -> Text:
@@ -79,7 +85,7 @@ class CheckpointView(VerticalScroll):
         yield Static(id="checkpoint-body")
 
     def show(self, state: RunState) -> None:
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         parts: list[RenderableType] = []
         for st in state.stages.values():
             if st.kind != "checkpoint":

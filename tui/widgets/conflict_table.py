@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from engine.state import ConflictState, RunState
-from tui.widgets.formatting import agent_text, json_short, resolve_style
+from tui.widgets.formatting import agent_text, json_short, resolve_style, theme_colors
 
 SEVERITY_STYLES = {"critical": "bold $error", "warning": "$warning"}
 COLUMNS = (
@@ -39,17 +39,19 @@ def resolved_by(c: ConflictState) -> str:
 class ConflictTable(DataTable[Any]):
     """Keyed by conflict id; cells change in place as conflicts are resolved."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, candidates: bool = True, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
         self._ids: list[str] = []
         self._cells: dict[tuple[str, str], Text] = {}
+        self._columns = [c for c in COLUMNS if candidates or c[0] != "cand"]
+        """Without the candidates column where they are shown beside the table."""
 
     def on_mount(self) -> None:
-        for key, label in COLUMNS:
+        for key, label in self._columns:
             self.add_column(label, key=key)
 
     def show(self, state: RunState, stage: str | None = None) -> None:
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         conflicts = [c for c in state.live_conflicts() if stage is None or c.stage == stage]
         ids = [c.id for c in conflicts]
         if ids != self._ids:
@@ -57,7 +59,7 @@ class ConflictTable(DataTable[Any]):
             self._cells.clear()
             self._ids = ids
             for c in conflicts:
-                self.add_row(*(Text("") for _ in COLUMNS), key=c.id)
+                self.add_row(*(Text("") for _ in self._columns), key=c.id)
         for c in conflicts:
             sev_style = resolve_style(SEVERITY_STYLES.get(c.severity, ""), variables)
             cells = {
@@ -68,6 +70,8 @@ class ConflictTable(DataTable[Any]):
                 "by": Text(resolved_by(c), style="" if c.resolved else "bold"),
             }
             for column, text in cells.items():
+                if column not in self.columns:
+                    continue
                 if self._cells.get((c.id, column)) == text:
                     continue
                 self._cells[(c.id, column)] = text

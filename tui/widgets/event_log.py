@@ -15,13 +15,14 @@ KEEP = 20_000
 
 
 def event_line(event: Event) -> str:
+    """``seq time what happened`` (the kind and where, when there is no progress line for it)."""
     d = event.data
-    where = ".".join(str(d[k]) for k in ("stage", "agent") if d.get(k))
-    summary = progress_line(event) or ""
-    summary = summary.splitlines()[0] if summary else ""
-    who = f" by {event.operator}" if event.operator else ""
-    text = f"{event.seq:>5} {clock_time(event.ts)} {event.kind:<20} {where:<28} {summary}{who}"
-    return agent_text(text.rstrip())
+    summary = (progress_line(event) or "").split("\n", 1)[0]
+    if not summary:
+        where = ".".join(str(d[k]) for k in ("stage", "agent") if d.get(k))
+        summary = f"{event.kind} {where}".rstrip()
+    who = f" (by {event.operator})" if event.operator else ""
+    return agent_text(f"{event.seq:>4} {clock_time(event.ts)} {summary}{who}")
 
 
 class EventLog(Vertical):
@@ -33,8 +34,9 @@ class EventLog(Vertical):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._lines: list[str] = []
-        self._filter = ""
+        self._lines: list[tuple[str, str]] = []
+        """(what the filter searches: the kind and the line, lower-cased; the line shown)."""
+        self._filter: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Input(
@@ -45,24 +47,23 @@ class EventLog(Vertical):
     def add(self, events: list[Event]) -> None:
         if not events:
             return
-        lines = [event_line(e) for e in events]
+        lines = []
+        for event in events:
+            line = event_line(event)
+            lines.append((f"{event.kind} {line}".lower(), line))
         self._lines.extend(lines)
         if len(self._lines) > KEEP:
             del self._lines[: len(self._lines) - KEEP]
-        shown = [line for line in lines if self._matches(line)]
+        shown = [line for haystack, line in lines if self._matches(haystack)]
         if shown:
             self.query_one("#event-lines", Log).write_lines(shown)
 
-    def reset(self) -> None:
-        self._lines.clear()
-        self.query_one("#event-lines", Log).clear()
-
-    def _matches(self, line: str) -> bool:
-        return not self._filter or all(word in line.lower() for word in self._filter.split())
+    def _matches(self, haystack: str) -> bool:
+        return all(word in haystack for word in self._filter)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self._filter = event.value.strip().lower()
+        self._filter = event.value.lower().split()
         log = self.query_one("#event-lines", Log)
         log.clear()
-        log.write_lines([line for line in self._lines if self._matches(line)])
+        log.write_lines([line for haystack, line in self._lines if self._matches(haystack)])

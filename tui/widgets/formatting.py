@@ -57,11 +57,6 @@ def agent_text(value: Any, limit: int | None = None) -> str:
     return text
 
 
-def plain_text(value: Any, style: str = "", limit: int | None = None) -> Text:
-    """A rich Text of agent-supplied content (no markup is ever parsed)."""
-    return Text(agent_text(value, limit), style=style, no_wrap=True, overflow="ellipsis")
-
-
 def json_short(value: Any, limit: int = 60) -> str:
     """A JSON value on one line, cut with an ellipsis past ``limit`` characters."""
     try:
@@ -147,3 +142,30 @@ def result_summary(result: Any) -> str:
         tail = ", ".join(parts)
         return f"{head} ({tail})" if head and tail else head or tail or json_short(result)
     return json_short(result)
+
+
+THEME_COLOURS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground")
+
+
+def theme_colors(app: Any) -> dict[str, str]:
+    """The current theme's named colours, for styles of rich renderables.
+
+    Read from the theme itself: ``App.theme_variables`` lags behind a theme set in
+    ``on_mount`` until the next CSS refresh.
+    """
+    theme = app.current_theme
+    return {name: getattr(theme, name) or "" for name in THEME_COLOURS}
+
+
+def show_text(widget: Any, text: Text) -> None:
+    """``Static.update`` only when the text differs, and a layout pass only when its shape
+    does: under a stream of updates, relayouts are what a frame costs most."""
+    key = (text.plain, tuple(text.spans), str(text.style))
+    old = getattr(widget, "_shown_key", None)
+    if old == key:
+        return
+    lines = text.plain.split("\n")
+    shape = (len(lines), max(len(line) for line in lines))
+    widget._shown_key = key
+    widget.update(text, layout=shape != getattr(widget, "_shown_shape", None))
+    widget._shown_shape = shape

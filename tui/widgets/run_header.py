@@ -13,8 +13,10 @@ from tui.widgets.formatting import (
     agent_text,
     duration,
     resolve_style,
+    show_text,
     status_style,
     status_text,
+    theme_colors,
 )
 
 RESUMABLE = ("paused", "interrupted", "stopped", "running", "pending", "failed")
@@ -45,7 +47,7 @@ class RunHeader(Horizontal):
 
     DEFAULT_CSS = """
     RunHeader { height: 1; background: $panel; }
-    RunHeader #run-title { width: 1fr; }
+    RunHeader #run-title { width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
     RunHeader #run-badge { width: auto; }
     """
 
@@ -55,13 +57,13 @@ class RunHeader(Horizontal):
 
     def show(self, state: RunState, now: float, engine: str) -> None:
         """``engine`` is ``live``, ``starting`` or ``none``."""
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(" " + agent_text(state.workflow_name or "…", 24), style="bold")
         title.append(f"  {state.run_id}  ")
         title.append_text(status_text(state.status, variables))
         title.append(f"  {duration(run_elapsed(state, now))}")
-        self.query_one("#run-title", Static).update(title)
+        show_text(self.query_one("#run-title", Static), title)
         badge = Text(no_wrap=True)
         marks = {"live": ("⚙ engine", "success"), "starting": ("⚙ starting", "warning")}
         label, color = marks.get(engine, ("⚙ no engine", "text-muted"))
@@ -70,19 +72,22 @@ class RunHeader(Horizontal):
         if decided:
             style = resolve_style(VERDICT_STYLES.get(decided, ""), variables)
             badge.append(f" {decided} ", style=f"bold reverse {style}".strip())
-        self.query_one("#run-badge", Static).update(badge)
+        show_text(self.query_one("#run-badge", Static), badge)
 
 
 class PauseBanner(Static):
     """Shown while the run waits for the operator, or when no engine drives it."""
 
     DEFAULT_CSS = """
-    PauseBanner { height: auto; max-height: 7; display: none; padding: 0 1; }
+    PauseBanner {
+        height: auto; max-height: 7; display: none; padding: 0 1;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     PauseBanner.-shown { display: block; }
     """
 
     def show(self, state: RunState, engine: str) -> None:
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         text = Text(no_wrap=True, overflow="ellipsis")
         if state.status == "paused":
             text.append("Ⅱ PAUSED ", style=f"bold {status_style('paused', variables)}")
@@ -90,9 +95,8 @@ class PauseBanner(Static):
             for line in state.awaiting[:4]:
                 human = line.split(": phaseboard ", 1)[0]
                 text.append("\n  • " + agent_text(human, 200))
-            keys = "c resolve conflicts · a accept checkpoint · r retry agent · b rollback"
-            resume = "p resume" if engine != "none" else "p resume (starts an engine)"
-            text.append(f"\n  keys: {keys} · {resume}", style="bold")
+            keys = "c resolve · a accept · r retry · b rollback · p resume"
+            text.append(f"\n  keys: {keys}", style="bold")
         elif engine == "none" and state.status in STALLED and state.workflow is not None:
             text.append("! NO ENGINE ", style=f"bold {status_style('interrupted', variables)}")
             text.append(f"this run is {state.status} and nothing drives it. ")
@@ -100,5 +104,5 @@ class PauseBanner(Static):
         else:
             self.set_class(False, "-shown")
             return
-        self.update(text)
+        show_text(self, text)
         self.set_class(True, "-shown")

@@ -1,4 +1,4 @@
-"""The run's stages, one row each: icon, name, progress and duration."""
+"""The run's stages, two lines each: icon and name; then progress and duration."""
 
 from __future__ import annotations
 
@@ -7,28 +7,28 @@ from textual.events import Resize
 from textual.widgets import DataTable
 
 from engine.state import RunState, StageState
-from tui.widgets.formatting import duration, icon, resolve_style, status_style
-
-PROGRESS_W = 5
-TIME_W = 7
-KIND_MARK = {"agents": "", "consolidation": "⊕ ", "checkpoint": "◆ "}
+from tui.widgets.formatting import duration, icon, resolve_style, status_style, theme_colors
 
 
 def stage_progress(st: StageState, state: RunState) -> tuple[str, str]:
-    """The progress cell and its style spec (theme variables allowed)."""
+    """The progress words and their style spec (theme variables allowed)."""
     if st.kind == "agents":
-        return f"{st.succeeded}/{st.total}", "$error" if st.failed else ""
+        failed = f", {st.failed} failed" if st.failed else ""
+        return f"{st.succeeded}/{st.total} agents{failed}", "$error" if st.failed else ""
     if st.kind == "consolidation":
         live = [c for c in state.live_conflicts() if c.stage == st.id]
         open_ = [c for c in live if not c.resolved]
         if open_:
-            return f"{len(open_)}!", "bold $warning"
-        return (f"{len(live)}✓", "$success") if live else ("", "")
+            return f"{len(open_)} open conflict{'s' if len(open_) > 1 else ''}", "bold $warning"
+        return (f"{len(live)} resolved", "$success") if live else ("merge", "dim")
     if st.passed is None:
-        return "", ""
+        return "checkpoint", "dim"
     if st.accepted and not st.passed:
-        return "acc", "$warning"
-    return ("ok", "$success") if st.passed else ("FAIL", "bold $error")
+        return "accepted", "$warning"
+    if st.passed:
+        verdict = (st.decision or {}).get("verdict")
+        return (f"passed, {verdict}" if verdict else "passed"), "$success"
+    return "FAILED", "bold $error"
 
 
 def stage_duration(st: StageState, now: float) -> float | None:
@@ -38,7 +38,7 @@ def stage_duration(st: StageState, now: float) -> float | None:
 
 
 class StageList(DataTable[Text]):
-    """Keyed rows updated cell by cell; the cursor picks the stage whose agents are shown."""
+    """One keyed row per stage, updated in place; the cursor picks the stage shown beside it."""
 
     DEFAULT_CSS = """
     StageList { height: 1fr; }
@@ -49,65 +49,69 @@ class StageList(DataTable[Text]):
             cursor_type="row", show_header=False, cell_padding=0, zebra_stripes=False, **kwargs
         )  # type: ignore[arg-type]
         self._rows: list[str] = []
-        self._cells: dict[tuple[str, str], tuple[str, str]] = {}
-        self._name_w = 16
+        self._cells: dict[str, tuple[str, ...]] = {}
+        self._width = 24
 
     def on_mount(self) -> None:
-        self.add_column("", key="icon", width=2)
-        self.add_column("stage", key="name", width=self._name_w)
-        self.add_column("prog", key="prog", width=PROGRESS_W)
-        self.add_column("time", key="time", width=TIME_W)
+        self.add_column("stage", key="stage", width=self._width)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._cells.clear())
 
     def on_resize(self, event: Resize) -> None:
-        name_w = max(8, event.size.width - 2 - PROGRESS_W - TIME_W - 1)
-        if name_w != self._name_w:
-            self._name_w = name_w
-            self.columns[self._key("name")].width = name_w
-            self._cells = {k: v for k, v in self._cells.items() if k[1] != "name"}
-            self._require_update_dimensions = True
+        width = max(10, event.size.width - 1)
+        if width != self._width:
+            self._width = width
+            self.columns[next(iter(self.columns))].width = width
+            self._cells.clear()
             self.refresh()
-
-    def _key(self, column: str) -> object:
-        return next(k for k in self.columns if k.value == column)
 
     @property
     def stage_ids(self) -> list[str]:
         return list(self._rows)
 
     def show(self, state: RunState, now: float) -> None:
-        variables = self.app.theme_variables
+        variables = theme_colors(self.app)
         order = list(state.stages)
         if order != self._rows:
             self.clear()
             self._cells.clear()
             self._rows = order
             for sid in order:
-                self.add_row(Text(""), Text(""), Text(""), Text(""), key=sid)
+                self.add_row(Text(""), key=sid, height=2)
         for sid, st in state.stages.items():
             in_slice = state.in_slice(sid) if state.workflow else True
-            name = KIND_MARK.get(st.kind, "") + sid
-            if len(name) > self._name_w:
-                name = name[: self._name_w - 1] + "…"
-            prog, prog_style = stage_progress(st, state)
+            progress, progress_style = stage_progress(st, state)
             took = stage_duration(st, now)
-            cells = {
-                "icon": (icon(st.status), status_style(st.status, variables)),
-                "name": (name, "" if in_slice else "dim strike"),
-                "prog": (prog.rjust(PROGRESS_W - 1), resolve_style(prog_style, variables)),
-                "time": (duration(took).rjust(TIME_W) if took is not None else "", "dim"),
-            }
-            for column, (text, style) in cells.items():
-                if self._cells.get((sid, column)) == (text, style):
-                    continue
-                self._cells[(sid, column)] = (text, style)
-                self.update_cell(sid, column, Text(text, style=style, no_wrap=True))
+            when = duration(took) if took is not None else ""
+            key = (st.status, progress, progress_style, when, str(in_slice), str(self._width))
+            if self._cells.get(sid) == key:
+                continue
+            self._cells[sid] = key
+            self.update_cell(
+                sid, "stage", self._cell(st, progress, progress_style, when, in_slice, variables)
+            )
+
+    def _cell(
+        self,
+        st: StageState,
+        progress: str,
+        progress_style: str,
+        when: str,
+        in_slice: bool,
+        variables: dict[str, str],
+    ) -> Text:
+        width = self._width
+        name = st.id if len(st.id) <= width - 2 else st.id[: width - 3] + "…"
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(icon(st.status) + " ", style=status_style(st.status, variables))
+        text.append(name, style="bold" if in_slice else "dim strike")
+        room = max(0, width - 2 - len(when) - 1)
+        shown = progress if len(progress) <= room else progress[: max(0, room - 1)] + "…"
+        text.append("\n  ")
+        text.append(shown, style=resolve_style(progress_style, variables))
+        text.append(" " * max(1, width - 2 - len(shown) - len(when)))
+        text.append(when, style="dim")
+        return text
 
     def select_stage(self, stage_id: str) -> None:
-        if stage_id in self._rows:
+        if stage_id in self._rows and self.cursor_row != self._rows.index(stage_id):
             self.move_cursor(row=self._rows.index(stage_id), animate=False)
-
-    @property
-    def highlighted_stage(self) -> str | None:
-        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
-            return None
-        return self._rows[self.cursor_row]
