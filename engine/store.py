@@ -306,7 +306,9 @@ class Store:
         async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return [
-            Event(run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=jsonio.loads(r[4]))
+            Event(
+                run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=jsonio.loads(r[4])
+            )
             for r in rows
         ]
 
