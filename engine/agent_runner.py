@@ -17,6 +17,7 @@ from engine.events import AgentFinished, AgentMessage, AttemptFinished, AttemptS
 from engine.executor import AttemptExit, AttemptSpec, Executor
 from engine.placeholders import build_argv, placeholder_values
 from engine.results import MessageParser, ResultError, check_result, extract_result
+from engine.secrets import PieceMasker
 from engine.store import LogRow
 from engine.workflow import AgentSpec, bundled_data_dir
 
@@ -205,12 +206,18 @@ class AgentRunner:
         budget_error: str | None = None
         try:
             masking = bool(engine.masker)
+            maskers: dict[str, PieceMasker] = {}
             parse = agent.output == "messages"
             stage_id, agent_id = self.stage_id, agent.id
             async for batch in running.lines():
                 rows = []
                 for line in batch:
-                    text = engine.masker.text(line.text) if masking else line.text
+                    text = line.text
+                    if masking:
+                        pieces = maskers.setdefault(line.stream, PieceMasker(engine.masker))
+                        text = pieces.piece(text, line.partial)
+                        if line.partial and not text:
+                            continue
                     rows.append(
                         LogRow(stage_id, agent_id, n, line.stream, line.ts, text, line.partial)
                     )
@@ -240,6 +247,8 @@ class AgentRunner:
             self._running = None
         await engine.sink.flush()
         outcome = self._classify(agent, exit_, parser, budget_error, stdout_file, output_file)
+        for raw in (stdout_file, output_file):  # read now; kept in the store, masked
+            raw.unlink(missing_ok=True)
         if outcome.ok:
             outcome.result = engine.masker.value(outcome.result)
         await engine.emit(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class Engine(RunSession):
         self._applied = 0
         self._stage_running = False
         self._lock_lost = False
+        self._workspace_identity: tuple[int, int] | None = None
 
     @classmethod
     async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
@@ -124,17 +126,20 @@ class Engine(RunSession):
         return not self._stop.is_set()
 
     async def after_events(self, events: list[Any]) -> None:
-        if any(e.kind in _CONTINUITY_KINDS for e in events):
+        if any(e.kind in _CONTINUITY_KINDS for e in events) and not self._workspace_vanished():
             await self.reports.write_continuity()
 
     # -- the loop --------------------------------------------------------------------------
 
     async def drive(self) -> RunOutcome:
-        self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.sink.start()
-        self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
-        self._tasks.append(asyncio.create_task(self._poll_commands(), name="commands"))
         try:
+            if not self.workspace.is_dir():
+                raise FileNotFoundError(f"workspace {self.workspace} does not exist")
+            self.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._workspace_vanished()  # records the workspace's identity
+            self.sink.start()
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
+            self._tasks.append(asyncio.create_task(self._poll_commands(), name="commands"))
             await self._recover_interrupted()
             return await self._loop()
         finally:
@@ -144,7 +149,8 @@ class Engine(RunSession):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.sink.close()
-            await self.reports.write_continuity()
+            if not self._workspace_vanished():
+                await self.reports.write_continuity()
             with contextlib.suppress(Exception):
                 from engine.run_lock import my_lock_row
 
@@ -166,6 +172,10 @@ class Engine(RunSession):
             stage_id = self._next_stage()
             if stage_id is None:
                 return await self._complete()
+            vanished = self._workspace_vanished()
+            if vanished:
+                await self.emit(RunStatusChanged(status="failed", reason=vanished))
+                return RunOutcome("failed", None, vanished)
             blocked = self._blocked_by(stage_id)
             if blocked:
                 reason = f"stage {blocked} failed and no checkpoint lies between it and {stage_id}"
@@ -196,6 +206,19 @@ class Engine(RunSession):
                 outcome = await self._pause(reason, awaiting)
                 if outcome is not None:
                     return outcome
+
+    def _workspace_vanished(self) -> str | None:
+        """The workspace must be the same directory for the whole run (same device and inode)."""
+        try:
+            st = os.stat(self.workspace)
+            now = (st.st_dev, st.st_ino)
+        except OSError:
+            now = None
+        if self._workspace_identity is None:
+            self._workspace_identity = now
+        if now is None or now != self._workspace_identity or not self.run_dir.is_dir():
+            return f"workspace {self.workspace} disappeared or was replaced during the run"
+        return None
 
     def _slice(self) -> list[str]:
         return [sid for sid in self.state.stage_order() if self.state.in_slice(sid)]
@@ -412,6 +435,8 @@ class Engine(RunSession):
             for a in agents
         ):
             return None
+        if self._workspace_vanished():
+            return None  # the loop fails the run with the reason
         diff = await rollback_points.workspace_changes(self, start_point)
         ok = all(st.covered(st.agents[a.id]) for a in agents)
         changes = {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted}

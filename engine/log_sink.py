@@ -76,6 +76,10 @@ class LogSink:
             texts.append(row.text if row.partial else row.text + "\n")
         for (stage, agent), texts in groups.items():
             path = self._run_dir / stage / f"{agent}.log"
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
-                fh.writelines(texts)
+            try:
+                # never parents=True: a vanished workspace must not be recreated by a log write
+                path.parent.mkdir(exist_ok=True, mode=0o700)
+                with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
+                    fh.writelines(texts)
+            except FileNotFoundError:
+                continue  # the store holds every line; `phaseboard report` rebuilds the file

@@ -46,19 +46,32 @@ class ReportWriter:
 
     # -- as the run goes ------------------------------------------------------------------
 
-    async def write_agent_result(self, stage_id: str, agent_id: str, result: Any) -> Path:
+    async def write_agent_result(self, stage_id: str, agent_id: str, result: Any) -> Path | None:
+        if not self._run_dir_present():
+            return None
         path = agent_result_path(self.run_dir, stage_id, agent_id)
         await asyncio.to_thread(write_json_atomic, path, result)
         return path
 
     async def write_stage(self, stage_id: str) -> list[Path]:
+        if not self._run_dir_present():
+            return []
         return await self._write_stage(stage_id, self.run_dir)
 
-    async def write_continuity(self) -> Path:
+    async def write_continuity(self) -> Path | None:
+        if not self._run_dir_present():
+            return None
         return await self._write_continuity(self.run_dir)
 
     async def write_final(self) -> list[Path]:
+        if not self._run_dir_present():
+            return []
         return await self._write_final(self.run_dir)
+
+    def _run_dir_present(self) -> bool:
+        """Files written as the run goes never recreate a run folder (or workspace) that
+        vanished: the store holds everything, and `phaseboard report` rebuilds them."""
+        return self.run_dir.is_dir() or self.run_dir.parent.is_dir()
 
     # -- rebuilding -----------------------------------------------------------------------
 

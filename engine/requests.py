@@ -7,6 +7,8 @@ in order, by whichever process holds the run's lock.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from typing import Any
 
 from engine.commands import Outcome, apply_command, reevaluate_paused_checkpoints
@@ -29,33 +31,39 @@ async def submit(
 ) -> Outcome:
     who = operator or operator_name()
     command_id = await store.add_command(run_id, kind, args, who)
-    for _ in range(3):
-        if await live_holder(store, run_id) is None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while True:
+        applied = await _applied_outcome(store, command_id)
+        if applied is not None:
+            return applied
+        if await _live_engine(store, run_id) is None:
             try:
                 return await apply_pending_now(store, run_id, command_id)
             except RunLocked:
-                pass
-        outcome = await _wait_applied(store, command_id, wait_s)
-        if outcome is not None:
-            return outcome
-        if await live_holder(store, run_id) is not None:
+                pass  # an engine started meanwhile: it will apply the command
+        if loop.time() >= deadline:
             return Outcome(
                 True,
                 f"queued: the engine will apply it after the current step (command {command_id})",
             )
-    return Outcome(True, f"queued (command {command_id})")
-
-
-async def _wait_applied(store: Store, command_id: int, wait_s: float) -> Outcome | None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_s
-    while loop.time() < deadline:
-        cmd = await store.command(command_id)
-        if cmd is not None and cmd.applied_at is not None:
-            outcome = cmd.outcome or {}
-            return Outcome(bool(outcome.get("ok")), str(outcome.get("message", "")))
         await asyncio.sleep(POLL_S)
-    return None
+
+
+async def _live_engine(store: Store, run_id: str) -> Any:
+    """The live engine of the run, unless it is this process's own (then it applies it)."""
+    held = await store.lock(run_id)
+    if held is not None and held.pid == os.getpid() and held.host == socket.gethostname():
+        return held
+    return await live_holder(store, run_id)
+
+
+async def _applied_outcome(store: Store, command_id: int) -> Outcome | None:
+    cmd = await store.command(command_id)
+    if cmd is None or cmd.applied_at is None:
+        return None
+    outcome = cmd.outcome or {}
+    return Outcome(bool(outcome.get("ok")), str(outcome.get("message", "")))
 
 
 async def apply_pending_now(store: Store, run_id: str, command_id: int) -> Outcome:
@@ -64,15 +72,18 @@ async def apply_pending_now(store: Store, run_id: str, command_id: int) -> Outco
     try:
         session = await RunSession.load(store, run_id)
         mine = Outcome(False, "command was not applied")
+        applied_here = False
         for cmd in await store.pending_commands(run_id):
             outcome = await apply_command(session, cmd, live=False)
             if cmd.kind in ("resolve", "accept") and outcome.ok:
                 await reevaluate_paused_checkpoints(session, session.state.criteria_override)
             if cmd.id == command_id:
-                mine = outcome
+                mine, applied_here = outcome, True
         from engine.reports import ReportWriter
 
         await ReportWriter(store, session.state, session.run_dir).write_continuity()
+        if not applied_here:  # another process applied it between our look and our lock
+            return await _applied_outcome(store, command_id) or mine
         return mine
     finally:
         await store.unlock(run_id, my_lock_row().pid)

@@ -11,6 +11,25 @@ import jsonschema
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 """A result larger than this is refused as data_corruption rather than held in memory."""
+MAX_DEPTH = 100
+"""Deeper JSON is refused: nothing an agent means to say needs it, and it breaks encoders."""
+
+
+def json_depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether ``value`` nests at most ``limit`` containers deep (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return True
 
 
 class ResultError(Exception):
@@ -35,6 +54,8 @@ class MessageParser:
     cost_usd: float = 0.0
     last_error: str | None = None
     """The text of the last `error` message, given back as feedback on a retry."""
+    dropped: str | None = None
+    """Why the last message-looking line was refused (too large, nested too deeply)."""
     _pending: list[str] = field(default_factory=list)
     _pending_len: int = 0
     _overflow: bool = False
@@ -60,16 +81,20 @@ class MessageParser:
             overflow = self._overflow
             self._pending, self._pending_len, self._overflow = [], 0, False
             if overflow:
-                return Message(
-                    "error", "critical", "a message line was too large and was dropped", {}
-                )
+                self.dropped = f"a message line was too large (over {MAX_RESULT_BYTES} bytes)"
+                return Message("error", "critical", self.dropped + " and was dropped", {})
         stripped = text.strip()
         if not (stripped.startswith("{") and stripped.endswith("}")):
             return None
         try:
             obj = json.loads(stripped)
-        except (ValueError, RecursionError):
+        except RecursionError:
+            obj = None
+        except ValueError:
             return None
+        if obj is None or not json_depth_ok(obj):
+            self.dropped = f"a message line was nested too deeply (over {MAX_DEPTH} levels)"
+            return Message("error", "critical", self.dropped + " and was dropped", {})
         if not isinstance(obj, dict):
             return None
         header, body = obj.get("header"), obj.get("body")
@@ -113,13 +138,16 @@ def read_json_file(path: Path, what: str) -> Any:
     if not text.strip():
         raise ResultError(f"{what} is empty")
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ResultError(
             f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
     except RecursionError:
-        raise ResultError(f"{what} is nested too deeply") from None
+        value = None
+    if (value is None and text.strip() != "null") or not json_depth_ok(value):
+        raise ResultError(f"{what} is nested too deeply (over {MAX_DEPTH} levels)")
+    return value
 
 
 def extract_result(mode: str, parser: MessageParser, stdout_file: Path, output_file: Path) -> Any:
@@ -131,6 +159,8 @@ def extract_result(mode: str, parser: MessageParser, stdout_file: Path, output_f
         return parser.result
     if output_file.exists():
         return read_json_file(output_file, "the result file $PHASEBOARD_OUTPUT")
+    if parser.dropped:
+        raise ResultError(f"no usable result: {parser.dropped}")
     raise ResultError("no result message on stdout and $PHASEBOARD_OUTPUT was not written")
 
 

@@ -28,6 +28,7 @@ class Masker:
             {v for v in values if v and len(v) >= MIN_SECRET_LEN}, key=len, reverse=True
         )
         self._pattern = re.compile("|".join(re.escape(v) for v in usable)) if usable else None
+        self.longest = len(usable[0]) if usable else 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], declared: Iterable[str]) -> Masker:
@@ -52,3 +53,31 @@ class Masker:
         if isinstance(value, list | tuple):
             return [self.value(v) for v in value]
         return value
+
+    def safe_cut(self, text: str) -> int:
+        """Where ``text`` can be cut so that no secret straddles the cut or the end."""
+        if self._pattern is None:
+            return len(text)
+        cut = max(0, len(text) - (self.longest - 1))
+        for match in self._pattern.finditer(text):
+            if match.start() < cut < match.end():
+                return match.start()
+        return cut
+
+
+class PieceMasker:
+    """Masks a long line that arrives in pieces: the end of each piece is held back and
+    joined to the next one, so a secret cut in two is still seen whole."""
+
+    def __init__(self, masker: Masker) -> None:
+        self._masker = masker
+        self._carry = ""
+
+    def piece(self, text: str, partial: bool) -> str:
+        text = self._carry + text
+        if not partial:
+            self._carry = ""
+            return self._masker.text(text)
+        cut = self._masker.safe_cut(text)
+        self._carry = text[cut:]
+        return self._masker.text(text[:cut])

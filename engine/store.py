@@ -129,7 +129,7 @@ class Store:
         try:
             conn = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from None
+            raise StoreError(explain(path, exc)) from None
         store = cls(path, conn)
         try:
             await store._setup()
@@ -160,14 +160,7 @@ class Store:
             raise StoreError(self._explain(exc)) from None
 
     def _explain(self, exc: sqlite3.Error) -> str:
-        text = str(exc)
-        if "not a database" in text or "malformed" in text:
-            return f"database {self.path} is corrupt or not a phaseboard database ({text}); it was left untouched"
-        if "readonly" in text or "read-only" in text:
-            return f"database {self.path} is read-only ({text})"
-        if "locked" in text or "busy" in text:
-            return f"database {self.path} is locked by another process ({text})"
-        return f"database {self.path}: {text}"
+        return explain(self.path, exc)
 
     async def _migrate(self, current: int) -> None:
         for version, script in MIGRATIONS:
@@ -582,3 +575,20 @@ async def _update_run_summary(conn: aiosqlite.Connection, run_id: str, events: l
             )
         elif event.kind == "rolled_back":
             await conn.execute("UPDATE runs SET decision = NULL WHERE id = ?", (run_id,))
+
+
+def explain(path: Path, exc: sqlite3.Error) -> str:
+    """One line that says what is wrong with the database, for the operator."""
+    text = str(exc)
+    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+    if not writable and ("unable to open" in text or "readonly" in text):
+        return (
+            f"database {path} is read-only: phaseboard needs to write to it and its folder ({text})"
+        )
+    if "not a database" in text or "malformed" in text:
+        return f"database {path} is corrupt or not a phaseboard database ({text}); it was left untouched"
+    if "readonly" in text or "read-only" in text:
+        return f"database {path} is read-only ({text})"
+    if "locked" in text or "busy" in text:
+        return f"database {path} is locked by another process ({text})"
+    return f"database {path}: {text}"

@@ -130,6 +130,7 @@ async def _build(store: Store, tmp_path: Path, proceed: bool) -> Run:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     run_dir = workspace / ".phaseboard" / "runs" / RUN_ID
+    run_dir.mkdir(parents=True)  # as engine.runs.create_run does
     await store.create_run(RUN_ID, "mini", str(workspace), str(run_dir))
     created = RunCreated(
         workflow="mini",

@@ -129,30 +129,14 @@ def test_logs_command_prints_a_nul_laden_line(bad_run: dict[str, Any]) -> None:
     assert status(workspace)["run"]["status"] == "failed"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a result message over 16 MiB is dropped by MessageParser.feed (engine/results.py) "
-    "and the attempt then says 'no result message on stdout', not that it was too large",
-)
 def test_oversized_result_message_says_so(bad_run: dict[str, Any]) -> None:
     assert "too large" in attempt(bad_run, "huge_message")[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a result message nested past the JSON parser's recursion limit is ignored by "
-    "MessageParser.feed (engine/results.py); the attempt says 'no result message on stdout'",
-)
 def test_deep_result_message_says_so(bad_run: dict[str, Any]) -> None:
     assert "nested too deeply" in attempt(bad_run, "deep_message")[2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JSON nested about 254 levels parses, then pydantic refuses to serialise the event "
-    "that carries it (ValueError: Maximum serialization depth exceeded): the engine crashes "
-    "with a traceback, the run is left running, and every resume crashes the same way",
-)
 @pytest.mark.parametrize("where", ["--deep", "--deep-warning"])
 def test_parseable_but_deep_json_does_not_crash(
     tmp_path: Path, workspace: Path, where: str

@@ -96,12 +96,6 @@ def test_two_operators_resolve_one_conflict(tmp_path: Path, workspace: Path) -> 
     wait_no_leftovers(tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/requests.py apply_pending_now returns 'command was not applied' when another "
-    "process applied this command between its insert and the lock: the outcome stored in the "
-    "command row is ignored, so the operator whose resolution won is told it failed",
-)
 async def test_command_applied_by_the_other_operator_reports_its_outcome(
     tmp_path: Path, workspace: Path
 ) -> None:
@@ -128,12 +122,6 @@ async def test_command_applied_by_the_other_operator_reports_its_outcome(
     assert told_bob.ok, told_bob.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/requests.py submit waits LIVE_WAIT_S (5 s) for a lock holder to apply the "
-    "command even after that holder has released the lock without doing so (a CLI that "
-    "fetched the pending list earlier, an engine that just paused)",
-)
 def test_command_is_applied_at_once_when_the_lock_holder_leaves(
     tmp_path: Path, workspace: Path
 ) -> None:

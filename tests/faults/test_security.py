@@ -200,29 +200,13 @@ def test_secrets_never_reach_the_store_or_the_run_folder(secret_run: dict[str, A
     settled(secret_run["workspace"] / ".phaseboard" / "phaseboard.db", secret_run["workspace"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/agent_runner.py keeps the raw stdout of an `output: json` attempt in "
-    "RUN_DIR/STAGE/attempts/AGENT.N.stdout (the stdout_tee), secrets unmasked",
-)
 def test_json_output_tee_keeps_no_secret(secret_run: dict[str, Any]) -> None:
     assert f"{secret_run['run_dir']}/s/attempts/json_out.1.stdout" not in secret_run["leaks"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the result file an agent writes to $PHASEBOARD_OUTPUT stays in "
-    "RUN_DIR/STAGE/attempts/AGENT.N.result.json unmasked after it was read",
-)
 def test_result_file_keeps_no_secret(secret_run: dict[str, Any]) -> None:
     assert f"{secret_run['run_dir']}/s/attempts/file_out.1.result.json" not in secret_run["leaks"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="masking runs on each 64 KiB piece of a long line separately "
-    "(engine/agent_runner.py _attempt), so a secret cut by the piece boundary is stored "
-    "in two halves and written whole to STAGE/AGENT.log",
-)
 def test_secret_across_a_long_line_cut_is_masked(secret_run: dict[str, Any]) -> None:
     assert f"{secret_run['run_dir']}/s/long_line.log" not in secret_run["leaks"]

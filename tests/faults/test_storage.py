@@ -119,12 +119,6 @@ def test_read_only_database_is_refused_and_untouched(tmp_path: Path, workspace: 
     settled(workspace / DB, tmp_path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/store.py Store.open checks only that the file is readable; on a read-only "
-    "file or folder SQLite then fails with 'unable to open database file', which does not "
-    "say the database is read-only",
-)
 def test_read_only_database_message_says_read_only(tmp_path: Path, workspace: Path) -> None:
     if not can_mount_read_only(tmp_path):
         pytest.skip("needs `unshare -m` and `mount` (root or user namespaces) for a read-only bind")
@@ -186,12 +180,6 @@ stages:
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a workspace deleted mid-run goes unnoticed: the log sink and the report writer "
-    "recreate WORKSPACE/.phaseboard/runs/RUN with mkdir(parents=True), the next stage runs in "
-    "that empty folder and the run completes (exit 0), the files counted as 'deleted'",
-)
 def test_workspace_that_disappears_fails_the_run(tmp_path: Path, workspace: Path) -> None:
     go = tmp_path / "go"
     wf = write(tmp_path, VANISH.format(first=agent("--wait-file", str(go)), second=agent()))
