@@ -330,6 +330,8 @@ async def report(args: argparse.Namespace) -> int:
 
 
 async def logs(args: argparse.Namespace) -> int:
+    from engine.run_lock import live_holder
+
     store = await _open_store(args)
     try:
         session = await _session(store, args.run)
@@ -338,30 +340,30 @@ async def logs(args: argparse.Namespace) -> int:
         if st is None or agent not in st.agents:
             raise NotFound(f"unknown agent {args.agent!r} (use STAGE.AGENT)")
         clean = sys.stdout.isatty()
-        after = 0
+        after: dict[int, int] = {}
         while True:
-            rows = await store.logs(
-                session.run_id, stage, agent, args.attempt, after_id=after, limit=5000
-            )
-            for row in rows:
-                text = sanitize_line(row.text) if clean else row.text
-                sys.stdout.write(text if row.partial else text + "\n")
-            if rows:
-                after = rows[-1].id
-                continue
+            agent_state = session.state.stages[stage].agents[agent]
+            numbers = [args.attempt] if args.attempt else [a.n for a in agent_state.attempts]
+            for n in numbers:  # attempt by attempt: each read is one range of the index
+                while True:
+                    rows = await store.logs(
+                        session.run_id, stage, agent, n, after_id=after.get(n, 0), limit=5000
+                    )
+                    if not rows:
+                        break
+                    for row in rows:
+                        text = sanitize_line(row.text) if clean else row.text
+                        sys.stdout.write(text if row.partial else text + "\n")
+                    after[n] = rows[-1].id
+            sys.stdout.flush()
             if not args.follow:
                 break
-            fresh = await RunSession.load(store, session.run_id)
-            agent_state = fresh.state.stages[stage].agents[agent]
-            from engine.run_lock import live_holder
-
             if agent_state.status != "running" and await live_holder(store, session.run_id) is None:
                 break
-            if agent_state.status not in ("running", "pending") and fresh.state.status != "running":
+            if agent_state.status not in ("running", "pending"):
                 break
-            sys.stdout.flush()
             await asyncio.sleep(0.2)
-        sys.stdout.flush()
+            session = await RunSession.load(store, session.run_id)
         return 0
     finally:
         await store.close()
