@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -12,6 +13,7 @@ import signal
 import sqlite3
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,15 @@ async def _open_store(args: argparse.Namespace) -> Store:
             "no phaseboard database here (looked for .phaseboard/phaseboard.db upwards; use --db)"
         )
     return await Store.open(db, create=False)
+
+
+@contextlib.asynccontextmanager
+async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
+    store = await _open_store(args)
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 def _workspace(raw: str) -> Path:
@@ -189,18 +200,14 @@ async def resume(args: argparse.Namespace) -> int:
         from tui.cli_console import open_console
 
         return open_console(args)
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         return await drive_headless(store, run_id, json_mode=args.json)
-    finally:
-        await store.close()
 
 
 async def engine(args: argparse.Namespace) -> int:
     """The detached engine a console starts: it waits for the operator when paused."""
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)
         loop = asyncio.get_running_loop()
@@ -211,8 +218,6 @@ async def engine(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGHUP, lambda: None)
         outcome = await eng.drive()
         return outcome.exit_code
-    finally:
-        await store.close()
 
 
 async def demo(args: argparse.Namespace) -> int:
@@ -248,8 +253,7 @@ def prepare_demo_dir() -> Path:
 async def runs(args: argparse.Namespace) -> int:
     from engine.status_view import runs_item
 
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         rows = [
             dataclasses.replace(r, status=await _effective_status(store, r.id, r.status))
             for r in await store.runs()
@@ -274,8 +278,6 @@ async def runs(args: argparse.Namespace) -> int:
                 f"{r.id:<22} {r.workflow[:16]:<16} {status:<12} {r.decision or '-':<20} {started:<20} {duration}"
             )
         return 0
-    finally:
-        await store.close()
 
 
 async def _effective_status(store: Store, run_id: str, status: str) -> str:
@@ -297,24 +299,20 @@ async def _session(store: Store, ref: str) -> RunSession:
 async def status(args: argparse.Namespace) -> int:
     from engine.status_view import status_document, status_lines
 
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         session = await _session(store, args.run)
         if args.json:
             print(json.dumps(status_document(session.state), indent=2, default=str))
         else:
             print("\n".join(status_lines(session.state)))
         return 0
-    finally:
-        await store.close()
 
 
 async def report(args: argparse.Namespace) -> int:
     from engine.final_report import final_report, render_final_markdown
     from engine.reports import ReportWriter
 
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         session = await _session(store, args.run)
         out = Path(args.out).resolve() if args.out else session.run_dir
         await ReportWriter(store, session.state, session.run_dir).write_all(out)
@@ -325,15 +323,12 @@ async def report(args: argparse.Namespace) -> int:
             print(render_final_markdown(document))
         _err(f"phaseboard: report files written to {out}")
         return 0
-    finally:
-        await store.close()
 
 
 async def logs(args: argparse.Namespace) -> int:
     from engine.run_lock import live_holder
 
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         session = await _session(store, args.run)
         stage, _, agent = args.agent.partition(".")
         st = session.state.stages.get(stage)
@@ -365,16 +360,13 @@ async def logs(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.2)
             session = await RunSession.load(store, session.run_id)
         return 0
-    finally:
-        await store.close()
 
 
 # -- commands that change a run ------------------------------------------------------------
 
 
 async def _command(args: argparse.Namespace, kind: str, payload: dict[str, Any]) -> int:
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         outcome = await submit(store, run_id, kind, payload)
         if outcome.ok:
@@ -382,8 +374,6 @@ async def _command(args: argparse.Namespace, kind: str, payload: dict[str, Any])
             return 0
         _err(f"phaseboard: {outcome.message}")
         return 1
-    finally:
-        await store.close()
 
 
 async def retry(args: argparse.Namespace) -> int:
@@ -421,8 +411,7 @@ async def stop(args: argparse.Namespace) -> int:
 async def rollback(args: argparse.Namespace) -> int:
     from engine.rollback import find_point, workspace_changes
 
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         session = await _session(store, args.run)
         point = find_point(session, args.checkpoint)
         if point is None:
@@ -461,8 +450,6 @@ async def rollback(args: argparse.Namespace) -> int:
             return 0
         _err(f"phaseboard: {outcome.message}")
         return 1
-    finally:
-        await store.close()
 
 
 async def prune(args: argparse.Namespace) -> int:
@@ -471,8 +458,7 @@ async def prune(args: argparse.Namespace) -> int:
 
     if args.keep is None and args.older_than is None:
         raise UsageError("give --keep N and/or --older-than DAYS")
-    store = await _open_store(args)
-    try:
+    async with _opened(args) as store:
         rows = await store.runs()
         doomed = []
         for index, r in enumerate(rows):
@@ -508,8 +494,6 @@ async def prune(args: argparse.Namespace) -> int:
         manifests, blobs = await asyncio.to_thread(sweep)
         print(f"deleted {len(doomed)} runs, {manifests} snapshots and {blobs} stored files")
         return 0
-    finally:
-        await store.close()
 
 
 def open_console(args: argparse.Namespace) -> int:
