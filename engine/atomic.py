@@ -2,8 +2,12 @@
 
 A reader (a script polling ``final_report.json``, an editor showing ``SESSION_CONTINUITY.md``)
 must only ever see the old file or the new one, never half of either, even if the writer is
-killed mid-way. Each file is written to a temporary name in its own directory, flushed to disk,
-then renamed over the target; the files are owner-only (0600), like the database they come from.
+killed mid-way. Each file is written to a temporary name in its own directory, then renamed
+over the target; the files are owner-only (0600), like the database they come from.
+
+They are not fsynced: every one of them is derived from the database, which is, and
+``phaseboard report`` rebuilds them after a power loss. An fsync per agent result was a
+measurable share of the cost of starting many short agents.
 """
 
 from __future__ import annotations
@@ -56,14 +60,11 @@ class AtomicFile:
 
     def commit(self) -> None:
         try:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
             self._fh.close()
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        _fsync_dir(self.path.parent)
 
     def abort(self) -> None:
         with contextlib.suppress(OSError):
@@ -96,17 +97,3 @@ def write_json_atomic(path: Path, obj: Any) -> None:
 def to_json(obj: Any) -> str:
     """The JSON form of every file phaseboard writes: readable, keys in their own order."""
     return json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False, default=str) + "\n"
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable; some filesystems cannot, which is not an error."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

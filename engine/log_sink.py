@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from engine.store import LogRow, Store
 
 BATCH_ROWS = 1000
 FLUSH_INTERVAL_S = 0.1
 MAX_BUFFERED_ROWS = 20_000
+MAX_OPEN_FILES = 64
 
 
 class LogSink:
@@ -30,6 +33,8 @@ class LogSink:
         self._task: asyncio.Task[None] | None = None
         self.lines_written = 0
         self._file_attempt: dict[tuple[str, str], int] = {}
+        self._files: OrderedDict[tuple[str, str], TextIO] = OrderedDict()
+        """Open ``STAGE/AGENT.log`` files, most recently used last (at most MAX_OPEN_FILES)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="log-sink")
@@ -41,6 +46,9 @@ class LogSink:
                 await self._task
             self._task = None
         await self.flush()
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
 
     async def add(self, rows: Sequence[LogRow]) -> None:
         self._buffer.extend(rows)
@@ -74,12 +82,27 @@ class LogSink:
                 self._file_attempt[key] = row.attempt
                 texts.append(f"--- attempt {row.attempt} ---\n")
             texts.append(row.text if row.partial else row.text + "\n")
-        for (stage, agent), texts in groups.items():
-            path = self._run_dir / stage / f"{agent}.log"
-            try:
-                # never parents=True: a vanished workspace must not be recreated by a log write
-                path.parent.mkdir(exist_ok=True, mode=0o700)
-                with open(path, "a", encoding="utf-8", errors="backslashreplace") as fh:
-                    fh.writelines(texts)
-            except FileNotFoundError:
-                continue  # the store holds every line; `phaseboard report` rebuilds the file
+        for key, texts in groups.items():
+            fh = self._open(key)
+            if fh is not None:
+                fh.writelines(texts)
+                fh.flush()
+
+    def _open(self, key: tuple[str, str]) -> TextIO | None:
+        fh = self._files.get(key)
+        if fh is not None:
+            self._files.move_to_end(key)
+            return fh
+        stage, agent = key
+        path = self._run_dir / stage / f"{agent}.log"
+        try:
+            # never parents=True: a vanished workspace must not be recreated by a log write
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            fh = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except FileNotFoundError:
+            return None  # the store holds every line; `phaseboard report` rebuilds the file
+        self._files[key] = fh
+        if len(self._files) > MAX_OPEN_FILES:
+            _, oldest = self._files.popitem(last=False)
+            oldest.close()
+        return fh
