@@ -2,22 +2,24 @@
 
 orjson decodes about four times faster than the standard library, which is what makes
 rebuilding the state of a run with a million events quick. It cannot hold integers
-beyond 64 bits exactly, so text that may contain one goes through the standard library.
+beyond 64 bits exactly (it reads them as floats), so the rare document that has one is
+written by the standard library with a leading space, a mark that is still valid JSON,
+and read back by the standard library too.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(r"\d{19}")
+_EXACT_MARK = " "
 
 
 def loads(text: str | bytes) -> Any:
-    if _LONG_DIGITS.search(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+    mark = _EXACT_MARK if isinstance(text, str) else _EXACT_MARK.encode()
+    if text[:1] == mark:
         return json.loads(text)
     try:
         return orjson.loads(text)
@@ -29,4 +31,4 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode("utf-8")
     except TypeError:  # integers beyond 64 bits, or types orjson does not know
-        return json.dumps(value, default=str)
+        return _EXACT_MARK + json.dumps(value, default=str)
