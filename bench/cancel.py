@@ -30,7 +30,7 @@ from common import (
     stop_process,
     temp_dir,
     wait_for,
-    wait_rusage,
+    wait_peak_rss,
 )
 
 AGENTS = 200
@@ -82,7 +82,7 @@ def one_round(how: str) -> tuple[float, int]:
                     gone = time.monotonic() - start
                     break
                 time.sleep(0.02)
-            code, _ = wait_rusage(proc, 60)
+            code, _ = wait_peak_rss(proc, 60)
             time.sleep(0.5)
             left = len(alive(procs))
             if code != 130:

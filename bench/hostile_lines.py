@@ -1,8 +1,8 @@
 """Scenario 3: one 10 MB line with no newline, NUL bytes and invalid UTF-8.
 
-The engine runs as a subprocess (``phaseboard run --headless``); its peak resident memory comes
-from ``wait4`` (exact, however brief), and its growth is that peak minus the peak of the same
-run with an agent that prints one short line. Two lines are sent:
+The engine runs as a subprocess (``phaseboard run --headless``); its peak resident memory is
+the kernel's high-water mark of the process (``VmHWM``), and its growth is that peak minus the
+peak of a run, in the same round, whose agent prints one short line. Two lines are sent:
 
 - ``plain``: starts with text. The executor cuts it into pieces of ``max_line_chars`` (65,536)
   and stores them all, flagged partial but the last: the line is kept whole, as pieces. No
@@ -33,7 +33,7 @@ from common import (
     start_phaseboard,
     stop_process,
     temp_dir,
-    wait_rusage,
+    wait_peak_rss,
 )
 
 from engine.executor import AttemptSpec
@@ -85,7 +85,7 @@ def one_run(tmp: Path, prefix: bytes, total: int) -> tuple[int, Path]:
         ["run", str(wf), "--headless", "--workspace", str(ws)], tmp, tmp / "log"
     )
     try:
-        code, peak = wait_rusage(proc, 600)
+        code, peak = wait_peak_rss(proc, 600)
     finally:
         stop_process(proc)
     if code != 0:
@@ -120,14 +120,14 @@ def main() -> int:
     print(f"      message parser {mib(MAX_RESULT_BYTES):.0f} MiB; line of {total:,} bytes")
     caps = {"plain": MAX_PENDING_BYTES, "json-like": MAX_RESULT_BYTES}
     baseline: list[int] = []
-    peaks: dict[str, list[int]] = {name: [] for name in PREFIXES}
+    growths: dict[str, list[int]] = {name: [] for name in PREFIXES}
     for _ in range(runs):
         with temp_dir("hostile-base") as tmp:
             baseline.append(one_run(tmp, b"short line", 10)[0])
         for name, prefix in PREFIXES.items():
             with temp_dir("hostile") as tmp:
                 peak, db = one_run(tmp, prefix, total)
-                peaks[name].append(peak)
+                growths[name].append(peak - baseline[-1])
                 text, pieces, flags = stored_line(db)
                 want = expected_bytes(prefix, total).decode("utf-8", errors="replace")
                 if text != want or not flags:
@@ -141,13 +141,13 @@ def main() -> int:
                 print(
                     f"{name}: {total:,} bytes stored whole as {pieces} pieces ({len(text):,} chars)"
                 )
-    base = median(baseline)
-    print(f"engine peak RSS with a short line: {mib(base):.1f} MiB (median of {runs})")
-    for name, values in peaks.items():
-        growth = max(0.0, median(values) - base)
+    print(f"engine peak RSS with a short line: {', '.join(f'{mib(b):.0f}' for b in baseline)} MiB")
+    for name, values in growths.items():
+        growth = max(0.0, median(values))
         cap = caps[name]
         print(
-            f"{name}: engine peak RSS {mib(median(values)):.1f} MiB, growth {mib(growth):.1f} MiB "
+            f"{name}: growth over the short-line run of the same round "
+            f"{', '.join(f'{mib(g):.1f}' for g in values)} MiB, median {mib(growth):.1f} MiB "
             f"({growth / total:.2f} bytes per byte of line); 3x cap {mib(3 * cap):.0f} MiB"
         )
         verdicts.absolute(

@@ -6,7 +6,7 @@ The engine runs as a subprocess, ``phaseboard run WORKFLOW --headless``, as an o
   process's own CPU time (user + system, psutil) is read over a window; under 2% of one core.
   The run is then interrupted with SIGINT.
 - scale: 50 stages of 10 agents that print their result and exit; the engine's peak resident
-  memory (``wait4``) under 300 MB, the maximum over the rounds.
+  memory (``VmHWM``) under 300 MB, the maximum over the rounds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from common import (
     stop_process,
     temp_dir,
     wait_for,
-    wait_rusage,
+    wait_peak_rss,
 )
 
 IDLE_AGENTS = 200
@@ -62,7 +62,7 @@ def idle_cpu(window_s: float) -> float:
             time.sleep(window_s)
             used, elapsed = sum(engine.cpu_times()[:2]) - before, time.monotonic() - start
             proc.send_signal(signal.SIGINT)
-            code, _ = wait_rusage(proc, 60)
+            code, _ = wait_peak_rss(proc, 60)
             if code != 130:
                 raise RuntimeError(f"engine exited {code} on SIGINT, expected 130")
         finally:
@@ -82,7 +82,7 @@ def scale_rss(stages: int, agents: int) -> tuple[float, int]:
             ["run", str(wf), "--headless", "--workspace", str(ws)], tmp, tmp / "log"
         )
         try:
-            code, peak = wait_rusage(proc, 900)
+            code, peak = wait_peak_rss(proc, 900)
         finally:
             stop_process(proc)
         elapsed = time.perf_counter() - start
