@@ -37,6 +37,12 @@ KILL_WAIT_S = 2.0
 CLOSE_WAIT_S = 0.5
 """Longest wait for the pipes once the group is gone, before they are abandoned."""
 GROUP_SCAN_S = 2.0
+GROUP_SCAN_MAX_S = 32.0
+SETTLE_AFTER_S = 5.0
+"""After this long an attempt is sampled less often."""
+SETTLED_SAMPLE_S = 1.0
+SETTLED_LIMIT_SAMPLE_S = 0.5
+"""The settled sampling interval when a memory limit must be enforced."""
 """How often the whole process table is scanned for group members that left the tree."""
 POLL_S = 0.02
 MAX_PENDING_LINES = 50_000
@@ -248,18 +254,29 @@ class LocalAttempt:
             self._finish()
 
     async def _monitor(self) -> None:
-        """Sample resources and enforce the limits until the leader exits."""
+        """Sample resources and enforce the limits until the leader exits.
+
+        Sampling backs off once an attempt has run a while: two hundred agents sleeping
+        must cost the engine next to nothing. The full process-table scan (for members
+        that left the tree) starts every ``GROUP_SCAN_S`` and doubles its gap up to
+        ``GROUP_SCAN_MAX_S``.
+        """
         spec = self._spec
-        interval = max(spec.sample_interval_s, 0.01)
-        scan_every = max(1, round(GROUP_SCAN_S / interval))
-        count = 0
+        fast = max(spec.sample_interval_s, 0.01)
+        slow = max(fast, SETTLED_SAMPLE_S if spec.memory_mb is None else SETTLED_LIMIT_SAMPLE_S)
+        scan_gap = GROUP_SCAN_S
+        next_scan = self._started + scan_gap
         next_sample = self._started
         while not self._leader_exited.is_set():
             now = time.monotonic()
             if now >= next_sample:
-                count += 1
-                await self._sample(scan_group=count % scan_every == 0)
-                next_sample = now + interval
+                scan = now >= next_scan
+                if scan:
+                    scan_gap = min(scan_gap * 2, GROUP_SCAN_MAX_S)
+                    next_scan = now + scan_gap
+                await self._sample(scan_group=scan)
+                settled = now - self._started >= SETTLE_AFTER_S
+                next_sample = now + (slow if settled else fast)
             wake = min(next_sample, self._check_deadlines())
             await _wait_event(self._leader_exited, max(wake - time.monotonic(), 0.001))
 
@@ -289,7 +306,9 @@ class LocalAttempt:
         assert self._meter is not None
         if scan_group:
             self._meter.add_members(
-                await asyncio.to_thread(process_tree.group_members, self._meter.pgid)
+                await asyncio.to_thread(
+                    process_tree.group_members_cached, self._meter.pgid, GROUP_SCAN_S
+                )
             )
         rss = self._meter.sample()
         limit = self._spec.memory_mb

@@ -21,6 +21,7 @@ import ctypes.util
 import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -133,6 +134,35 @@ def group_members(pgid: int) -> list[ProcStat]:
         if name.isdigit() and (stat := read_stat(int(name))) is not None and stat.pgid == pgid:
             members.append(stat)
     return members
+
+
+_table_lock = threading.Lock()
+_table: tuple[float, dict[int, list[ProcStat]]] = (float("-inf"), {})
+
+
+def group_members_cached(pgid: int, max_age: float) -> list[ProcStat]:
+    """Like :func:`group_members`, from one scan of the process table shared by every caller
+    and at most ``max_age`` seconds old: with many agents running, the engine scans the
+    table once per period, not once per agent."""
+    global _table
+    with _table_lock:
+        taken, groups = _table
+        if time.monotonic() - taken > max_age:
+            groups = {}
+            for stat in _all_stats():
+                groups.setdefault(stat.pgid, []).append(stat)
+            _table = (time.monotonic(), groups)
+        return list(groups.get(pgid, ()))
+
+
+def _all_stats() -> list[ProcStat]:
+    if not _PROC:
+        return [s for pid in psutil.pids() if (s := _psutil_stat(pid))]
+    return [
+        stat
+        for name in os.listdir("/proc")
+        if name.isdigit() and (stat := read_stat(int(name))) is not None
+    ]
 
 
 def live_members(pgid: int) -> list[ProcStat]:
