@@ -12,12 +12,6 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from engine.commands import CommandRejected
-from engine.run_lock import RunLocked
-from engine.runs import NotFound, UsageError
-from engine.store import StoreError
-from engine.workflow import WorkflowError
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line, exit 2
@@ -125,6 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "db_sub", None):
         args.db = args.db_sub
+    # imported after parsing, so `--help` and usage errors answer without loading the engine
+    from engine.commands import CommandRejected
+    from engine.run_lock import RunLocked
+    from engine.runs import NotFound, UsageError
+    from engine.store import StoreError
+    from engine.workflow import WorkflowError
+
     try:
         return _dispatch(parser, args)
     except WorkflowError as exc:
