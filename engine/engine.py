@@ -141,6 +141,7 @@ class Engine(RunSession):
             self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             self._tasks.append(asyncio.create_task(self._poll_commands(), name="commands"))
             await self._recover_interrupted()
+            await self._apply_commands()  # requests left by a process that died first
             if self.state.status == "completed" and self._next_stage() is None:
                 return RunOutcome("completed", self.state.decision)  # nothing left to do
             return await self._loop()

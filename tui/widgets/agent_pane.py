@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.widgets import Log, Static
 
@@ -112,8 +113,13 @@ class AgentPane(Vertical, can_focus=True):
             title.append(f" ({agent.id})", style="dim")
         if agent.backup_of:
             title.append(f" backup of {agent.backup_of}", style="dim italic")
-        show_text(self.query_one(".pane-title", Static), title)
-        show_text(self.query_one(".pane-info", Static), self._info(agent, workflow, now, variables))
+        try:
+            title_widget = self.query_one(".pane-title", Static)
+            info_widget = self.query_one(".pane-info", Static)
+        except NoMatches:
+            return  # being mounted or removed as the followed stage changes; the next tick shows it
+        show_text(title_widget, title)
+        show_text(info_widget, self._info(agent, workflow, now, variables))
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "running", "-running")
 
