@@ -17,15 +17,37 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiosqlite
 
 from engine import jsonio
 from engine.events import Event, Payload
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
+from engine.store_rows import (
+    Command,
+    LockRow,
+    LogRow,
+    RunRow,
+    StoredLog,
+    _AppendRequest,
+    _command,
+    _run_row,
+    explain,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "Command",
+    "LockRow",
+    "LogRow",
+    "RunRow",
+    "Store",
+    "StoreError",
+    "StoredLog",
+    "explain",
+]
 
 BUSY_TIMEOUT_MS = 30_000
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")
@@ -33,64 +55,6 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")
 
 class StoreError(Exception):
     """A database that cannot be used: locked, read-only, corrupt or from a newer phaseboard."""
-
-
-class LogRow(NamedTuple):
-    """One line of an agent's log; a tuple so a batch goes to ``executemany`` as it is."""
-
-    stage: str
-    agent: str
-    attempt: int
-    stream: str
-    ts: float
-    text: str
-    partial: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class StoredLog:
-    id: int
-    stage: str
-    agent: str
-    attempt: int
-    stream: str
-    ts: float
-    text: str
-    partial: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    id: int
-    run_id: str
-    kind: str
-    args: dict[str, Any]
-    operator: str
-    created_at: float
-    applied_at: float | None
-    outcome: dict[str, Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class RunRow:
-    id: str
-    workflow: str
-    workspace: str
-    run_dir: str
-    created_at: float
-    status: str
-    decision: str | None
-    started_at: float | None
-    ended_at: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class LockRow:
-    run_id: str
-    pid: int
-    host: str
-    create_time: float
-    heartbeat: float
 
 
 def _prepare_file(path: Path) -> None:
@@ -466,19 +430,6 @@ class Store:
         return str(await self._scalar("PRAGMA integrity_check"))
 
 
-@dataclass(eq=False)
-class _AppendRequest:
-    run_id: str
-    payloads: list[Payload]
-    operator: str
-    command: tuple[int, dict[str, Any]] | None
-    manifests: tuple[int, ...]
-    events: list[Event] = field(default_factory=list)
-    future: asyncio.Future[list[Event]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
-
-
 async def _append_batch(conn: aiosqlite.Connection, *, batch: list[_AppendRequest]) -> None:
     now = time.time()
     last: dict[str, int] = {}
@@ -530,33 +481,6 @@ def _split_sql(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def _run_row(r: sqlite3.Row) -> RunRow:
-    return RunRow(
-        id=r["id"],
-        workflow=r["workflow"],
-        workspace=r["workspace"],
-        run_dir=r["run_dir"],
-        created_at=r["created_at"],
-        status=r["status"],
-        decision=r["decision"],
-        started_at=r["started_at"],
-        ended_at=r["ended_at"],
-    )
-
-
-def _command(r: sqlite3.Row) -> Command:
-    return Command(
-        id=r["id"],
-        run_id=r["run_id"],
-        kind=r["kind"],
-        args=json.loads(r["args"]),
-        operator=r["operator"],
-        created_at=r["created_at"],
-        applied_at=r["applied_at"],
-        outcome=None if r["outcome"] is None else json.loads(r["outcome"]),
-    )
-
-
 async def _update_run_summary(conn: aiosqlite.Connection, run_id: str, events: list[Event]) -> None:
     """Keep the runs table's summary columns in step, so `runs` never folds whole histories."""
     for event in events:
@@ -575,20 +499,3 @@ async def _update_run_summary(conn: aiosqlite.Connection, run_id: str, events: l
             )
         elif event.kind == "rolled_back":
             await conn.execute("UPDATE runs SET decision = NULL WHERE id = ?", (run_id,))
-
-
-def explain(path: Path, exc: sqlite3.Error) -> str:
-    """One line that says what is wrong with the database, for the operator."""
-    text = str(exc)
-    writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
-    if not writable and ("unable to open" in text or "readonly" in text):
-        return (
-            f"database {path} is read-only: phaseboard needs to write to it and its folder ({text})"
-        )
-    if "not a database" in text or "malformed" in text:
-        return f"database {path} is corrupt or not a phaseboard database ({text}); it was left untouched"
-    if "readonly" in text or "read-only" in text:
-        return f"database {path} is read-only ({text})"
-    if "locked" in text or "busy" in text:
-        return f"database {path} is locked by another process ({text})"
-    return f"database {path}: {text}"

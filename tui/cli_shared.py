@@ -1,0 +1,50 @@
+"""Helpers the ``phaseboard`` command handlers share: messages, the store, a run's session."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+
+from engine.runs import NotFound, find_db, resolve_run_id
+from engine.session import RunSession
+from engine.store import Store
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _open_store(args: argparse.Namespace) -> Store:
+    db = find_db(args.db)
+    if db is None:
+        raise NotFound(
+            "no phaseboard database here (looked for .phaseboard/phaseboard.db upwards; use --db)"
+        )
+    return await Store.open(db, create=False)
+
+
+@contextlib.asynccontextmanager
+async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
+    store = await _open_store(args)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def _effective_status(store: Store, run_id: str, status: str) -> str:
+    """A run marked running whose engine is gone was interrupted."""
+    from engine.run_lock import live_holder
+
+    if status == "running" and await live_holder(store, run_id) is None:
+        return "interrupted"
+    return status
+
+
+async def _session(store: Store, ref: str) -> RunSession:
+    run_id = await resolve_run_id(store, ref)
+    session = await RunSession.load(store, run_id)
+    session.state.status = await _effective_status(store, run_id, session.state.status)
+    return session
