@@ -1,5 +1,9 @@
 """Schema versions of the store, applied in order; ``PRAGMA user_version`` records the last one.
 
+Log lines are narrow rows keyed by a small integer source (run, stage, agent, attempt): a
+million lines then cost about their own text, and inserting them about what a bare table
+costs. The ``logs`` view shows them with their names, for people reading the file.
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
@@ -28,18 +32,29 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS logs (
+CREATE TABLE IF NOT EXISTS log_sources (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,
     stage TEXT NOT NULL,
     agent TEXT NOT NULL,
     attempt INTEGER NOT NULL,
-    stream TEXT NOT NULL,
+    UNIQUE (run_id, stage, agent, attempt)
+);
+CREATE TABLE IF NOT EXISTS log_lines (
+    id INTEGER PRIMARY KEY,
+    source INTEGER NOT NULL,
+    stream INTEGER NOT NULL,
     ts REAL NOT NULL,
     text TEXT NOT NULL,
     partial INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS logs_by_agent ON logs (run_id, stage, agent, attempt, id);
+CREATE INDEX IF NOT EXISTS log_lines_by_source ON log_lines (source, id);
+CREATE VIEW IF NOT EXISTS logs AS
+    SELECT l.id AS id, s.run_id AS run_id, s.stage AS stage, s.agent AS agent,
+           s.attempt AS attempt,
+           CASE l.stream WHEN 0 THEN 'stdout' ELSE 'stderr' END AS stream,
+           l.ts AS ts, l.text AS text, l.partial AS partial
+    FROM log_lines l JOIN log_sources s ON s.id = l.source;
 CREATE TABLE IF NOT EXISTS commands (
     id INTEGER PRIMARY KEY,
     run_id TEXT NOT NULL,

@@ -13,7 +13,6 @@ import contextlib
 import functools
 import json
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -50,7 +49,7 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
-_SAFE_ID = re.compile(r"[A-Za-z0-9_.-]+")
+_STREAM_CODES = {"stdout": 0, "stderr": 1}
 
 
 class StoreError(Exception):
@@ -74,6 +73,8 @@ class Store:
         self._write_lock = asyncio.Lock()
         """Tasks of one process share the connection: one transaction at a time."""
         self._appends: list[_AppendRequest] = []
+        self._sources: dict[tuple[str, str, str, int], int] = {}
+        """Log source ids already in the file (they are never deleted while a run lives)."""
         self._appender: asyncio.Future[None] | None = None
 
     # -- opening ---------------------------------------------------------------------------
@@ -209,7 +210,12 @@ class Store:
 
     async def delete_run(self, run_id: str) -> None:
         async def fn(conn: aiosqlite.Connection) -> None:
-            for table in ("logs", "events", "commands", "locks", "run_manifests"):
+            await conn.execute(
+                "DELETE FROM log_lines WHERE source IN "
+                "(SELECT id FROM log_sources WHERE run_id = ?)",
+                (run_id,),
+            )
+            for table in ("log_sources", "events", "commands", "locks", "run_manifests"):
                 await conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             await conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -286,18 +292,53 @@ class Store:
         if not rows:
             return
 
-        if not _SAFE_ID.fullmatch(run_id):
-            raise ValueError(f"bad run id {run_id!r}")
-        # The run id is bound as a literal so the rows need no copying into new tuples.
-        sql = (
-            "INSERT INTO logs(run_id, stage, agent, attempt, stream, ts, text, partial) "
-            f"VALUES ('{run_id}',?,?,?,?,?,?,?)"
-        )
+        fresh: dict[tuple[str, str, str, int], int] = {}
 
         async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.executemany(sql, rows)
+            fresh.clear()  # a retried transaction starts over
+            sources: dict[tuple[str, str, int], int] = {}
+            for row in rows:
+                key = (row.stage, row.agent, row.attempt)
+                if key not in sources:
+                    sources[key] = await self._log_source(conn, (run_id, *key), fresh)
+            await conn.executemany(
+                "INSERT INTO log_lines(source, stream, ts, text, partial) VALUES (?,?,?,?,?)",
+                [
+                    (
+                        sources[(r.stage, r.agent, r.attempt)],
+                        _STREAM_CODES[r.stream],
+                        r.ts,
+                        r.text,
+                        r.partial,
+                    )
+                    for r in rows
+                ],
+            )
 
         await self._write(fn)
+        self._sources.update(fresh)  # only once committed: a rolled-back id must not be reused
+
+    async def _log_source(
+        self,
+        conn: aiosqlite.Connection,
+        key: tuple[str, str, str, int],
+        fresh: dict[tuple[str, str, str, int], int],
+    ) -> int:
+        cached = self._sources.get(key, fresh.get(key))
+        if cached is not None:
+            return cached
+        await conn.execute(
+            "INSERT OR IGNORE INTO log_sources(run_id, stage, agent, attempt) VALUES (?,?,?,?)",
+            key,
+        )
+        async with conn.execute(
+            "SELECT id FROM log_sources WHERE run_id = ? AND stage = ? AND agent = ? AND attempt = ?",
+            key,
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        fresh[key] = int(row[0])
+        return int(row[0])
 
     async def logs(
         self,
@@ -311,29 +352,48 @@ class Store:
         newest: bool = False,
     ) -> list[StoredLog]:
         """Log lines in order; with ``newest`` the last ``limit`` lines (still in order)."""
-        where = ["run_id = ?", "id > ?"]
-        params: list[Any] = [run_id, after_id]
+        where = ["run_id = ?"]
+        params: list[Any] = [run_id]
         for column, value in (("stage", stage), ("agent", agent), ("attempt", attempt)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
+        async with self._conn.execute(
+            f"SELECT id, stage, agent, attempt FROM log_sources WHERE {' AND '.join(where)}",
+            params,
+        ) as cur:
+            names = {int(r[0]): (r[1], r[2], int(r[3])) for r in await cur.fetchall()}
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
         order = "DESC" if newest else "ASC"
         sql = (
-            "SELECT id, stage, agent, attempt, stream, ts, text, partial FROM logs "
-            f"WHERE {' AND '.join(where)} ORDER BY id {order}"
+            "SELECT id, source, stream, ts, text, partial FROM log_lines "
+            f"WHERE source IN ({marks}) AND id > ? ORDER BY id {order}"
         )
+        query: list[Any] = [*names, after_id]
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
-        async with self._conn.execute(sql, params) as cur:
+            query.append(limit)
+        async with self._conn.execute(sql, query) as cur:
             rows = await cur.fetchall()
-        out = [StoredLog(r[0], r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7])) for r in rows]
+        out = []
+        for r in rows:
+            stage_, agent_, attempt_ = names[r[1]]
+            stream = "stdout" if r[2] == 0 else "stderr"
+            out.append(StoredLog(r[0], stage_, agent_, attempt_, stream, r[3], r[4], bool(r[5])))
         if newest:
             out.reverse()
         return out
 
     async def log_count(self, run_id: str) -> int:
-        return int(await self._scalar("SELECT COUNT(*) FROM logs WHERE run_id = ?", (run_id,)))
+        return int(
+            await self._scalar(
+                "SELECT COUNT(*) FROM log_lines WHERE source IN "
+                "(SELECT id FROM log_sources WHERE run_id = ?)",
+                (run_id,),
+            )
+        )
 
     # -- commands --------------------------------------------------------------------------
 
