@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.events import AgentFinished, AgentMessage, AttemptFinished, AttemptStarted
 from engine.executor import AttemptExit, AttemptSpec, Executor
-from engine.placeholders import build_argv, placeholder_values
+from engine.placeholders import build_argv, run_placeholders
 from engine.results import MessageParser, ResultError, check_result, extract_result
 from engine.secrets import PieceMasker
 from engine.store import LogRow
-from engine.workflow import AgentSpec, bundled_data_dir
+from engine.workflow import AgentSpec
 
 if TYPE_CHECKING:
     from engine.engine import Engine
@@ -145,13 +144,7 @@ class AgentRunner:
         stdout_file = attempt_dir / f"{agent.id}.{n}.stdout"
         for stale in (output_file, stdout_file):
             stale.unlink(missing_ok=True)
-        values = placeholder_values(
-            workspace=str(engine.workspace),
-            run_dir=str(engine.run_dir),
-            data=str(bundled_data_dir()),
-            python=sys.executable,
-            params=engine.state.params,
-        )
+        values = run_placeholders(engine.state)
         argv = build_argv(agent.run, values, shell=agent.shell)
         env = dict(os.environ)
         env.update(agent.env)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.state import RunState
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 
@@ -39,6 +44,20 @@ def build_argv(run: list[str] | str, values: Mapping[str, str], *, shell: bool) 
         return [substitute(text, values, quote=True)]
     words = shlex.split(run) if isinstance(run, str) else list(run)
     return [substitute(word, values) for word in words]
+
+
+def run_placeholders(state: RunState) -> dict[str, str]:
+    """The placeholder values of a run: its workspace, folder and params, the bundled data
+    folder and the running interpreter."""
+    from engine.workflow import bundled_data_dir
+
+    return placeholder_values(
+        workspace=state.workspace,
+        run_dir=state.run_dir,
+        data=str(bundled_data_dir()),
+        python=sys.executable,
+        params=state.params,
+    )
 
 
 def placeholder_values(

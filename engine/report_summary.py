@@ -4,15 +4,14 @@ monitoring, and how to roll it back."""
 from __future__ import annotations
 
 import shlex
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 from engine.finding_paths import canonical_json
-from engine.placeholders import build_argv, placeholder_values
+from engine.placeholders import build_argv, run_placeholders
 from engine.state import AgentState, RunState, StageState
 from engine.status_view import command
-from engine.workflow import AgentsStage, CheckpointStage, bundled_data_dir
+from engine.workflow import AgentsStage, CheckpointStage
 
 MONITORING_KEYS = ("metrics_configured", "alerts_defined", "dashboards_created")
 
@@ -148,13 +147,7 @@ def rollback_plan(state: RunState) -> dict[str, Any]:
 
 def _command_text(state: RunState, run: list[str] | str, shell: bool) -> str:
     """A verify command with its placeholders filled in, ready to paste."""
-    values = placeholder_values(
-        workspace=state.workspace,
-        run_dir=state.run_dir,
-        data=str(bundled_data_dir()),
-        python=sys.executable,
-        params=state.params,
-    )
+    values = run_placeholders(state)
     try:
         argv = build_argv(run, values, shell=shell)
     except (KeyError, ValueError):

@@ -9,20 +9,21 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine import snapshots
 from engine.events import RollbackPointSaved, RolledBack
-from engine.placeholders import build_argv, placeholder_values
+from engine.placeholders import build_argv, run_placeholders
 from engine.state import RollbackPoint
 from engine.store import BUSY_TIMEOUT_MS
-from engine.workflow import AgentsStage, bundled_data_dir
+from engine.workflow import AgentsStage
 
 if TYPE_CHECKING:
     from engine.session import RunSession
 
+T = TypeVar("T")
 COMMAND_TIMEOUT_S = 300
 OUTPUT_TAIL = 2000
 
@@ -33,32 +34,22 @@ def _connect(db_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _take(db_path: Path, workspace: Path) -> tuple[snapshots.SnapshotInfo, bool]:
+def _take(conn: sqlite3.Connection, workspace: Path) -> tuple[snapshots.SnapshotInfo, bool]:
+    """A snapshot, and whether every file of it reads back from the store."""
+    info = snapshots.take_snapshot(conn, workspace)
+    missing = conn.execute(
+        "SELECT COUNT(*) FROM manifest_files m LEFT JOIN blobs b ON b.sha256 = m.sha256 "
+        "WHERE m.manifest_id = ? AND b.sha256 IS NULL",
+        (info.manifest_id,),
+    ).fetchone()[0]
+    return info, missing == 0
+
+
+def _on_own_connection(db_path: Path, fn: Callable[..., T], *args: Any) -> T:
+    """Run a snapshot function on a connection of its own (it runs in a worker thread)."""
     conn = _connect(db_path)
     try:
-        info = snapshots.take_snapshot(conn, workspace)
-        missing = conn.execute(
-            "SELECT COUNT(*) FROM manifest_files m LEFT JOIN blobs b ON b.sha256 = m.sha256 "
-            "WHERE m.manifest_id = ? AND b.sha256 IS NULL",
-            (info.manifest_id,),
-        ).fetchone()[0]
-        return info, missing == 0
-    finally:
-        conn.close()
-
-
-def _restore(db_path: Path, workspace: Path, manifest_id: int) -> snapshots.WorkspaceDiff:
-    conn = _connect(db_path)
-    try:
-        return snapshots.restore_snapshot(conn, workspace, manifest_id)
-    finally:
-        conn.close()
-
-
-def _diff(db_path: Path, workspace: Path, manifest_id: int) -> snapshots.WorkspaceDiff:
-    conn = _connect(db_path)
-    try:
-        return snapshots.diff_against(conn, workspace, manifest_id)
+        return fn(conn, *args)
     finally:
         conn.close()
 
@@ -66,7 +57,9 @@ def _diff(db_path: Path, workspace: Path, manifest_id: int) -> snapshots.Workspa
 async def save_point(session: RunSession, stage: str, agent: str | None = None) -> RollbackPoint:
     from engine.session import now_iso
 
-    info, verified = await asyncio.to_thread(_take, session.store.path, session.workspace)
+    info, verified = await asyncio.to_thread(
+        _on_own_connection, session.store.path, _take, session.workspace
+    )
     point_id = f"rp{len(session.state.rollback_points) + 1}"
     await session.emit(
         RollbackPointSaved(
@@ -88,7 +81,13 @@ async def save_point(session: RunSession, stage: str, agent: str | None = None) 
 
 async def workspace_changes(session: RunSession, point: RollbackPoint) -> snapshots.WorkspaceDiff:
     """What rolling back to ``point`` would undo in the workspace as it is now."""
-    return await asyncio.to_thread(_diff, session.store.path, session.workspace, point.manifest_id)
+    return await asyncio.to_thread(
+        _on_own_connection,
+        session.store.path,
+        snapshots.diff_against,
+        session.workspace,
+        point.manifest_id,
+    )
 
 
 def find_point(session: RunSession, ref: str) -> RollbackPoint | None:
@@ -123,13 +122,7 @@ def agents_undone(session: RunSession, point: RollbackPoint) -> list[tuple[str, 
 
 
 def _run_command(session: RunSession, run: list[str] | str, shell: bool) -> dict[str, Any]:
-    values = placeholder_values(
-        workspace=str(session.workspace),
-        run_dir=str(session.run_dir),
-        data=str(bundled_data_dir()),
-        python=sys.executable,
-        params=session.state.params,
-    )
+    values = run_placeholders(session.state)
     argv = build_argv(run, values, shell=shell)
     cmd: list[str] = ["/bin/sh", "-c", argv[0]] if shell else argv
     try:
@@ -169,7 +162,11 @@ async def roll_back(session: RunSession, point: RollbackPoint) -> RolledBack:
             result = await asyncio.to_thread(_run_command, session, agent.rollback, agent.shell)
             commands.append({"agent": f"{sid}.{agent.id}", **result})
     diff = await asyncio.to_thread(
-        _restore, session.store.path, session.workspace, point.manifest_id
+        _on_own_connection,
+        session.store.path,
+        snapshots.restore_snapshot,
+        session.workspace,
+        point.manifest_id,
     )
     verify = []
     for sid, agent in undone:

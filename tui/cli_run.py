@@ -167,18 +167,25 @@ async def engine(args: argparse.Namespace) -> int:
 
 
 async def demo(args: argparse.Namespace) -> int:
+    target, extra = demo_arguments(args)
+    store, run_id = await prepare_run(args, extra_params=extra)
+    try:
+        _err(f"phaseboard: demo run {run_id} on {target}")
+        return await drive_headless(store, run_id, json_mode=args.json, cd=DEMO_DIR)
+    finally:
+        await store.close()
+
+
+def demo_arguments(args: argparse.Namespace) -> tuple[Path, list[str]]:
+    """Point ``args`` at the standard workflow on a fresh demo copy; returns the copy and the
+    parameters the demo sets (its first-attempt failure, on purpose)."""
     target = prepare_demo_dir()
     args.workflow = "standard"
     args.workspace = str(target)
     args.params = []
     args.criteria = None
     args.from_stage = args.until_stage = None
-    store, run_id = await prepare_run(args, extra_params=["fail_first_attempt=code"])
-    try:
-        _err(f"phaseboard: demo run {run_id} on {target}")
-        return await drive_headless(store, run_id, json_mode=args.json, cd=DEMO_DIR)
-    finally:
-        await store.close()
+    return target, ["fail_first_attempt=code"]
 
 
 def prepare_demo_dir() -> Path:

@@ -61,17 +61,11 @@ def _farewell(app: PhaseboardApp) -> None:
 
 
 async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:
-    from tui.cli_commands import prepare_demo_dir, prepare_run
+    from tui.cli_commands import demo_arguments, prepare_run
 
     extra: list[str] = []
     if demo:
-        target_dir = prepare_demo_dir()
-        args.workflow = "standard"
-        args.workspace = str(target_dir)
-        args.params = []
-        args.criteria = None
-        args.from_stage = args.until_stage = None
-        extra = ["fail_first_attempt=code"]
+        _, extra = demo_arguments(args)
     store, run_id = await prepare_run(args, extra_params=extra)
     try:
         run_dir = Path((await store.run(run_id)).run_dir)  # type: ignore[union-attr]
