@@ -38,7 +38,7 @@ async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -
             "the analysis panes",
         )
         await pilot.press("enter", "tab")  # focus the first pane, then the next one
-        assert screen.focused_agent == "flaky"
+        await wait_for(pilot, lambda: screen.focused_agent == "flaky", "focus on flaky")
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, RetryModal), "the retry dialog")
         await pilot.press("s")
