@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -26,10 +25,9 @@ from engine.runs import (
 )
 from engine.session import RunSession
 from engine.store import Store
-from engine.workflow import bundled_data_dir, load_workflow, resolve_workflow_path
+from engine.workflow import load_workflow, resolve_workflow_path
 from tui.cli_shared import _err, _opened
-
-DEMO_DIR = "phaseboard-demo"
+from tui.demo_copy import DEMO_DIR, prepare_demo_dir
 
 
 def _workspace(raw: str) -> Path:
@@ -167,7 +165,7 @@ async def engine(args: argparse.Namespace) -> int:
 
 
 async def demo(args: argparse.Namespace) -> int:
-    target, extra = demo_arguments(args)
+    target, extra = await demo_arguments(args)
     store, run_id = await prepare_run(args, extra_params=extra)
     try:
         _err(f"phaseboard: demo run {run_id} on {target}")
@@ -176,25 +174,13 @@ async def demo(args: argparse.Namespace) -> int:
         await store.close()
 
 
-def demo_arguments(args: argparse.Namespace) -> tuple[Path, list[str]]:
+async def demo_arguments(args: argparse.Namespace) -> tuple[Path, list[str]]:
     """Point ``args`` at the standard workflow on a fresh demo copy; returns the copy and the
     parameters the demo sets (its first-attempt failure, on purpose)."""
-    target = prepare_demo_dir()
+    target = await prepare_demo_dir()
     args.workflow = "standard"
     args.workspace = str(target)
     args.params = []
     args.criteria = None
     args.from_stage = args.until_stage = None
     return target, ["fail_first_attempt=code"]
-
-
-def prepare_demo_dir() -> Path:
-    """A fresh copy of the bundled sample in ./phaseboard-demo (an earlier demo copy is reused)."""
-    sample = bundled_data_dir() / "sample"
-    target = Path.cwd() / DEMO_DIR
-    if target.exists():
-        if not (target / ".phaseboard").exists() and any(target.iterdir()):
-            raise UsageError(f"{target} exists and is not a phaseboard demo; move it away first")
-        return target
-    shutil.copytree(sample, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    return target

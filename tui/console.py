@@ -65,7 +65,7 @@ async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:
 
     extra: list[str] = []
     if demo:
-        _, extra = demo_arguments(args)
+        _, extra = await demo_arguments(args)
     store, run_id = await prepare_run(args, extra_params=extra)
     try:
         run_dir = Path((await store.run(run_id)).run_dir)  # type: ignore[union-attr]

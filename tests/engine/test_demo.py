@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
+
+from engine import run_lock
+from engine.store import Store
 
 from tests.helpers import run_cli
 
@@ -43,7 +47,28 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert run_cli("resume", "last", "--headless", cwd=demo, timeout=180).returncode == 0
     assert (demo / "docs" / "ARCHITECTURE.md").exists()
 
-    # a second demo in the same place reuses the copy and starts a new run
+    # a second demo starts from a fresh copy: the first one's files are gone, its runs kept
+    (demo / "notes.txt").write_text("scratch")
     again = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
     assert again.returncode == 4, again.stderr
+    assert not (demo / "docs" / "ARCHITECTURE.md").exists()
+    assert not (demo / "notes.txt").exists()
     assert len(json.loads(run_cli("runs", "--json", cwd=demo).stdout)) == 2
+
+
+def test_demo_leaves_a_copy_alone_while_its_run_is_live(tmp_path: Path) -> None:
+    first = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
+    assert first.returncode == 4, first.stderr
+    demo = tmp_path / "phaseboard-demo"
+    run_id = json.loads(run_cli("runs", "--json", cwd=demo).stdout)[0]["id"]
+    (demo / "notes.txt").write_text("work in progress")
+
+    async def hold_lock() -> None:
+        async with await Store.open(demo / ".phaseboard" / "phaseboard.db") as store:
+            await run_lock.acquire(store, run_id)
+
+    asyncio.run(hold_lock())  # this test's process is the live holder
+    refused = run_cli("demo", "--headless", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert f"demo run {run_id} is still going" in refused.stderr
+    assert (demo / "notes.txt").read_text() == "work in progress"
