@@ -12,10 +12,21 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+HIDDEN_COMMANDS = frozenset({"engine"})
+"""Subcommands for phaseboard's own use (the detached engine): never offered to users."""
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one clear line, exit 2
         self.exit(2, f"phaseboard: {message} (see `{self.prog} --help`)\n")
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        # argparse lists every choice in this message, hidden subcommands included
+        choices = action.choices
+        if isinstance(action, argparse._SubParsersAction) and choices and value not in choices:
+            shown = ", ".join(repr(c) for c in choices if c not in HIDDEN_COMMANDS)
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from {shown})")
+        super()._check_value(action, value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep", type=int, metavar="N")
     prune.add_argument("--older-than", type=float, metavar="DAYS")
 
-    engine = sub.add_parser("engine", help=argparse.SUPPRESS)
+    engine = sub.add_parser("engine", help=argparse.SUPPRESS)  # in HIDDEN_COMMANDS
     engine.add_argument("run")
     engine.add_argument("--db", dest="db_sub")
     return p

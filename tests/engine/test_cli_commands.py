@@ -300,3 +300,17 @@ def test_slice_runs_only_the_named_stages(tmp_path: Path, workspace: Path) -> No
     assert result.returncode == 0, result.stderr
     status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
     assert [s["status"] for s in status["stages"]] == ["succeeded", "pending"]
+
+
+def test_unknown_command_lists_only_the_commands_users_have(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tui.cli import build_parser
+
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["frobnicate"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'frobnicate'" in err and "'rollback'" in err
+    assert "engine" not in err
+    assert build_parser().parse_args(["engine", "r1"]).run == "r1"
