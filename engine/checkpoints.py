@@ -8,7 +8,7 @@ from engine.events import CheckpointEvaluated
 from engine.expressions import ExpressionError, evaluate
 from engine.metrics import run_metrics
 from engine.state import RunState
-from engine.workflow import CheckpointStage, DecisionMatrix
+from engine.workflow import CheckpointStage, CriteriaMode, DecisionMatrix
 
 
 def expression_context(state: RunState) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def _eval(expr: str, ctx: dict[str, Any]) -> tuple[Any, str | None]:
 
 
 def evaluate_checkpoint(
-    stage: CheckpointStage, state: RunState, mode_override: str | None = None
+    stage: CheckpointStage, state: RunState, mode_override: CriteriaMode | None = None
 ) -> CheckpointEvaluated:
     ctx = expression_context(state)
     mode = mode_override or stage.mode

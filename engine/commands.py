@@ -23,7 +23,7 @@ from engine.events import (
 from engine.rollback import find_point, roll_back
 from engine.session import RunSession, now_iso
 from engine.store import Command
-from engine.workflow import AgentsStage, CheckpointStage
+from engine.workflow import AgentsStage, CheckpointStage, CriteriaMode
 
 COMMAND_KINDS = ("retry", "resolve", "accept", "rollback", "stop", "pause", "resume")
 
@@ -240,7 +240,9 @@ async def _resume(session: RunSession, cmd: Command, live: bool) -> tuple[list[P
     return [], "run resumed"
 
 
-async def reevaluate_paused_checkpoints(session: RunSession, criteria_override: str | None) -> None:
+async def reevaluate_paused_checkpoints(
+    session: RunSession, criteria_override: CriteriaMode | None
+) -> None:
     """After a resolution or acceptance, show what the failed checkpoints now say."""
     for st in session.state.stages.values():
         if st.kind == "checkpoint" and st.passed is False and st.status == "failed":

@@ -23,12 +23,12 @@ def inputs_document(state: RunState, extra: dict[str, Any] | None = None) -> dic
                 },
             }
         elif st.kind == "consolidation":
-            document = st.document or {}
+            consolidated = st.document or {}
             stages[sid] = {
                 "kind": "consolidation",
                 "status": st.status,
-                "synthesis": document.get("synthesis", {}),
-                "decisions": document.get("decisions", {}),
+                "synthesis": consolidated.get("synthesis", {}),
+                "decisions": consolidated.get("decisions", {}),
                 "conflicts": [c.as_dict() for c in state.live_conflicts() if c.stage == sid],
             }
         else:

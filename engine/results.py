@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ MAX_DEPTH = 100
 
 def json_depth_ok(value: Any, limit: int = MAX_DEPTH) -> bool:
     """Whether ``value`` nests at most ``limit`` containers deep (checked without recursion)."""
-    stack = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):
@@ -100,7 +102,8 @@ class MessageParser:
         header, body = obj.get("header"), obj.get("body")
         if not isinstance(header, dict) or not isinstance(body, dict):
             return None
-        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        raw_metadata = obj.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         self._count(metadata)
         kind = str(body.get("message_type", "info"))
         if kind == "error":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from engine import rollback as rollback_points
 from engine.agent_runner import AgentRunner
@@ -30,6 +30,9 @@ from engine.reports import ReportWriter
 from engine.session import RunSession
 from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
 
+if TYPE_CHECKING:
+    from engine.engine import Engine
+
 
 class StageRunners(RunSession):
     """Runs one stage of each kind; returns ``(kind, reason, awaiting)`` when the loop must act."""
@@ -37,6 +40,12 @@ class StageRunners(RunSession):
     reports: ReportWriter
     _runners: dict[tuple[str, str], AgentRunner]
     _stop: asyncio.Event
+
+    def _slice(self) -> list[str]:
+        raise NotImplementedError  # supplied by the engine
+
+    def _workspace_vanished(self) -> str | None:
+        raise NotImplementedError  # supplied by the engine
 
     async def _write_inputs(self, stage_id: str, extra: dict[str, Any] | None = None) -> Path:
         path = self.run_dir / "inputs" / f"{stage_id}.json"
@@ -100,7 +109,7 @@ class StageRunners(RunSession):
         return None
 
     async def _run_agent(self, stage_id: str, agent: Any, inputs_file: Path) -> bool:
-        runner = AgentRunner(self, stage_id, agent, inputs_file=inputs_file)
+        runner = AgentRunner(cast("Engine", self), stage_id, agent, inputs_file=inputs_file)
         key = (stage_id, agent.id)
         self._runners[key] = runner
         try:
@@ -281,8 +290,9 @@ class StageRunners(RunSession):
             )
         for sid, aid in self._failed_agents_before(spec.id):
             lines.append(f"retry {sid}.{aid}: phaseboard retry {run} {sid}.{aid}")
-        names = ", ".join(c["id"] for c in failed)
+        criteria = ", ".join(c["id"] for c in failed)
         lines.append(
-            f"or accept the failed criteria ({names}): phaseboard accept {run} {spec.id} --note TEXT"
+            f"or accept the failed criteria ({criteria}): "
+            f"phaseboard accept {run} {spec.id} --note TEXT"
         )
         return lines

@@ -72,6 +72,7 @@ Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A snake_case id: stages, agents, criteria."""
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 Severity = Literal["critical", "high", "medium", "low", "warning"]
+CriteriaMode = Literal["strict", "lenient"]
 Seconds = Annotated[float, Field(gt=0)]
 
 
@@ -282,7 +283,7 @@ class DecisionMatrix(_Model):
 
 class CheckpointStage(_StageBase):
     kind: Literal["checkpoint"]
-    mode: Literal["strict", "lenient"] = "strict"
+    mode: CriteriaMode = "strict"
     """strict: any failed criterion fails the checkpoint; lenient: only critical ones."""
     criteria: list[Criterion] = []
     on_failure: list[Literal["retry_failed", "manual_resolution", "escalate"]] = [

@@ -225,8 +225,8 @@ class _Checker:
         validator = jsonschema.validators.validator_for(schema)
         try:
             errors = list(validator(validator.META_SCHEMA).iter_errors(schema))
-        except Exception as error:  # a hostile schema must not crash the check itself
-            self.add(path, f"invalid JSON Schema: {error}")
+        except Exception as exc:  # a hostile schema must not crash the check itself
+            self.add(path, f"invalid JSON Schema: {exc}")
             return
         for error in errors[:MAX_SCHEMA_ERRORS]:
             self.add((*path, *error.absolute_path), f"invalid JSON Schema: {error.message}")

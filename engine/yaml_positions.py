@@ -9,6 +9,7 @@ file contains ends in a traceback: every failure is a :class:`WorkflowError`.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -168,7 +169,7 @@ def _label(path: DataPath) -> str:
     return label or "workflow"
 
 
-def _describe(kind: str, error: dict[str, Any], value: Any) -> str:
+def _describe(kind: str, error: Mapping[str, Any], value: Any) -> str:
     ctx = error.get("ctx") or {}
     if kind in _EXPECTED:
         literals = str(ctx.get("expected", "?"))

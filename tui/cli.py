@@ -11,13 +11,14 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 HIDDEN_COMMANDS = frozenset({"engine"})
 """Subcommands for phaseboard's own use (the detached engine): never offered to users."""
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one clear line, exit 2
+    def error(self, message: str) -> NoReturn:  # one clear line, exit 2
         self.exit(2, f"phaseboard: {message} (see `{self.prog} --help`)\n")
 
     def _check_value(self, action: argparse.Action, value: object) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ def _workspace(raw: str) -> Path:
 
 
 async def prepare_run(
-    args: argparse.Namespace, *, extra_params: list[str] = ()
-) -> tuple[Store, str]:  # type: ignore[assignment]
+    args: argparse.Namespace, *, extra_params: Sequence[str] = ()
+) -> tuple[Store, str]:
     path = resolve_workflow_path(args.workflow)
     workflow = load_workflow(path)
     text = path.read_text(encoding="utf-8")
