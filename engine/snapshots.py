@@ -4,6 +4,10 @@ A manifest lists (path, sha256, size, mode) for every file :func:`walk_workspace
 contents live once each in ``blobs``. A stat cache (size, mtime_ns, inode -> sha256) lets a snapshot
 with nothing changed cost one walk and a few queries.
 
+Files are read, hashed and compressed on a small thread pool, ahead of this thread, which writes
+the blobs to SQLite meanwhile; a blob is stored zlib-compressed or raw (``blobs.compression`` is
+``"zlib"`` or ``"none"``, see :func:`engine.snapshot_store.pack`).
+
 Taking snapshots is here; comparing and restoring is in :mod:`engine.snapshot_restore`, the
 tables, blobs and cache in :mod:`engine.snapshot_store`. Import the public names from this module.
 
@@ -31,7 +35,9 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -40,6 +46,7 @@ from engine.snapshot_restore import WorkspaceDiff, diff_against, restore_snapsho
 from engine.snapshot_store import (
     SNAPSHOT_SCHEMA,
     BlobWriter,
+    CachedHash,
     SnapshotError,
     database_files,
     ensure_schema,
@@ -70,6 +77,12 @@ __all__ = [
     "take_snapshot",
 ]
 
+_WORKERS = 2
+"""Threads that read, hash and compress files; the caller's thread writes to SQLite meanwhile."""
+_AHEAD_FILES = 64
+_AHEAD_BYTES = 32 * 1024 * 1024
+"""Reads started ahead of the caller are bounded in number and in bytes (memory)."""
+
 
 @dataclass(frozen=True, slots=True)
 class SnapshotInfo:
@@ -94,7 +107,9 @@ def take_snapshot(conn: sqlite3.Connection, root: Path) -> SnapshotInfo:
     unreadable: list[str] = []
     try:
         own = database_files(conn, root)
-        entries = [e for e in walk_workspace(root, unreadable=unreadable) if e.path not in own]
+        entries = walk_workspace(root, unreadable=unreadable)
+        if own:
+            entries = [entry for entry in entries if entry.path not in own]
     except OSError as exc:
         raise SnapshotError(f"cannot list workspace {root}: {exc.strerror or exc}") from exc
     with write_transaction(conn):
@@ -106,38 +121,42 @@ def _record(
 ) -> SnapshotInfo:
     key = str(root)
     cache = load_stat_cache(conn, key)
-    blobs = BlobWriter(conn)
     rows: list[tuple[str, str, int, int]] = []
     skipped = [(path, "directory cannot be listed") for path in unreadable]
     cache_rows: list[tuple[str, str, int, int, int, str, int]] = []
     hashed = 0
-    for entry in entries:
-        if not storable(entry.path):
-            skipped.append((_printable(entry.path), "name is not valid UTF-8"))
-            continue
-        sha = trusted_sha(cache.get(entry.path), entry)
-        size, mode = entry.size, entry.mode
-        if sha is None:
-            hashed += 1
-            hashed_at = time.time_ns()
-            try:
-                captured = _capture(root, entry)
-            except PermissionError:
-                skipped.append((entry.path, "permission denied"))
+    pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="snapshot")
+    try:
+        blobs = BlobWriter(conn, pool)
+        for entry, sha, pending in _read_ahead(pool, root, entries, cache):
+            size, mode = entry.size, entry.mode
+            if pending is not None:
+                hashed += 1
+                try:
+                    captured = pending.result()
+                except PermissionError:
+                    skipped.append((entry.path, "permission denied"))
+                    continue
+                except FileTooLargeError:
+                    skipped.append((entry.path, "file too large"))
+                    continue
+                except OSError as exc:
+                    raise SnapshotError(f"cannot read {entry.path}: {exc.strerror or exc}") from exc
+                if captured is None:
+                    continue
+                sha, size, mode = captured.sha256, captured.size, captured.mode
+                blobs.add(sha, captured.data)
+                if captured.cache_key is not None:
+                    cache_rows.append(
+                        (key, entry.path, *captured.cache_key, sha, captured.hashed_at)
+                    )
+            elif sha is None:
+                skipped.append((_printable(entry.path), "name is not valid UTF-8"))
                 continue
-            except FileTooLargeError:
-                skipped.append((entry.path, "file too large"))
-                continue
-            except OSError as exc:
-                raise SnapshotError(f"cannot read {entry.path}: {exc.strerror or exc}") from exc
-            if captured is None:
-                continue
-            sha, size, mode = captured.sha256, captured.size, captured.mode
-            blobs.add(sha, captured.data)
-            if captured.cache_key is not None:
-                cache_rows.append((key, entry.path, *captured.cache_key, sha, hashed_at))
-        rows.append((entry.path, sha, size, mode))
-    blobs.flush()
+            rows.append((entry.path, sha, size, mode))
+        blobs.flush()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     skipped.sort()
     digest = _manifest_digest(rows, skipped)
     found = conn.execute(
@@ -163,10 +182,9 @@ def _record(
             ((manifest_id, path, reason) for path, reason in skipped),
         )
     conn.executemany("INSERT OR REPLACE INTO stat_cache VALUES (?, ?, ?, ?, ?, ?, ?)", cache_rows)
-    seen = {row[0] for row in rows}
+    gone = cache.keys() - {row[0] for row in rows}
     conn.executemany(
-        "DELETE FROM stat_cache WHERE root = ? AND path = ?",
-        ((key, path) for path in cache if path not in seen),
+        "DELETE FROM stat_cache WHERE root = ? AND path = ?", ((key, path) for path in gone)
     )
     return SnapshotInfo(
         manifest_id=manifest_id,
@@ -180,6 +198,36 @@ def _record(
     )
 
 
+def _read_ahead(
+    pool: Executor, root: Path, entries: list[FileEntry], cache: dict[str, CachedHash]
+) -> Iterator[tuple[FileEntry, str | None, Future[_Captured | None] | None]]:
+    """Each entry in order with its trusted digest, or the pending read of its file.
+
+    Reads run on the pool ahead of the caller, at most ``_AHEAD_FILES`` files or about
+    ``_AHEAD_BYTES`` at a time. A name that cannot be stored comes with neither.
+    """
+    window: deque[tuple[FileEntry, str | None, Future[_Captured | None] | None]] = deque()
+    ahead = 0
+    for entry in entries:
+        pending: Future[_Captured | None] | None = None
+        sha = None
+        if storable(entry.path):
+            sha = trusted_sha(cache.get(entry.path), entry)
+            if sha is None:
+                while window and (len(window) >= _AHEAD_FILES or ahead >= _AHEAD_BYTES):
+                    done = window.popleft()
+                    if done[2] is not None:
+                        ahead -= done[0].size
+                    yield done
+                pending = pool.submit(_capture, root, entry)
+                ahead += entry.size
+        if window or pending is not None:
+            window.append((entry, sha, pending))
+        else:
+            yield entry, sha, None
+    yield from window
+
+
 class _Captured(NamedTuple):
     sha256: str
     data: bytes
@@ -187,22 +235,26 @@ class _Captured(NamedTuple):
     mode: int
     cache_key: tuple[int, int, int] | None
     """(size, mtime_ns, ino) the content belongs to; None when the file would not hold still."""
+    hashed_at: int
+    """``time.time_ns()`` just before the read, for the stat cache's racily-clean rule."""
 
 
 def _capture(root: Path, entry: FileEntry) -> _Captured | None:
     """Read one file or symlink; None when it vanished since the walk."""
+    hashed_at = time.time_ns()
     if entry.is_symlink:
         target = read_link(root / entry.path)
         if target is None:
             return None
-        key = (entry.size, entry.mtime_ns, entry.ino)
-        return _Captured(hashlib.sha256(target).hexdigest(), target, len(target), entry.mode, key)
+        sha = hashlib.sha256(target).hexdigest()
+        link_key = (entry.size, entry.mtime_ns, entry.ino)
+        return _Captured(sha, target, len(target), entry.mode, link_key, hashed_at)
     read = read_regular_file(root / entry.path)
     if read is None:
         return None
     st = read.stat
     key = (st.st_size, st.st_mtime_ns, st.st_ino) if read.stable else None
-    return _Captured(read.sha256, read.data, len(read.data), st.st_mode, key)
+    return _Captured(read.sha256, read.data, len(read.data), st.st_mode, key, hashed_at)
 
 
 def _printable(path: str) -> str:
@@ -210,12 +262,9 @@ def _printable(path: str) -> str:
 
 
 def _manifest_digest(rows: list[tuple[str, str, int, int]], skipped: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256()
-    for path, sha, _size, mode in rows:
-        digest.update(f"{path}\0{sha}\0{mode:o}\n".encode())
-    for path, _reason in skipped:
-        digest.update(f"{path}\0skipped\n".encode())
-    return digest.hexdigest()
+    lines = [f"{path}\0{sha}\0{mode:o}\n" for path, sha, _size, mode in rows]
+    lines += [f"{path}\0skipped\n" for path, _reason in skipped]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def manifest_files(conn: sqlite3.Connection, manifest_id: int) -> dict[str, str]:

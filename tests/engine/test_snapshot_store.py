@@ -1,0 +1,156 @@
+"""How snapshot blobs are packed and read back, and taking snapshots with reads done ahead."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import sqlite3
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine import snapshots
+from engine.snapshot_store import load_blob, pack
+from engine.snapshots import ensure_schema, manifest_files, restore_snapshot, take_snapshot
+
+AGED = time.time() - 3600
+
+
+@pytest.fixture
+def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
+    db = sqlite3.connect(tmp_path / "phaseboard.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    ensure_schema(db)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    return root
+
+
+def text(rng: random.Random, size: int) -> bytes:
+    words = [rng.randbytes(rng.randint(2, 6)).hex() for _ in range(300)]
+    return " ".join(rng.choices(words, k=size // 4)).encode()[:size]
+
+
+def unpack(compression: str, payload: bytes) -> bytes:
+    return zlib.decompress(payload) if compression == "zlib" else payload
+
+
+def write_aged(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (AGED, AGED))
+
+
+def stored(conn: sqlite3.Connection, data: bytes) -> tuple[str, int, int]:
+    """(compression, size, stored length) of the blob holding ``data``."""
+    return conn.execute(
+        "SELECT compression, size, length(data) FROM blobs WHERE sha256 = ?",
+        (hashlib.sha256(data).hexdigest(),),
+    ).fetchone()
+
+
+def test_incompressible_data_is_stored_raw_and_compressible_data_packed() -> None:
+    rng = random.Random(1)
+    random_bytes = rng.randbytes(700_000)
+    assert pack(random_bytes) == ("none", random_bytes)
+    assert pack(rng.randbytes(300))[0] == "none"
+    for data in (text(rng, 5_000), text(rng, 700_000), b"a" * 16 * 1024 + rng.randbytes(100_000)):
+        compression, payload = pack(data)
+        assert compression == "zlib"
+        assert len(payload) < len(data)
+        assert unpack(compression, payload) == data
+
+
+def test_a_file_that_only_compresses_after_its_probe_is_stored_raw() -> None:
+    data = random.Random(2).randbytes(16 * 1024) + b"\0" * 1_000_000
+    assert pack(data) == ("none", data)
+
+
+@pytest.mark.parametrize("size", [0, 1, 200, 511, 512, 4_000, 8_000, 70_000, 300_000])
+def test_packed_bytes_are_those_zlib_compress_gives(size: int) -> None:
+    """The smaller window changes the cost and the header, not the compressed data."""
+    data = text(random.Random(size), size)
+    compression, payload = pack(data)
+    if compression == "zlib":
+        assert payload[2:] == zlib.compress(data, 1)[2:]
+    assert unpack(compression, payload) == data
+
+
+def test_blobs_written_by_earlier_versions_still_load(conn: sqlite3.Connection) -> None:
+    """Earlier versions stored a blob raw or as ``zlib.compress(data, 1)``, 32 KiB window."""
+    rng = random.Random(3)
+    raw, compressible = rng.randbytes(100_000), text(rng, 100_000)
+    rows = [(raw, "none", raw), (compressible, "zlib", zlib.compress(compressible, 1))]
+    for data, compression, payload in rows:
+        sha = hashlib.sha256(data).hexdigest()
+        conn.execute(
+            "INSERT INTO blobs VALUES (?, ?, ?, ?)", (sha, len(data), compression, payload)
+        )
+        assert load_blob(conn, sha) == data
+
+
+def test_many_files_read_ahead_are_recorded_in_order_and_restored_exactly(
+    conn: sqlite3.Connection, ws: Path
+) -> None:
+    """More files than the read-ahead window and the blob batch, mixed sizes and duplicates."""
+    rng = random.Random(4)
+    contents: dict[str, bytes] = {}
+    for i in range(700):
+        if i % 97 == 0:
+            data = rng.randbytes(rng.randint(70_000, 400_000))
+        elif i % 13 == 0:
+            data = b"same content\n"
+        else:
+            data = text(rng, rng.randint(0, 6_000))
+        contents[f"d{i % 7}/f{i:04d}.txt"] = data
+        write_aged(ws / f"d{i % 7}/f{i:04d}.txt", data)
+    first = take_snapshot(conn, ws)
+    assert first.hashed_files == first.files == len(contents)
+    assert first.new_blobs == len(set(contents.values()))
+    assert manifest_files(conn, first.manifest_id) == {
+        path: hashlib.sha256(data).hexdigest() for path, data in sorted(contents.items())
+    }
+    big = next(data for data in contents.values() if len(data) >= 70_000)
+    assert stored(conn, big) == ("none", len(big), len(big))
+
+    changed = sorted(contents)[::5]
+    for path in changed:
+        write_aged(ws / path, b"changed " + path.encode())
+    second = take_snapshot(conn, ws)
+    assert second.hashed_files == len(changed)
+    assert not second.reused
+
+    for path in changed:
+        (ws / path).unlink()
+    diff = restore_snapshot(conn, ws, first.manifest_id)
+    assert diff.deleted == changed
+    for path, data in contents.items():
+        assert (ws / path).read_bytes() == data
+
+
+def test_reads_keep_going_when_a_file_vanishes_after_the_walk(
+    conn: sqlite3.Connection, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(100):
+        write_aged(ws / f"f{i:03d}", f"file {i}\n".encode())
+    real_read = snapshots.read_regular_file
+
+    def read(path: Path, *args: object, **kwargs: object) -> object:
+        if path.name == "f050":
+            path.unlink()
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    info = take_snapshot(conn, ws)
+    assert info.files == 99
+    assert "f050" not in manifest_files(conn, info.manifest_id)
