@@ -8,10 +8,10 @@ applied twice, whoever applies it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from engine.checkpoints import evaluate_checkpoint
+from engine.command_types import COMMAND_KINDS, CommandRejected, Outcome
 from engine.events import (
     AgentReset,
     CheckpointAccepted,
@@ -25,20 +25,7 @@ from engine.session import RunSession, now_iso
 from engine.store import Command
 from engine.workflow import AgentsStage, CheckpointStage, CriteriaMode
 
-COMMAND_KINDS = ("retry", "resolve", "accept", "rollback", "stop", "pause", "resume")
-
-
-class CommandRejected(Exception):
-    """The command names something that does not exist or cannot be done now."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    ok: bool
-    message: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "message": self.message}
+__all__ = ["COMMAND_KINDS", "CommandRejected", "Outcome", "apply_command"]
 
 
 async def apply_command(session: RunSession, cmd: Command, *, live: bool) -> Outcome:

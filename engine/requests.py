@@ -11,7 +11,7 @@ import os
 import socket
 from typing import Any
 
-from engine.commands import Outcome, apply_command, reevaluate_paused_checkpoints
+from engine.command_types import Outcome
 from engine.run_lock import RunLocked, acquire, live_holder, my_lock_row
 from engine.session import RunSession, operator_name
 from engine.store import Store
@@ -68,6 +68,8 @@ async def _applied_outcome(store: Store, command_id: int) -> Outcome | None:
 
 async def apply_pending_now(store: Store, run_id: str, command_id: int) -> Outcome:
     """Hold the run's lock for the moment it takes to apply every pending command."""
+    from engine.commands import apply_command, reevaluate_paused_checkpoints
+
     await acquire(store, run_id)
     try:
         session = await RunSession.load(store, run_id)

@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "db_sub", None):
         args.db = args.db_sub
     # imported after parsing, so `--help` and usage errors answer without loading the engine
-    from engine.commands import CommandRejected
+    from engine.command_types import CommandRejected
     from engine.run_lock import RunLocked
     from engine.runs import NotFound, UsageError
     from engine.store import StoreError
@@ -162,10 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+CHANGE_COMMANDS = frozenset({"retry", "resolve", "accept", "rollback", "stop", "prune"})
+"""Handled by :mod:`tui.cli_changes`, imported alone: an operator's ``stop`` starts fast."""
+
+
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    command = args.command
+    if command in CHANGE_COMMANDS:
+        from tui import cli_changes
+
+        return asyncio.run(getattr(cli_changes, command)(args))
     from tui import cli_commands as c
 
-    command = args.command
     if command is None:
         return c.open_console(args)
     if command == "check":
