@@ -12,15 +12,22 @@ each print 20,000 lines/s of 80 bytes for 10 s. While they print, in the app's e
 - this process's resident memory (the app; the engine is another process): under 300 MB.
 
 Afterwards the store must hold every line of every agent.
+
+Each round runs in an event loop of its own, as each console runs in a process of its own: a
+loop's default executor keeps its threads, and a thread started while an app runs keeps that
+app's stdout capture (``Thread._stderr``), hence the whole app. Sharing one loop kept every
+round's app alive and made each round's garbage collections, and so its loop lag, longer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common import PeakRss, Verdicts, agents_yaml, median, mib, new_run, options, runs_for, temp_dir
@@ -28,7 +35,7 @@ from textual import events
 from textual.widgets import TabbedContent
 
 from tui.app import PhaseboardApp
-from tui.launcher import launch_engine
+from tui.launcher import EngineProcess, launch_engine
 from tui.widgets.agent_pane import AgentGrid
 
 AGENTS, RATE = 5, 20_000
@@ -47,6 +54,7 @@ while i < total:
 open(os.environ['PHASEBOARD_OUTPUT'], 'w').write('{"summary": "printed"}')
 """
 TABS = ["2", "3", "4", "1"]
+SETUP_TIMEOUT_S = 60.0
 NAMES = {"1": "synthesis", "2": "conflicts", "3": "checkpoints", "4": "events"}
 
 
@@ -95,6 +103,19 @@ async def watch_panes(app: PhaseboardApp, gaps: list[float], stop: asyncio.Event
         await asyncio.sleep(0.1)
 
 
+async def until(ready: Callable[[], bool], what: str, proc: EngineProcess | None) -> None:
+    """Wait for ``ready``; fail with the engine's last words if it exits or time runs out."""
+    deadline = time.perf_counter() + SETUP_TIMEOUT_S
+    while not ready():
+        if proc is not None and proc.exit_code() is not None and not ready():
+            raise RuntimeError(
+                f"the engine exited {proc.exit_code()} before {what}: {proc.log_tail(5)}"
+            )
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"no {what} after {SETUP_TIMEOUT_S:.0f} s")
+        await asyncio.sleep(0.02)
+
+
 async def one_run(seconds: float) -> dict[str, float]:
     with temp_dir("console") as tmp:
         agent = tmp / "printer.py"
@@ -107,15 +128,22 @@ async def one_run(seconds: float) -> dict[str, float]:
         app = PhaseboardApp(db, run_id)
         proc = None
         with PeakRss() as rss:
-            async with app.run_test(size=(160, 48)) as pilot:
-                while app.state.workflow is None or not app.screen.query(AgentGrid):
-                    await pilot.pause(0.05)
+            async with app.run_test(size=(160, 48)):
+                await until(
+                    lambda: app.state.workflow is not None and bool(app.screen.query(AgentGrid)),
+                    "the main screen",
+                    None,
+                )
                 proc = launch_engine(db, run_id, Path(app.state.run_dir))
                 grid = app.screen.query_one(AgentGrid)
-                while len(grid.panes()) < AGENTS or not all(
-                    p.log_widget.lines for p in grid.panes()
-                ):
-                    await asyncio.sleep(0.02)
+                await until(
+                    lambda: (
+                        len(grid.panes()) == AGENTS
+                        and all(p.log_widget.lines for p in grid.panes())
+                    ),
+                    "a line in every pane",
+                    proc,
+                )
                 stop = asyncio.Event()
                 began = time.perf_counter()
                 tasks = [
@@ -124,7 +152,10 @@ async def one_run(seconds: float) -> dict[str, float]:
                     asyncio.create_task(watch_panes(app, gaps, stop)),
                 ]
                 running = app.state.stages["s0"]
+                deadline = began + 3 * seconds + SETUP_TIMEOUT_S
                 while any(a.status == "running" for a in running.agents.values()):
+                    if time.perf_counter() > deadline:
+                        raise RuntimeError(f"agents still running: {proc.log_tail(5)}")
                     await asyncio.sleep(0.05)
                 stop.set()
                 printed = time.perf_counter() - began
@@ -151,12 +182,15 @@ async def one_run(seconds: float) -> dict[str, float]:
     }
 
 
-async def main() -> int:
+def main() -> int:
     args = options(__doc__).parse_args()
     runs = runs_for(args)
     seconds = 3.0 if args.quick else 10.0
     verdicts = Verdicts("console_load")
-    results = [await one_run(seconds) for _ in range(runs)]
+    results = []
+    for _ in range(runs):
+        results.append(asyncio.run(one_run(seconds)))
+        gc.collect()
     for i, r in enumerate(results, 1):
         print(
             f"round {i}: key p99 {r['key_p99_ms']:.0f} ms ({r['keys']:.0f} keys), loop lag p99 "
@@ -177,4 +211,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -67,6 +67,7 @@ class MainScreen(MainActions, Screen[None]):
         self.focused_agent: str | None = None
         self._bindings_for: tuple[str, str] = ("", "")
         self._summary_for: tuple[str, int] = ("", -1)
+        self._alive_shown: bool | None = None
 
     @property
     def pb(self) -> PhaseboardApp:
@@ -76,7 +77,8 @@ class MainScreen(MainActions, Screen[None]):
         yield RunHeader(id="header")
         yield PauseBanner(id="banner")
         with Horizontal(id="body"):
-            yield StageList(id="stages")
+            with Vertical(id="stage-column"):
+                yield StageList(id="stages")
             with Vertical(id="work"):
                 yield AgentGrid(id="agents")
                 yield Static(id="stage-summary")
@@ -104,6 +106,19 @@ class MainScreen(MainActions, Screen[None]):
     # -- updates ---------------------------------------------------------------------------
 
     def on_batch(self, batch: RunBatch) -> None:
+        """Log lines go to their panes; the rest of the screen follows only when the state or
+        the engine changed (the clocks move once a second, in :meth:`tick`)."""
+        if batch.first or batch.events or batch.engine_alive != self._alive_shown:
+            self._alive_shown = batch.engine_alive
+            self._state_changed(batch)
+        grid = self.query_one(AgentGrid)
+        if batch.stage == grid.stage_id:
+            for agent_id, lines in batch.panes.items():
+                pane = grid.pane(agent_id)
+                if pane is not None:
+                    pane.write_rows(lines.lines, reset=lines.reset, skipped=lines.skipped)
+
+    def _state_changed(self, batch: RunBatch) -> None:
         state = batch.state
         self.tick()
         target = active_stage(state)
@@ -113,12 +128,6 @@ class MainScreen(MainActions, Screen[None]):
             self.select_stage(target, by_user=False)
         else:
             self.sync_panes(state)
-        grid = self.query_one(AgentGrid)
-        if batch.stage == grid.stage_id:
-            for agent_id, lines in batch.panes.items():
-                pane = grid.pane(agent_id)
-                if pane is not None:
-                    pane.write_rows(lines.lines, reset=lines.reset, skipped=lines.skipped)
         self.query_one(SynthesisView).show(state, self.selected)
         self.query_one(ConflictTable).show(state)
         kinds = {e.kind for e in batch.events}
@@ -134,7 +143,7 @@ class MainScreen(MainActions, Screen[None]):
         self.query_one(EventLog).add(batch.events)
 
     def tick(self) -> None:
-        """Once a second (and with every batch): the clocks, and what depends on the engine."""
+        """Once a second, and when the state changes: the clocks, and what depends on the engine."""
         state = self.pb.state
         now = self.pb.clock()
         engine = self.pb.engine_state()
@@ -184,6 +193,8 @@ class MainScreen(MainActions, Screen[None]):
     async def _remount(self, st: StageState | None, agents: list[str]) -> None:
         grid = self.query_one(AgentGrid)
         await grid.set_agents(st, agents)
+        if not self.is_attached:
+            return  # the app closed while the panes were being mounted
         self.set_class(not agents, "-no-agents")
         if self.pb.watcher is not None:
             self.pb.watcher.watch_panes(st.id if st else None, agents)

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Vertical
-from textual.css.query import NoMatches
-from textual.events import Resize
-from textual.widgets import Log, Static
+from textual.events import MouseScrollDown, MouseScrollUp, Resize
+from textual.geometry import Region, Size
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
 
 from engine.state import AgentState, StageState
 from engine.store import StoredLog
@@ -43,14 +49,125 @@ def max_attempts(workflow: Workflow | None, stage_id: str, agent_id: str) -> int
     return None if retries is None else int(retries) + 1
 
 
-class AgentLog(Log, can_focus=False):
-    """The pane's tail (the pane itself takes the focus and scrolls it)."""
+class AgentLog(Widget, can_focus=False):
+    """The pane's tail: a bounded buffer of which only the rows on screen are rendered, one
+    plain segment each, and no scrollbar. It never scrolls in Textual's sense (a scroll costs a
+    pass over the whole screen's layout): it follows the tail, or stays ``back`` lines above it
+    while the operator reads (the pane takes the focus and the keys)."""
 
     ALLOW_MAXIMIZE = False
+    ALLOW_SELECT = False
+    """Text is selected and copied in the full log (``l``), which holds every line."""
+    DEFAULT_CSS = """
+    AgentLog { height: 1fr; background: $surface; color: $text; }
+    """
 
-    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
-        """No width tracking: a pane never scrolls sideways (``Log`` starts a thread for it on
-        every write, which under a flood of lines competes with the event loop)."""
+    def __init__(self, max_lines: int = PANE_LINES) -> None:
+        super().__init__()
+        self.max_lines = max_lines
+        self._lines: list[str] = []
+        self._back = 0
+        """Lines between the bottom row and the tail (0: following the tail)."""
+        self._dropped = 0
+        """Lines pruned from the front so far: ``_lines[i]`` is line ``_dropped + i``."""
+        self._strips: dict[int, Strip] = {}
+        self._strips_for: tuple[int, Style] | None = None
+        self._style = Style()
+        self._size = Size(0, 0)
+
+    @property
+    def lines(self) -> Sequence[str]:
+        return self._lines
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    @property
+    def back(self) -> int:
+        return self._back
+
+    def write_lines(self, lines: list[str]) -> None:
+        self._lines.extend(lines)
+        excess = len(self._lines) - self.max_lines
+        if excess > 0:
+            del self._lines[:excess]
+            self._dropped += excess
+        if self._back:
+            self._back = min(self._back + len(lines), self._max_back())
+        self.refresh()
+
+    def clear(self) -> None:
+        self._lines.clear()
+        self._strips.clear()
+        self._back = 0
+        self.refresh()
+
+    def move(self, how: str) -> None:
+        """``up``, ``down``, ``page_up``, ``page_down``, ``home`` or ``end``."""
+        page = max(1, self.size.height - 1)
+        steps = {"up": 1, "down": -1, "page_up": page, "page_down": -page}
+        if how == "home":
+            back = self._max_back()
+        elif how == "end":
+            back = 0
+        else:
+            back = self._back + steps[how]
+        back = max(0, min(back, self._max_back()))
+        if back != self._back:
+            self._back = back
+            self.refresh()
+
+    def _max_back(self) -> int:
+        """Far enough back to show the first line (above the row that says what is below)."""
+        height = max(1, self.size.height)
+        return 0 if len(self._lines) <= height else len(self._lines) - height + 1
+
+    def on_mouse_scroll_up(self, event: MouseScrollUp) -> None:
+        event.stop()
+        for _ in range(3):
+            self.move("up")
+
+    def on_mouse_scroll_down(self, event: MouseScrollDown) -> None:
+        event.stop()
+        for _ in range(3):
+            self.move("down")
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # both cost a walk up the DOM: once per frame, not once per line
+        self._style = self.rich_style
+        self._size = self.size
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self._size
+        style = self._style
+        if self._strips_for != (width, style) or len(self._strips) > 4 * height:
+            self._strips.clear()
+            self._strips_for = (width, style)
+        if self._back and y == height - 1:
+            more = f"↓ {self._back} newer line{'s' if self._back > 1 else ''} (end)"
+            return self._strip(more, width, style + Style(dim=True, italic=True))
+        top = max(0, len(self._lines) - height - self._back + (1 if self._back else 0))
+        index = top + y
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        key = self._dropped + index
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._strip(self._lines[index], width, style)
+        return strip
+
+    @staticmethod
+    def _strip(text: str, width: int, style: Style) -> Strip:
+        if "\t" in text:
+            text = text.expandtabs()
+        text = text[:width].ljust(width) if text.isascii() else set_cell_size(text, width)
+        return Strip([Segment(text, style)], width)
 
 
 class AgentPane(Vertical, can_focus=True):
@@ -82,27 +199,21 @@ class AgentPane(Vertical, can_focus=True):
         self._attempt_shown = 0
         self._max_attempts: int | None = None
         self._max_known = False
+        self._title_widget = Static(classes="pane-title")
+        self._info_widget = Static(classes="pane-info")
+        self._log_widget = AgentLog(PANE_LINES)
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="pane-title")
-        yield Static(classes="pane-info")
-        yield AgentLog(max_lines=PANE_LINES, auto_scroll=True, highlight=False)
+        yield self._title_widget
+        yield self._info_widget
+        yield self._log_widget
 
     @property
     def log_widget(self) -> AgentLog:
-        return self.query_one(AgentLog)
+        return self._log_widget
 
     def action_scroll_log(self, how: str) -> None:
-        log = self.log_widget
-        moves = {
-            "up": log.scroll_up,
-            "down": log.scroll_down,
-            "page_up": log.scroll_page_up,
-            "page_down": log.scroll_page_down,
-            "home": log.scroll_home,
-            "end": log.scroll_end,
-        }
-        moves[how](animate=False)
+        self.log_widget.move(how)
 
     def show(self, agent: AgentState, workflow: Workflow | None, now: float) -> None:
         variables = theme_colors(self.app)
@@ -113,17 +224,12 @@ class AgentPane(Vertical, can_focus=True):
             title.append(f" ({agent.id})", style="dim")
         if agent.backup_of:
             title.append(f" backup of {agent.backup_of}", style="dim italic")
-        try:
-            title_widget = self.query_one(".pane-title", Static)
-            info_widget = self.query_one(".pane-info", Static)
-        except NoMatches:
-            return  # being mounted or removed as the followed stage changes; the next tick shows it
-        show_text(title_widget, title)
-        show_text(info_widget, self._info(agent, workflow, now, variables))
+        show_text(self._title_widget, title)
+        show_text(self._info_widget, self._info_text(agent, workflow, now, variables))
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "running", "-running")
 
-    def _info(
+    def _info_text(
         self, agent: AgentState, workflow: Workflow | None, now: float, variables: dict[str, str]
     ) -> Text:
         info = Text(no_wrap=True, overflow="ellipsis")
@@ -185,25 +291,31 @@ class AgentGrid(Container):
         self.agent_ids: list[str] = []
         self.current: str | None = None
         """The agent whose pane stays open when the panes are folded."""
+        self._panes: dict[str, AgentPane] = {}
+        """The mounted panes by agent (a DOM query for each batch of lines costs more)."""
 
     def panes(self) -> list[AgentPane]:
-        return list(self.query(AgentPane))
+        return list(self._panes.values())
 
     def pane(self, agent_id: str) -> AgentPane | None:
-        return next((p for p in self.panes() if p.agent_id == agent_id), None)
+        return self._panes.get(agent_id)
 
     async def set_agents(self, stage: StageState | None, agent_ids: list[str]) -> bool:
         """Mount one pane per agent; False when nothing changed."""
         stage_id = stage.id if stage else None
-        if stage_id == self.stage_id and agent_ids == self.agent_ids:
+        mounted = list(self._panes) == agent_ids  # not so after a remount that was cancelled
+        if stage_id == self.stage_id and agent_ids == self.agent_ids and mounted:
             return False
         self.stage_id = stage_id
         self.agent_ids = list(agent_ids)
         if self.current not in agent_ids:
             self.current = agent_ids[0] if agent_ids else None
+        self._panes = {}
         await self.remove_children()
         if stage_id is not None:
-            await self.mount_all([AgentPane(stage_id, aid) for aid in agent_ids])
+            panes = [AgentPane(stage_id, aid) for aid in agent_ids]
+            await self.mount_all(panes)
+            self._panes = {p.agent_id: p for p in panes}
         self._layout()
         return True
 

@@ -41,7 +41,7 @@ class StageList(DataTable[Text]):
     """One keyed row per stage, updated in place; the cursor picks the stage shown beside it."""
 
     DEFAULT_CSS = """
-    StageList { height: 1fr; }
+    StageList { height: auto; max-height: 100%; }
     """
 
     def __init__(self, **kwargs: object) -> None:
