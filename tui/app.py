@@ -8,6 +8,7 @@ background engine and one driven from another terminal look and behave the same.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -91,6 +92,9 @@ class PhaseboardApp(App[int]):
         poll_interval: float = 0.1,
     ) -> None:
         super().__init__()
+        if "TEXTUAL_ANIMATIONS" not in os.environ:
+            # over SSH, a tab's sliding underline redraws the screen for 0.3 s per key press
+            self.animation_level = "none"
         found = db_path or find_db(None)  # `textual run --dev tui.app:PhaseboardApp` passes none
         if found is None:
             raise NotFound("no phaseboard database here (looked for .phaseboard/phaseboard.db)")
