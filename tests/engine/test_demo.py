@@ -8,7 +8,6 @@ from pathlib import Path
 
 from engine import run_lock
 from engine.store import Store
-
 from tests.helpers import run_cli
 
 
