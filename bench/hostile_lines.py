@@ -7,7 +7,9 @@ peak of a run, in the same round, whose agent prints one short line. Two lines a
 - ``plain``: starts with text. The executor cuts it into pieces of ``max_line_chars`` (65,536)
   and stores them all, flagged partial but the last: the line is kept whole, as pieces. No
   piece is ever joined again, so the cap on what the engine holds of it is the executor's bound
-  on unread output, ``MAX_PENDING_BYTES`` (8 MiB; past it, reading the pipe pauses).
+  on unread output, ``MAX_PENDING_BYTES`` (8 MiB, held raw; past it, reading the pipe pauses).
+  The log sink's own bound (``MAX_BUFFERED_CHARS``, queued and being written) and the decoded
+  text's two bytes per character must fit within the 3x.
 - ``json-like``: starts with ``{"header"``, so the message parser assembles its pieces looking
   for a message, up to its cap (``MAX_RESULT_BYTES``, 16 MiB) before dropping it.
 

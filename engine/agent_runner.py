@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.events import AgentFinished, AgentMessage, AttemptFinished, AttemptStarted
-from engine.executor import AttemptExit, AttemptSpec, Executor
+from engine.executor import AttemptExit, AttemptSpec, Executor, LogLine
 from engine.placeholders import build_argv, run_placeholders
-from engine.results import MessageParser, ResultError, check_result, extract_result
+from engine.results import Message, MessageParser, ResultError, check_result, extract_result
 from engine.secrets import PieceMasker
-from engine.store import LogRow
 from engine.workflow import AgentSpec
 
 if TYPE_CHECKING:
@@ -198,39 +197,29 @@ class AgentRunner:
         parser = MessageParser()
         budget_error: str | None = None
         try:
-            masking = bool(engine.masker)
-            maskers: dict[str, PieceMasker] = {}
+            maskers = (
+                {s: PieceMasker(engine.masker) for s in ("stdout", "stderr")}
+                if engine.masker
+                else None
+            )
             parse = agent.output == "messages"
-            stage_id, agent_id = self.stage_id, agent.id
+            key = (self.stage_id, agent.id, n)
             async for batch in running.lines():
-                rows = []
-                for line in batch:
-                    text = line.text
-                    if masking:
-                        pieces = maskers.setdefault(line.stream, PieceMasker(engine.masker))
-                        text = pieces.piece(text, line.partial)
-                        if line.partial and not text:
-                            continue
-                    rows.append(
-                        LogRow(stage_id, agent_id, n, line.stream, line.ts, text, line.partial)
-                    )
-                    if not parse or line.stream != "stdout":
-                        continue
-                    if not (line.partial or parser.pending or text[:1] in "{ \t"):
-                        continue  # a plain log line: no JSON to look for
-                    message = parser.feed(text, line.partial)
-                    if message is not None and message.message_type != "result":
+                if maskers is not None:
+                    batch = _masked(batch, maskers)
+                if parse:
+                    for message in _messages(batch, parser):
                         await engine.emit(
                             AgentMessage(
-                                stage=stage_id,
-                                agent=agent_id,
+                                stage=self.stage_id,
+                                agent=agent.id,
                                 attempt=n,
                                 message_type=message.message_type,
                                 priority=message.priority,
                                 content=_cap(message.content),
                             )
                         )
-                await engine.sink.add(rows)
+                await engine.sink.add(key, batch)
                 if budget_error is None:
                     budget_error = _over_budget(agent, parser)
                     if budget_error is not None:
@@ -312,6 +301,45 @@ class AgentRunner:
 def _find_agent(stage: Any, agent_id: str) -> AgentSpec:
     """An agent of the stage, extended agents included."""
     return stage.agent(agent_id)
+
+
+def _masked(batch: list[LogLine], maskers: dict[str, PieceMasker]) -> list[LogLine]:
+    """The lines with secrets masked; a piece held back whole (to be joined to the next one,
+    so a secret cut in two is still seen) is left out."""
+    out: list[LogLine] = []
+    for stream, text, ts, partial in batch:
+        text = maskers[stream].piece(text, partial)
+        if text or not partial:
+            out.append((stream, text, ts, partial))
+    return out
+
+
+def _messages(batch: list[LogLine], parser: MessageParser) -> list[Message]:
+    """Messages (other than the result) in the stdout lines of a batch.
+
+    Only a line that may be JSON goes to the parser: one that starts with ``{`` or a blank, a
+    piece of a long line, or the rest of one being assembled.
+    """
+    found: list[Message] = []
+    pending = parser.pending
+    for stream, text, _, partial in batch:
+        if not (partial or pending or text[:1] in "{ \t") or stream != "stdout":
+            continue
+        message = parser.feed(_unshared(text) if partial else text, partial)
+        pending = parser.pending
+        if message is not None and message.message_type != "result":
+            found.append(message)
+    return found
+
+
+def _unshared(text: str) -> str:
+    """A copy of a piece the parser may keep while it assembles a long line.
+
+    Binding a string in SQLite caches its UTF-8 form inside the string object for as long as
+    it lives: the piece stored by the log sink would keep that second copy while the parser
+    holds it (up to its cap of characters, 1 to 3 bytes each, on top of the text).
+    """
+    return "".join((text, ""))
 
 
 def _over_budget(agent: AgentSpec, parser: MessageParser) -> str | None:

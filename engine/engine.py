@@ -28,7 +28,9 @@ from engine.state import StageState
 from engine.store import Store
 from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
 
-COMMAND_POLL_S = 0.25
+COMMAND_POLL_S = 1.0
+COMMAND_WAKE_S = 0.05
+"""How often the engine asks SQLite whether another process committed (a command, say)."""
 
 
 @dataclass(frozen=True)
@@ -317,8 +319,17 @@ class Engine(StageRunners):
                 return
 
     async def _poll_commands(self) -> None:
+        """Look for new command rows as soon as another process commits anything (a cheap
+        ``data_version`` check every ``COMMAND_WAKE_S``), and every ``COMMAND_POLL_S`` anyway."""
+        version = (await self.store.data_version(), self.store.commands_added)
+        last_look = asyncio.get_running_loop().time()
         while True:
-            await asyncio.sleep(COMMAND_POLL_S)
+            await asyncio.sleep(COMMAND_WAKE_S)
+            now = asyncio.get_running_loop().time()
+            seen = (await self.store.data_version(), self.store.commands_added)
+            if seen == version and now - last_look < COMMAND_POLL_S:
+                continue
+            version, last_look = seen, now
             await self._apply_commands()
 
     async def _apply_commands(self) -> bool:

@@ -1,7 +1,7 @@
 """The seam between the runner and whatever executes agent attempts.
 
 The runner knows nothing of processes: it hands an :class:`AttemptSpec` to an
-:class:`Executor`, reads batches of :class:`LogLine` from the returned
+:class:`Executor`, reads batches of ``LogLine`` tuples from the returned
 :class:`RunningAttempt`, and awaits its :class:`AttemptExit`. Local processes
 implement it today (``engine.local_executor``); a distributed backend only has
 to implement these three small types.
@@ -48,13 +48,10 @@ class AttemptSpec:
     """How often resident memory and CPU time of the process tree are sampled."""
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
-    stream: Stream
-    text: str
-    ts: float
-    partial: bool = False
-    """True when the line was longer than the cap and continues in the next LogLine."""
+LogLine = tuple[Stream, str, float, bool]
+"""One line of output: ``(stream, text, ts, partial)``, with ``partial`` True when the line was
+longer than the cap and continues in the next one. A plain tuple: a flood of lines costs one
+small object per line, built in one comprehension and bound by ``executemany`` as it is."""
 
 
 @dataclass(frozen=True, slots=True)

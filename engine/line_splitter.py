@@ -10,9 +10,14 @@ three bytes of an unfinished UTF-8 sequence, whatever the input.
 from __future__ import annotations
 
 import codecs
+from typing import TypeVar
 
 Piece = tuple[str, bool]
 """A line (without its ending) and whether it is a ``partial`` piece of a longer line."""
+
+T = TypeVar("T")
+Tagged = tuple[T, str, float, bool]
+"""``(tag, text, ts, partial)``: a piece as the executor hands it on, built here in one step."""
 
 
 class LineSplitter:
@@ -34,23 +39,32 @@ class LineSplitter:
 
     def feed(self, data: bytes) -> list[Piece]:
         """Pieces completed by this chunk; an unfinished line is kept for later."""
-        return self._split(self._decoder.decode(data))
+        return [(text, partial) for _, text, _, partial in self.lines(data, None, 0.0)]
 
     def flush(self) -> list[Piece]:
         """Everything left at end of stream, the unterminated last line included."""
-        out = self._split(self._decoder.decode(b"", final=True))
+        return [(text, partial) for _, text, _, partial in self.flush_lines(None, 0.0)]
+
+    def lines(self, data: bytes, tag: T, ts: float) -> list[Tagged[T]]:
+        """As :meth:`feed`, each piece as ``(tag, text, ts, partial)``: the caller's tuple is
+        built once, by the comprehension that splits (a flood costs one object per line)."""
+        return self._split(self._decoder.decode(data), tag, ts)
+
+    def flush_lines(self, tag: T, ts: float) -> list[Tagged[T]]:
+        """As :meth:`flush`, in the form of :meth:`lines`."""
+        out = self._split(self._decoder.decode(b"", final=True), tag, ts)
         if self._pending_len:
-            self._cut("".join(self._pending), out)
+            self._cut("".join(self._pending), out, tag, ts)
             self._pending.clear()
             self._pending_len = 0
         return out
 
-    def _split(self, text: str) -> list[Piece]:
+    def _split(self, text: str, tag: T, ts: float) -> list[Tagged[T]]:
         if not text:
             return []
         parts = text.split("\n")
         tail = parts.pop()
-        out: list[Piece] = []
+        out: list[Tagged[T]] = []
         if parts:
             if self._pending_len:
                 self._pending.append(parts[0])
@@ -60,20 +74,20 @@ class LineSplitter:
             if "\r" in text or parts[0].endswith("\r"):
                 parts = [p[:-1] if p.endswith("\r") else p for p in parts]
             if max(map(len, parts)) <= self._max:
-                out = [(p, False) for p in parts]
+                out = [(tag, p, ts, False) for p in parts]
             else:
                 for p in parts:
-                    self._cut(p, out)
+                    self._cut(p, out, tag, ts)
         if tail:
             self._pending.append(tail)
             self._pending_len += len(tail)
             if self._pending_len > self._max:
-                self._cut_pending(out)
+                self._cut_pending(out, tag, ts)
             elif len(self._pending) > 64:
                 self._pending = ["".join(self._pending)]
         return out
 
-    def _cut_pending(self, out: list[Piece]) -> None:
+    def _cut_pending(self, out: list[Tagged[T]], tag: T, ts: float) -> None:
         """Emit full pieces of the unfinished line, keeping at most ``max_chars`` (+ a ``\\r``
         that may turn out to be half of a ``\\r\\n``)."""
         line = "".join(self._pending)
@@ -83,16 +97,16 @@ class LineSplitter:
             return
         start = 0
         while len(line) - start > limit:
-            out.append((line[start : start + self._max], True))
+            out.append((tag, line[start : start + self._max], ts, True))
             start += self._max
         rest = line[start:]
         self._pending = [rest]
         self._pending_len = len(rest)
 
-    def _cut(self, line: str, out: list[Piece]) -> None:
+    def _cut(self, line: str, out: list[Tagged[T]], tag: T, ts: float) -> None:
         size = len(line)
         if size <= self._max:
-            out.append((line, False))
+            out.append((tag, line, ts, False))
             return
         for start in range(0, size, self._max):
-            out.append((line[start : start + self._max], start + self._max < size))
+            out.append((tag, line[start : start + self._max], ts, start + self._max < size))

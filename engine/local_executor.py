@@ -22,6 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from engine import process_tree
@@ -37,17 +38,26 @@ KILL_WAIT_S = 2.0
 CLOSE_WAIT_S = 0.5
 """Longest wait for the pipes once the group is gone, before they are abandoned."""
 GROUP_SCAN_S = 2.0
+"""How often the whole process table is first scanned for group members that left the tree;
+the gap doubles after each scan of an attempt, up to ``GROUP_SCAN_MAX_S``."""
 GROUP_SCAN_MAX_S = 32.0
 SETTLE_AFTER_S = 5.0
 """After this long an attempt is sampled less often."""
 SETTLED_SAMPLE_S = 1.0
-SETTLED_LIMIT_SAMPLE_S = 0.5
-"""The settled sampling interval when a memory limit must be enforced."""
-"""How often the whole process table is scanned for group members that left the tree."""
-POLL_S = 0.02
-MAX_PENDING_LINES = 50_000
+SAMPLES_PER_S = 100.0
+"""How many trees are measured per second at most, over all attempts without a memory limit:
+past ``SAMPLES_PER_S`` x ``sample_interval_s`` attempts, each is measured less often."""
+LIMIT_SAMPLE_MAX_S = 0.5
+"""The longest gap between two samples of an attempt with a memory limit, whatever the load:
+the limit is enforced within this delay."""
+STOP_SCAN_S = 0.05
+"""How often the process table is scanned while attempts wait for their groups to vanish."""
+MAX_PENDING_LINES = 10_000
 MAX_PENDING_BYTES = 8 * _MIB
-"""Past either bound, reading pauses until ``lines()`` takes the batch (backpressure)."""
+"""Past either bound of unread output, reading pauses until ``lines()`` takes it (backpressure).
+Output is held raw until then (a byte of it can take two or more once decoded)."""
+BATCH_BYTES = _MIB
+"""``lines()`` decodes about this much unread output per batch, whatever has piled up."""
 
 
 class LocalExecutor:
@@ -62,11 +72,14 @@ class LocalExecutor:
         """
         self.host = socket.gethostname()
         self._orphan_grace_s = orphan_grace_s
+        self._sampler = _Sampler()
+        self._watcher = process_tree.GroupWatcher(STOP_SCAN_S)
         if reap_orphans:
             process_tree.become_subreaper()
+        process_tree.use_pidfd_child_watcher()
 
     async def start(self, spec: AttemptSpec) -> LocalAttempt:
-        attempt = LocalAttempt(spec, self.host)
+        attempt = LocalAttempt(spec, self.host, self._sampler, self._watcher)
         await attempt.spawn()
         return attempt
 
@@ -85,6 +98,98 @@ class LocalExecutor:
             return False
         process_tree.terminate_group(info.pgid, self._orphan_grace_s)
         return True
+
+
+def sample_interval(spec: AttemptSpec, age_s: float, running: int) -> float:
+    """How long until the next sample of an attempt that has run ``age_s``, with ``running``
+    attempts measured by the same executor (see :class:`_Sampler`)."""
+    fast = max(spec.sample_interval_s, 0.01)
+    interval = max(fast, SETTLED_SAMPLE_S) if age_s >= SETTLE_AFTER_S else fast
+    interval = max(interval, running / SAMPLES_PER_S)
+    if spec.memory_mb is not None:
+        interval = min(interval, max(fast, LIMIT_SAMPLE_MAX_S))
+    return interval
+
+
+@dataclass(eq=False, slots=True)
+class _Schedule:
+    next_sample: float
+    interval: float
+    next_scan: float
+    scan_gap: float
+
+
+class _Sampler:
+    """Measures the process trees of all running attempts of an executor, from one task.
+
+    One loop instead of a timer per attempt, waking when the earliest sample falls due and then
+    measuring every tree due within a quarter of its interval: two hundred sleeping agents cost
+    a few wake-ups a second. An attempt is measured every ``sample_interval_s``, every
+    ``SETTLED_SAMPLE_S`` once it has run ``SETTLE_AFTER_S``, and less often when more than
+    ``SAMPLES_PER_S`` trees a second would be due; with a memory limit, at least every
+    ``LIMIT_SAMPLE_MAX_S``. The whole process table is scanned (in a thread, one scan shared by
+    the attempts due together) every ``GROUP_SCAN_S`` at first, then less and less often.
+    """
+
+    def __init__(self) -> None:
+        self._schedules: dict[LocalAttempt, _Schedule] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Future[None] | None = None
+        self._next_wake = float("inf")
+
+    def add(self, attempt: LocalAttempt) -> None:
+        now = time.monotonic()
+        interval = self._interval(attempt, now)
+        self._schedules[attempt] = _Schedule(
+            now + interval, interval, now + GROUP_SCAN_S, GROUP_SCAN_S
+        )
+        task = self._task
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            self._task = asyncio.create_task(self._run(), name="attempt-sampler")
+        elif now + interval < self._next_wake and self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def remove(self, attempt: LocalAttempt) -> None:
+        self._schedules.pop(attempt, None)
+
+    def _interval(self, attempt: LocalAttempt, now: float) -> float:
+        return sample_interval(attempt.spec, now - attempt.started, len(self._schedules))
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._schedules:
+            now = time.monotonic()
+            due = [
+                (attempt, schedule)
+                for attempt, schedule in self._schedules.items()
+                if schedule.next_sample - now <= schedule.interval / 4
+            ]
+            if due:
+                await self._sample(due, now)
+            if not self._schedules:
+                break
+            self._next_wake = min(s.next_sample for s in self._schedules.values())
+            self._wake = loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(self._next_wake - time.monotonic(), 0.0)):
+                    await self._wake
+            self._next_wake = float("inf")
+
+    async def _sample(self, due: list[tuple[LocalAttempt, _Schedule]], now: float) -> None:
+        groups: dict[int, list[process_tree.ProcStat]] = {}
+        if any(schedule.next_scan <= now for _, schedule in due):
+            groups = await asyncio.to_thread(process_tree.groups_cached, GROUP_SCAN_S)
+        for attempt, schedule in due:
+            if self._schedules.get(attempt) is not schedule:
+                continue  # its leader exited meanwhile
+            members = None
+            if schedule.next_scan <= now:
+                members = groups.get(attempt.pgid, [])
+                schedule.scan_gap = min(schedule.scan_gap * 2, GROUP_SCAN_MAX_S)
+                schedule.next_scan = now + schedule.scan_gap
+            attempt.sample(members)
+            schedule.interval = self._interval(attempt, now)
+            schedule.next_sample = now + schedule.interval
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -113,13 +218,23 @@ class LocalAttempt:
     reading pauses and the agent blocks on its writes, so ``wait()`` alone would not return.
     """
 
-    def __init__(self, spec: AttemptSpec, host: str) -> None:
+    def __init__(
+        self,
+        spec: AttemptSpec,
+        host: str,
+        sampler: _Sampler,
+        watcher: process_tree.GroupWatcher,
+    ) -> None:
         self.info: ProcessInfo | None = None
         self._spec = spec
         self._host = host
+        self._sampler = sampler
+        self._watcher = watcher
         self._splitters = {fd: LineSplitter(spec.max_line_chars) for fd in _STREAMS}
-        self._pending: list[LogLine] = []
+        self._pending: list[tuple[int, bytes | None, float]] = []
+        """Unread chunks ``(fd, data, arrival time)``, oldest first; ``None`` at end of stream."""
         self._pending_bytes = 0
+        self._pending_lines = 0
         self._ready = asyncio.Event()
         self._open_pipes = set(_STREAMS)
         self._paused: set[int] = set()
@@ -176,10 +291,10 @@ class LocalAttempt:
     async def lines(self) -> AsyncIterator[list[LogLine]]:
         while True:
             if self._pending:
-                batch, self._pending = self._pending, []
-                self._pending_bytes = 0
+                batch = self._take_lines()
                 self._resume_reading()
-                yield batch
+                if batch:
+                    yield batch
             elif self._pipes_closed.is_set():
                 return
             else:
@@ -203,16 +318,11 @@ class LocalAttempt:
         self._last_output = time.monotonic()
         if fd == 1 and self._tee is not None:
             self._write_tee(data)
-        pieces = self._splitters[fd].feed(data)
-        if pieces:
-            ts = time.time()
-            stream = _STREAMS[fd]
-            self._pending += [LogLine(stream, text, ts, partial) for text, partial in pieces]
-            self._ready.set()
+        self._pending.append((fd, data, time.time()))
         self._pending_bytes += len(data)
-        if (
-            self._pending_bytes > MAX_PENDING_BYTES or len(self._pending) > MAX_PENDING_LINES
-        ) and fd not in self._paused:
+        self._pending_lines += data.count(b"\n")
+        self._ready.set()
+        if self._over_bounds() and fd not in self._paused:
             pipe = self._pipe(fd)
             if pipe is not None:
                 pipe.pause_reading()
@@ -223,10 +333,7 @@ class LocalAttempt:
             return
         self._open_pipes.discard(fd)
         self._paused.discard(fd)
-        pieces = self._splitters[fd].flush()
-        if pieces:
-            ts = time.time()
-            self._pending += [LogLine(_STREAMS[fd], text, ts, part) for text, part in pieces]
+        self._pending.append((fd, None, time.time()))
         if not self._open_pipes:
             self._pipes_closed.set()
         self._ready.set()
@@ -254,31 +361,18 @@ class LocalAttempt:
             self._finish()
 
     async def _monitor(self) -> None:
-        """Sample resources and enforce the limits until the leader exits.
-
-        Sampling backs off once an attempt has run a while: two hundred agents sleeping
-        must cost the engine next to nothing. The full process-table scan (for members
-        that left the tree) starts every ``GROUP_SCAN_S`` and doubles its gap up to
-        ``GROUP_SCAN_MAX_S``.
-        """
-        spec = self._spec
-        fast = max(spec.sample_interval_s, 0.01)
-        slow = max(fast, SETTLED_SAMPLE_S if spec.memory_mb is None else SETTLED_LIMIT_SAMPLE_S)
-        scan_gap = GROUP_SCAN_S
-        next_scan = self._started + scan_gap
-        next_sample = self._started
-        while not self._leader_exited.is_set():
-            now = time.monotonic()
-            if now >= next_sample:
-                scan = now >= next_scan
-                if scan:
-                    scan_gap = min(scan_gap * 2, GROUP_SCAN_MAX_S)
-                    next_scan = now + scan_gap
-                await self._sample(scan_group=scan)
-                settled = now - self._started >= SETTLE_AFTER_S
-                next_sample = now + (slow if settled else fast)
-            wake = min(next_sample, self._check_deadlines())
-            await _wait_event(self._leader_exited, max(wake - time.monotonic(), 0.001))
+        """Enforce the time limits until the leader exits; meanwhile the executor's sampler
+        measures the tree and enforces the memory limit (see :class:`_Sampler`)."""
+        self._sampler.add(self)
+        try:
+            while not self._leader_exited.is_set():
+                wake = self._check_deadlines()
+                idle = self._spec.idle_timeout_s
+                if idle is not None and self._paused and self._reason is None:
+                    wake = min(wake, time.monotonic() + min(idle, SETTLED_SAMPLE_S))
+                await _wait_event(self._leader_exited, max(wake - time.monotonic(), 0.001))
+        finally:
+            self._sampler.remove(self)
 
     def _check_deadlines(self) -> float:
         """Stop the attempt past its timeouts; the next time a deadline falls due."""
@@ -297,19 +391,26 @@ class LocalAttempt:
             wake = min(wake, self._last_output + spec.idle_timeout_s)
         return wake
 
-    async def _sample(self, *, scan_group: bool) -> None:
-        """Measure the processes; stop the attempt past ``memory_mb``.
+    @property
+    def spec(self) -> AttemptSpec:
+        return self._spec
 
-        The tree walk is cheap and runs inline; the full process-table scan that finds members
-        re-parented away from the tree runs in a thread, every ``GROUP_SCAN_S``.
-        """
+    @property
+    def started(self) -> float:
+        """When the process was started (``time.monotonic``)."""
+        return self._started
+
+    @property
+    def pgid(self) -> int:
         assert self._meter is not None
-        if scan_group:
-            self._meter.add_members(
-                await asyncio.to_thread(
-                    process_tree.group_members_cached, self._meter.pgid, GROUP_SCAN_S
-                )
-            )
+        return self._meter.pgid
+
+    def sample(self, members: list[process_tree.ProcStat] | None = None) -> None:
+        """Measure the tree, and ``members`` of the group found by a scan of the process table
+        from now on; stop the attempt past ``memory_mb``."""
+        assert self._meter is not None
+        if members is not None:
+            self._meter.add_members(members)
         rss = self._meter.sample()
         limit = self._spec.memory_mb
         if limit is not None and rss > limit * _MIB and self._reason is None:
@@ -357,26 +458,18 @@ class LocalAttempt:
         process_tree.signal_pids(self._meter.running_escapees(), sig)
 
     async def _wait_gone(self, timeout_s: float) -> bool:
+        """Wait for the leader's exit, then for the rest of the group and the escapees."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            if self._leader_exited.is_set() and not await self._anything_alive():
-                return True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            if self._leader_exited.is_set():
-                await asyncio.sleep(min(POLL_S, remaining))
-            else:
-                await _wait_event(self._leader_exited, remaining)
-
-    async def _anything_alive(self) -> bool:
-        """Whether a process of the group, or a known escapee, still runs (zombies reaped)."""
-        assert self._meter is not None
-        if self._meter.running_escapees():
-            return True
-        if not process_tree.group_exists(self._meter.pgid):
+        if not await _wait_event(self._leader_exited, timeout_s):
             return False
-        return bool(await asyncio.to_thread(process_tree.live_members, self._meter.pgid))
+        return not await self._anything_alive(deadline - time.monotonic())
+
+    async def _anything_alive(self, wait_s: float = 0.0) -> bool:
+        """Whether a process of the group, or a known escapee, still runs after up to ``wait_s``
+        (zombies reaped); answered by the executor's :class:`~engine.process_tree.GroupWatcher`."""
+        assert self._meter is not None
+        escaped = self._meter.escaped
+        return not await self._watcher.wait_gone(self._meter.pgid, escaped, wait_s)
 
     def _abandon_pipes(self) -> None:
         """A process outside the group still holds the pipes: stop reading them."""
@@ -435,8 +528,35 @@ class LocalAttempt:
         pipe = self._transport.get_pipe_transport(fd)
         return pipe if isinstance(pipe, asyncio.ReadTransport) else None
 
+    def _over_bounds(self) -> bool:
+        return self._pending_bytes > MAX_PENDING_BYTES or self._pending_lines > MAX_PENDING_LINES
+
+    def _take_lines(self) -> list[LogLine]:
+        """Split the oldest unread chunks, up to about ``BATCH_BYTES`` or ``MAX_PENDING_LINES``
+        lines; the rest waits."""
+        out: list[LogLine] = []
+        size = lines = taken = 0
+        for fd, data, ts in self._pending:
+            taken += 1
+            if data is None:
+                out += self._splitters[fd].flush_lines(_STREAMS[fd], ts)
+                continue
+            out += self._splitters[fd].lines(data, _STREAMS[fd], ts)
+            size += len(data)
+            lines += data.count(b"\n")
+            if size >= BATCH_BYTES or lines >= MAX_PENDING_LINES:
+                break
+        if taken == len(self._pending):
+            self._pending = []
+            self._pending_bytes = self._pending_lines = 0
+        else:
+            del self._pending[:taken]
+            self._pending_bytes -= size
+            self._pending_lines -= lines
+        return out
+
     def _resume_reading(self) -> None:
-        if not self._paused:
+        if not self._paused or self._over_bounds():
             return
         for fd in self._paused:
             pipe = self._pipe(fd)
@@ -461,10 +581,10 @@ def _spawn_error(exc: OSError, command: str, cwd: str) -> str:
 
 
 async def _wait_event(event: asyncio.Event, timeout_s: float) -> bool:
-    """Wait for ``event`` at most ``timeout_s``; whether it is set."""
+    """Wait for ``event`` at most ``timeout_s`` (which may be infinite); whether it is set."""
     if event.is_set():
         return True
     with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout_s):
+        async with asyncio.timeout(None if timeout_s == float("inf") else timeout_s):
             await event.wait()
     return event.is_set()

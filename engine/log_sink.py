@@ -1,8 +1,9 @@
 """Batched, bounded writing of agent log lines to the store and to the run folder.
 
-Lines are buffered and written with one ``executemany`` per batch (one cross-thread
-round trip instead of one per line); a producer that gets too far ahead waits for
-the writer, so memory stays bounded whatever an agent prints.
+Lines are buffered and written with one ``executemany`` per attempt and batch (one
+cross-thread round trip instead of one per line); a producer that gets too far ahead
+waits for the writer. The buffer is bounded by lines and by characters, so memory stays
+bounded whatever an agent prints: many short lines, or one line of gigabytes in pieces.
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import TextIO
 
-from engine.store import LogRow, Store
+from engine.executor import LogLine
+from engine.store import LogKey, Store
 
 BATCH_ROWS = 1000
+BATCH_CHARS = 512 * 1024
+"""Past either, the writer is woken at once rather than at its next tick."""
 FLUSH_INTERVAL_S = 0.1
 MAX_BUFFERED_ROWS = 20_000
+MAX_BUFFERED_CHARS = 2 * 1024 * 1024
+"""Past either, counting what is being written, a producer waits until the buffer is written."""
 MAX_OPEN_FILES = 64
+_text = itemgetter(1)
+_partial = itemgetter(3)
 
 
 class LogSink:
@@ -27,7 +36,11 @@ class LogSink:
         self._store = store
         self._run_id = run_id
         self._run_dir = run_dir
-        self._buffer: list[LogRow] = []
+        self._buffer: dict[LogKey, list[LogLine]] = {}
+        """Lines waiting to be written, by attempt, each list in arrival order."""
+        self._queued_rows = self._queued_chars = 0
+        self._rows = self._chars = 0
+        """Queued and being written."""
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -50,20 +63,48 @@ class LogSink:
             fh.close()
         self._files.clear()
 
-    async def add(self, rows: Sequence[LogRow]) -> None:
-        self._buffer.extend(rows)
-        if len(self._buffer) >= BATCH_ROWS:
+    async def add(self, key: LogKey, lines: Sequence[LogLine]) -> None:
+        """Queue one attempt's lines (in order); waits for the writer when too much is queued.
+
+        ``key`` is ``(stage, agent, attempt)``. A list is taken over, not copied: the caller
+        must not use it afterwards.
+        """
+        if not lines:
+            return
+        queued = self._buffer.get(key)
+        if queued is None:
+            self._buffer[key] = lines if isinstance(lines, list) else list(lines)
+        else:
+            queued += lines
+        rows, chars = len(lines), sum(map(len, map(_text, lines)))
+        self._queued_rows += rows
+        self._queued_chars += chars
+        self._rows += rows
+        self._chars += chars
+        if self._queued_rows >= BATCH_ROWS or self._queued_chars >= BATCH_CHARS:
             self._wake.set()
-        if len(self._buffer) >= MAX_BUFFERED_ROWS:
+        if self._rows >= MAX_BUFFERED_ROWS or self._chars >= MAX_BUFFERED_CHARS:
             await self.flush()
 
     async def flush(self) -> None:
         async with self._lock:
             while self._buffer:
-                batch, self._buffer = self._buffer, []
-                await self._store.append_logs(self._run_id, batch)
-                await asyncio.to_thread(self._append_files, batch)
-                self.lines_written += len(batch)
+                batch = list(self._buffer.items())
+                rows, chars = self._queued_rows, self._queued_chars
+                self._buffer, self._queued_rows, self._queued_chars = {}, 0, 0
+                try:
+                    outcomes = await asyncio.gather(
+                        self._store.append_log_lines(self._run_id, batch),
+                        asyncio.to_thread(self._append_files, batch),
+                        return_exceptions=True,
+                    )
+                finally:
+                    self._rows -= rows
+                    self._chars -= chars
+                for outcome in outcomes:  # the store's error first: it is the one that matters
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                self.lines_written += rows
 
     async def _loop(self) -> None:
         while True:
@@ -72,21 +113,21 @@ class LogSink:
             self._wake.clear()
             await self.flush()
 
-    def _append_files(self, batch: Sequence[LogRow]) -> None:
+    def _append_files(self, batch: Sequence[tuple[LogKey, Sequence[LogLine]]]) -> None:
         """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
-        groups: dict[tuple[str, str], list[str]] = {}
-        for row in batch:
-            key = (row.stage, row.agent)
-            texts = groups.setdefault(key, [])
-            if self._file_attempt.get(key) != row.attempt:
-                self._file_attempt[key] = row.attempt
-                texts.append(f"--- attempt {row.attempt} ---\n")
-            texts.append(row.text if row.partial else row.text + "\n")
-        for key, texts in groups.items():
-            fh = self._open(key)
-            if fh is not None:
-                fh.writelines(texts)
-                fh.flush()
+        for (stage, agent, attempt), lines in batch:
+            fh = self._open((stage, agent))
+            if fh is None:
+                continue
+            if self._file_attempt.get((stage, agent)) != attempt:
+                self._file_attempt[(stage, agent)] = attempt
+                fh.write(f"--- attempt {attempt} ---\n")
+            if any(map(_partial, lines)):
+                fh.writelines(text if partial else text + "\n" for _, text, _, partial in lines)
+            else:
+                fh.write("\n".join(map(_text, lines)))
+                fh.write("\n")
+            fh.flush()
 
     def _open(self, key: tuple[str, str]) -> TextIO | None:
         fh = self._files.get(key)

@@ -10,11 +10,13 @@ tree (double-forked daemons); callers do it rarely and off the event loop. Where
 Zombies count as gone: after a group is killed its members are zombies until
 their new parent reaps them, and some container inits reap late or never. When
 this process is a child subreaper (:func:`become_subreaper`), the orphans of an
-agent become our children, and :func:`live_members` reaps them.
+agent become our children, and :func:`live_members`, :func:`live_among` and
+:class:`GroupWatcher` reap them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -23,7 +25,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -31,6 +35,7 @@ _PROC = os.path.isdir("/proc/self/task")
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _PR_SET_CHILD_SUBREAPER = 36
+_CHILDREN = _PROC and os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +50,7 @@ class ProcStat:
     cpu_s: float
     """User plus system time of the process itself (not of its reaped children)."""
     rss_bytes: int
+    threads: int = 1
 
 
 def read_stat(pid: int) -> ProcStat | None:
@@ -52,11 +58,25 @@ def read_stat(pid: int) -> ProcStat | None:
     if not _PROC:
         return _psutil_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+        raw = _read_proc(f"/proc/{pid}/stat", whole=False)
     except OSError:
         return None
     return _parse_stat(pid, raw)
+
+
+def _read_proc(path: str, whole: bool = True) -> bytes:
+    """A ``/proc`` file, without a file object: a third cheaper than ``open()``, which counts
+    with hundreds of trees sampled a second. With ``whole`` false, only what one read returns:
+    all of a file made in one piece, such as ``stat`` (a list such as ``children`` may come in
+    several)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = [os.read(fd, 4096)]
+        while whole and chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _parse_stat(pid: int, raw: bytes) -> ProcStat | None:
@@ -73,6 +93,7 @@ def _parse_stat(pid: int, raw: bytes) -> ProcStat | None:
         start=int(fields[19]) / _CLK_TCK,
         cpu_s=(int(fields[11]) + int(fields[12])) / _CLK_TCK,
         rss_bytes=int(fields[21]) * _PAGE,
+        threads=int(fields[17]),
     )
 
 
@@ -90,6 +111,7 @@ def _psutil_stat(pid: int) -> ProcStat | None:
                 start=proc.create_time(),
                 cpu_s=times.user + times.system,
                 rss_bytes=proc.memory_info().rss,
+                threads=proc.num_threads(),
             )
     except (psutil.Error, OSError):
         return None
@@ -118,6 +140,32 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def tree_stats(pid: int) -> list[ProcStat]:
+    """The state of ``pid`` and of every process below it, in one walk: each process's stat,
+    then its children (its task list is read only when it has several threads)."""
+    if not _CHILDREN:
+        return [s for p in [pid, *_psutil_descendants(pid)] if (s := read_stat(p)) is not None]
+    found: list[ProcStat] = []
+    todo = [pid]
+    while todo:
+        stat = read_stat(todo.pop())
+        if stat is None:
+            continue
+        found.append(stat)
+        try:
+            tids = [stat.pid] if stat.threads == 1 else os.listdir(f"/proc/{stat.pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                todo.extend(
+                    int(k) for k in _read_proc(f"/proc/{stat.pid}/task/{tid}/children").split()
+                )
+            except OSError:
+                continue
+    return found
+
+
 def _psutil_descendants(pid: int) -> list[int]:
     try:
         return [p.pid for p in psutil.Process(pid).children(recursive=True)]
@@ -140,10 +188,10 @@ _table_lock = threading.Lock()
 _table: tuple[float, dict[int, list[ProcStat]]] = (float("-inf"), {})
 
 
-def group_members_cached(pgid: int, max_age: float) -> list[ProcStat]:
-    """Like :func:`group_members`, from one scan of the process table shared by every caller
-    and at most ``max_age`` seconds old: with many agents running, the engine scans the
-    table once per period, not once per agent."""
+def groups_cached(max_age: float) -> dict[int, list[ProcStat]]:
+    """Every process by group (pgid -> members, zombies included), from one scan of the process
+    table shared by every caller and at most ``max_age`` seconds old: with many agents
+    running, the engine scans the table once per period, not once per agent. Read-only."""
     global _table
     with _table_lock:
         taken, groups = _table
@@ -152,7 +200,7 @@ def group_members_cached(pgid: int, max_age: float) -> list[ProcStat]:
             for stat in _all_stats():
                 groups.setdefault(stat.pgid, []).append(stat)
             _table = (time.monotonic(), groups)
-        return list(groups.get(pgid, ()))
+        return groups
 
 
 def _all_stats() -> list[ProcStat]:
@@ -179,6 +227,108 @@ def live_members(pgid: int) -> list[ProcStat]:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(stat.pid, os.WNOHANG)
     return live
+
+
+def live_among(pgids: Collection[int], pids: Mapping[int, float]) -> tuple[set[int], set[int]]:
+    """Which of the groups ``pgids`` have a live member, and which of the processes ``pids``
+    (pid -> :attr:`ProcStat.start`) still run, from one scan of the process table.
+
+    Like :func:`live_members` for many groups at once: the zombies of those groups that are our
+    children are reaped on the way (never a group leader), and so are those among ``pids``.
+    """
+    me = os.getpid()
+    live_groups: set[int] = set()
+    live_pids: set[int] = set()
+    for stat in _all_stats():
+        watched = stat.pgid in pgids
+        known = pids.get(stat.pid) == stat.start
+        if not (watched or known):
+            continue
+        if not stat.zombie:
+            if watched:
+                live_groups.add(stat.pgid)
+            if known:
+                live_pids.add(stat.pid)
+        elif stat.ppid == me and (known or stat.pid != stat.pgid):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(stat.pid, os.WNOHANG)
+    return live_groups, live_pids
+
+
+@dataclass(eq=False)
+class _Waiter:
+    pgid: int
+    escapees: dict[int, float]
+    answered: asyncio.Future[bool]
+    """The first answer: whether the group is gone."""
+    gone: asyncio.Future[None]
+
+
+class GroupWatcher:
+    """Tells stopping attempts when their groups are gone, whatever their number, from one scan.
+
+    While anyone waits, a single task reads the process table every ``period_s`` (in a worker
+    thread: a scan takes milliseconds with hundreds of processes) and answers every waiter from
+    it, reaping the zombies it finds (see :func:`live_among`). One scan per waiter instead
+    would saturate the thread pool with a few hundred agents stopping at once, delaying the
+    SIGKILL and the reaping by seconds.
+    """
+
+    def __init__(self, period_s: float = 0.05) -> None:
+        self.period_s = period_s
+        self._waiters: list[_Waiter] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait_gone(self, pgid: int, escapees: Mapping[int, float], timeout_s: float) -> bool:
+        """Wait until group ``pgid`` has no live member and none of ``escapees`` (pid -> start)
+        runs; False after ``timeout_s``, but never before one answer (so 0 asks once)."""
+        escapees = dict(escapees)
+        if not group_exists(pgid) and not any(still_running(p, s) for p, s in escapees.items()):
+            return True
+        deadline = time.monotonic() + timeout_s
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(pgid, escapees, loop.create_future(), loop.create_future())
+        self._waiters.append(waiter)
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._task = asyncio.create_task(self._scan(), name="group-watcher")
+        try:
+            if await waiter.answered:
+                return True
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
+                    await waiter.gone
+            return waiter.gone.done() and not waiter.gone.cancelled()
+        finally:
+            self._waiters.remove(waiter)
+
+    async def _scan(self) -> None:
+        try:
+            while self._waiters:
+                waiters = list(self._waiters)
+                pgids = {w.pgid for w in waiters}
+                pids = {pid: start for w in waiters for pid, start in w.escapees.items()}
+                try:
+                    live_groups, live_pids = await asyncio.to_thread(live_among, pgids, pids)
+                except (OSError, ValueError):
+                    live_groups, live_pids = pgids, set(pids)  # unreadable: alive until timeouts
+                for w in waiters:
+                    gone = w.pgid not in live_groups and live_pids.isdisjoint(w.escapees)
+                    if not w.answered.done():
+                        w.answered.set_result(gone)
+                    if gone and not w.gone.done():
+                        w.gone.set_result(None)
+                if self._waiters:
+                    await asyncio.sleep(self.period_s)
+        except BaseException as exc:
+            for w in self._waiters:  # none may wait for a scan that will never come
+                pending = w.gone if w.answered.done() else w.answered
+                if pending.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    pending.cancel()
+                else:
+                    pending.set_exception(exc)
+            raise
 
 
 def still_running(pid: int, start: float) -> bool:
@@ -274,6 +424,75 @@ def become_subreaper() -> bool:
     return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
+class _PidfdChildWatcher(asyncio.AbstractChildWatcher):
+    """Python 3.12's child watcher for 3.11: a pidfd in the running loop's selector per child.
+
+    3.11's default, ``ThreadedChildWatcher``, parks one thread in ``waitpid`` per child: with
+    hundreds of agents that is hundreds of threads and a hand-off between threads at every exit.
+    The stdlib's 3.11 ``PidfdChildWatcher`` is bound to the loop it was attached to; this one
+    uses whichever loop starts the child, like 3.12's.
+    """
+
+    def __enter__(self) -> _PidfdChildWatcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def is_active(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        pass
+
+    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+        pidfd = os.pidfd_open(pid)
+        loop.add_reader(pidfd, self._do_wait, loop, pid, pidfd, callback, args)
+
+    def remove_child_handler(self, pid: int) -> bool:
+        return True  # never called by asyncio; required by the base class
+
+    @staticmethod
+    def _do_wait(
+        loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, callback: Any, args: tuple[Any, ...]
+    ) -> None:
+        loop.remove_reader(pidfd)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            returncode = 255  # reaped elsewhere; asyncio's own watchers report 255 too
+        else:
+            returncode = os.waitstatus_to_exitcode(status)
+        os.close(pidfd)
+        callback(pid, returncode, *args)
+
+
+def use_pidfd_child_watcher() -> bool:
+    """On Linux with Python 3.11, watch asyncio's children through pidfds instead of one thread
+    each (3.12 does so by itself, and deprecates child watchers). Process-wide; a watcher other
+    than the default is left alone. Returns whether the pidfd watcher is in place."""
+    if sys.version_info >= (3, 12) or not sys.platform.startswith("linux"):
+        return False
+    policy = asyncio.get_event_loop_policy()
+    if not isinstance(policy, asyncio.DefaultEventLoopPolicy):
+        return False
+    current = policy.get_child_watcher()
+    if isinstance(current, _PidfdChildWatcher):
+        return True
+    if type(current) is not asyncio.ThreadedChildWatcher:
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False  # a kernel older than 5.3, or a sandbox refusing the call
+    policy.set_child_watcher(_PidfdChildWatcher())
+    return True
+
+
 def is_same_group(pid: int, pgid: int, leader_started: float) -> bool:
     """Whether group ``pgid`` is still the one whose leader ``pid`` started at ``leader_started``
     (a :func:`create_time`).
@@ -327,8 +546,8 @@ class TreeMeter:
 
     def sample(self) -> int:
         """Measure now; returns the resident bytes of all processes found."""
-        tree = [self.leader, *descendants(self.leader)]
-        stats = [stat for pid in tree if (stat := read_stat(pid)) is not None]
+        stats = tree_stats(self.leader)
+        tree = {stat.pid for stat in stats}
         for pid in [p for p in self._strays if p not in tree]:
             stat = read_stat(pid)
             if stat is None or stat.pgid != self.pgid:
@@ -349,9 +568,8 @@ class TreeMeter:
 
     def find_escapees(self) -> None:
         """Walk the tree for descendants that moved to another group (leader still alive)."""
-        for pid in descendants(self.leader):
-            if (stat := read_stat(pid)) is not None:
-                self._note_escapee(stat)
+        for stat in tree_stats(self.leader):
+            self._note_escapee(stat)
 
     def running_escapees(self) -> list[int]:
         """Escapees still running; reaps those that are our zombies."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,13 @@ import aiosqlite
 
 from engine import jsonio
 from engine.events import Event, Payload
+from engine.executor import LogLine
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
 from engine.store_rows import (
     Command,
     LockRow,
+    LogBatches,
+    LogKey,
     LogRow,
     RunRow,
     StoredLog,
@@ -40,6 +45,8 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "Command",
     "LockRow",
+    "LogBatches",
+    "LogKey",
     "LogRow",
     "RunRow",
     "Store",
@@ -49,7 +56,11 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
-_STREAM_CODES = {"stdout": 0, "stderr": 1}
+MESSAGE_KIND = "agent_message"
+"""The one kind of event a long run has without bound (see :meth:`Store.state_events`)."""
+_EVENT_COLUMNS = "seq, ts, kind, operator, data"
+_GC_PAUSE_ROWS = 10_000
+_ROWS_PER_INSERT = 100
 
 
 class StoreError(Exception):
@@ -76,6 +87,8 @@ class Store:
         self._sources: dict[tuple[str, str, str, int], int] = {}
         """Log source ids already in the file (they are never deleted while a run lives)."""
         self._appender: asyncio.Future[None] | None = None
+        self.commands_added = 0
+        """Commands added through this connection, which ``data_version`` does not count."""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -261,19 +274,35 @@ class Store:
                     request.future.set_result(request.events)
 
     async def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[Event]:
-        sql = "SELECT seq, ts, kind, operator, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
+        sql = f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? ORDER BY seq"
         params: list[Any] = [run_id, after]
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
-        return [
-            Event(
-                run_id=run_id, seq=r[0], ts=r[1], kind=r[2], operator=r[3], data=jsonio.loads(r[4])
-            )
-            for r in rows
-        ]
+        return _events(run_id, rows)
+
+    async def state_events(self, run_id: str, messages: int) -> list[Event]:
+        """What a fold keeps of a run's history, in seq order: every event but the
+        ``agent_message`` ones, and the last ``messages`` of those.
+
+        The seqs have gaps where messages were left out; the last event of the run is always
+        in (it is either a message, so among the last ones, or not one). One statement, so one
+        snapshot: an event committed meanwhile is in both parts or in neither. The other events
+        come from a partial index (the planner, without statistics, would walk the whole run),
+        the messages from a backward walk of the primary key that stops at the last ones.
+        """
+        sql = (
+            f"SELECT {_EVENT_COLUMNS} FROM events INDEXED BY events_not_messages "
+            f"WHERE run_id = ? AND kind != '{MESSAGE_KIND}' "
+            f"UNION ALL SELECT * FROM (SELECT {_EVENT_COLUMNS} FROM events "
+            f"WHERE run_id = ? AND kind = '{MESSAGE_KIND}' ORDER BY seq DESC LIMIT ?) "
+            "ORDER BY seq"
+        )
+        async with self._conn.execute(sql, (run_id, run_id, max(messages, 0))) as cur:
+            rows = await cur.fetchall()
+        return _events(run_id, rows)
 
     async def last_seq(self, run_id: str) -> int:
         return int(
@@ -289,31 +318,37 @@ class Store:
     # -- logs ------------------------------------------------------------------------------
 
     async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
-        if not rows:
+        """Store lines given one by one with whose they are (in order)."""
+        batches: list[tuple[LogKey, list[LogLine]]] = []
+        current: LogKey | None = None
+        for r in rows:
+            key = (r.stage, r.agent, r.attempt)
+            if key != current:
+                batches.append((key, []))
+                current = key
+            batches[-1][1].append((r.stream, r.text, r.ts, r.partial))  # type: ignore[arg-type]
+        await self.append_log_lines(run_id, batches)
+
+    async def append_log_lines(self, run_id: str, batches: LogBatches) -> None:
+        """Store groups of lines in one transaction, each group's lines in order.
+
+        The executor's tuples are bound as they are: the source is part of the statement
+        (cached statements per attempt) and the stream code is computed by SQLite, so a flood
+        of lines costs no Python object per line here. Each statement inserts
+        ``_ROWS_PER_INSERT`` rows: a fraction of the per-statement work, and of the times the
+        writer thread gives up the interpreter lock and waits to take it back.
+        """
+        if not batches:
             return
 
         fresh: dict[tuple[str, str, str, int], int] = {}
 
         async def fn(conn: aiosqlite.Connection) -> None:
             fresh.clear()  # a retried transaction starts over
-            sources: dict[tuple[str, str, int], int] = {}
-            for row in rows:
-                key = (row.stage, row.agent, row.attempt)
-                if key not in sources:
-                    sources[key] = await self._log_source(conn, (run_id, *key), fresh)
-            await conn.executemany(
-                "INSERT INTO log_lines(source, stream, ts, text, partial) VALUES (?,?,?,?,?)",
-                [
-                    (
-                        sources[(r.stage, r.agent, r.attempt)],
-                        _STREAM_CODES[r.stream],
-                        r.ts,
-                        r.text,
-                        r.partial,
-                    )
-                    for r in rows
-                ],
-            )
+            for key, lines in batches:
+                if lines:
+                    source = await self._log_source(conn, (run_id, *key), fresh)
+                    await _insert_lines(conn, source, lines)
 
         await self._write(fn)
         self._sources.update(fresh)  # only once committed: a rolled-back id must not be reused
@@ -407,7 +442,9 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
-        return await self._write(fn)
+        command_id = await self._write(fn)
+        self.commands_added += 1
+        return command_id
 
     async def pending_commands(self, run_id: str) -> list[Command]:
         async with self._conn.execute(
@@ -535,6 +572,39 @@ async def _append_batch(conn: aiosqlite.Connection, *, batch: list[_AppendReques
                 "INSERT OR IGNORE INTO run_manifests(run_id, manifest_id) VALUES (?, ?)",
                 (request.run_id, manifest_id),
             )
+
+
+async def _insert_lines(conn: aiosqlite.Connection, source: int, lines: Sequence[LogLine]) -> None:
+    """Insert one source's ``(stream, text, ts, partial)`` tuples, in order."""
+    size = _ROWS_PER_INSERT
+    whole = len(lines) - len(lines) % size
+    if whole:
+        await conn.executemany(
+            _insert_lines_sql(source, size),
+            [tuple(chain.from_iterable(lines[i : i + size])) for i in range(0, whole, size)],
+        )
+    if whole < len(lines):
+        await conn.executemany(_insert_lines_sql(source, 1), lines[whole:])
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_lines_sql(source: int, rows: int) -> str:
+    values = ",".join([f"({int(source)}, ? = 'stderr', ?, ?, ?)"] * rows)
+    return f"INSERT INTO log_lines(source, stream, text, ts, partial) VALUES {values}"
+
+
+def _events(run_id: str, rows: Sequence[Any]) -> list[Event]:
+    """Decode stored events; a large read runs with the cyclic collector paused, which would
+    otherwise walk every object built so far many times over (none of them is a cycle)."""
+    pause = len(rows) >= _GC_PAUSE_ROWS and gc.isenabled()
+    if pause:
+        gc.disable()
+    try:
+        loads = jsonio.loads
+        return [Event(run_id, r[0], r[1], r[2], r[3], loads(r[4])) for r in rows]
+    finally:
+        if pause:
+            gc.enable()
 
 
 def _split_sql(script: str) -> list[str]:

@@ -10,15 +10,23 @@ import asyncio
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.events import Event, Payload
+from engine.executor import LogLine
+
+LogKey = tuple[str, str, int]
+"""Whose lines: ``(stage, agent, attempt)``."""
+
+LogBatches = Sequence[tuple[LogKey, Sequence[LogLine]]]
+"""Lines grouped by whose they are, each group in order: how the log sink hands them over."""
 
 
 class LogRow(NamedTuple):
-    """One line of an agent's log; a tuple so a batch goes to ``executemany`` as it is."""
+    """One line of an agent's log with whose it is, for callers that have lines one by one."""
 
     stage: str
     agent: str

@@ -53,7 +53,7 @@ class Collector:
             self._changed.set()
 
     def texts(self, stream: str | None = None) -> list[str]:
-        return [line.text for line in self.lines if stream in (None, line.stream)]
+        return [text for s, text, _, _ in self.lines if stream in (None, s)]
 
     async def until(self, condition: Callable[[list[str]], bool]) -> None:
         async with asyncio.timeout(BOUND_S):
@@ -95,8 +95,8 @@ async def test_success_keeps_each_stream_in_order(tmp_path: Path) -> None:
     collector, result, attempt = await run(make_spec(tmp_path, "proc_exit.py", "0"))
     assert collector.texts("stdout") == [f"out-{i}" for i in range(5)]
     assert collector.texts("stderr") == [f"err-{i}" for i in range(5)]
-    assert not any(line.partial for line in collector.lines)
-    assert all(before <= line.ts <= time.time() for line in collector.lines)
+    assert not any(partial for _, _, _, partial in collector.lines)
+    assert all(before <= ts <= time.time() for _, _, ts, _ in collector.lines)
     assert result.reason == "exited" and result.exit_code == 0 and result.error is None
     assert result.duration_s > 0
     info = attempt.info
@@ -273,7 +273,7 @@ async def test_unread_output_pauses_reading_then_resumes(tmp_path: Path) -> None
     collector = Collector(attempt)
     result = await finish(attempt, collector)
     assert result.exit_code == 0 and len(collector.lines) == 300_000
-    assert collector.lines[-1].text.startswith("00299999 ")
+    assert collector.lines[-1][1].startswith("00299999 ")
 
 
 async def test_megabyte_line_without_newline_arrives_in_pieces(tmp_path: Path) -> None:
@@ -284,8 +284,8 @@ async def test_megabyte_line_without_newline_arrives_in_pieces(tmp_path: Path) -
     assert result.exit_code == 0
     pieces = collector.lines
     assert len(pieces) == 16
-    assert [p.partial for p in pieces] == [True] * 15 + [False]
-    text = "".join(p.text for p in pieces)
+    assert [partial for _, _, _, partial in pieces] == [True] * 15 + [False]
+    text = "".join(text for _, text, _, _ in pieces)
     assert text == ("ab\x00cd\ufffdef" * (size // 8))
     assert len(text) == size
 

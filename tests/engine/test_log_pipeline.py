@@ -1,0 +1,153 @@
+"""The log path under floods: the executor's raw backlog and bounded batches, the sink's bounds
+and grouped writes, and the store's line tuples bound as they are."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from engine import log_sink
+from engine.executor import AttemptSpec, LogLine
+from engine.local_executor import BATCH_BYTES, MAX_PENDING_BYTES, LocalExecutor
+from engine.log_sink import LogSink
+from engine.store import LogRow, Store
+
+AGENTS = Path(__file__).parents[1] / "agents"
+BOUND_S = 10.0
+READ_MAX = 256 * 1024
+"""The most one pipe read hands over (asyncio's read size)."""
+RUN_ID = "r1"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await Store.open(tmp_path / "pb.db")
+    await opened.create_run(RUN_ID, "wf", str(tmp_path), str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    yield opened
+    await opened.close()
+
+
+async def stored(
+    store: Store, agent: str, attempt: int | None = None
+) -> list[tuple[str, str, bool]]:
+    return [
+        (log.stream, log.text, log.partial) for log in await store.logs(RUN_ID, "s", agent, attempt)
+    ]
+
+
+async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path: Path) -> None:
+    size = 3 * MAX_PENDING_BYTES // 2
+    spec = AttemptSpec(
+        argv=(sys.executable, str(AGENTS / "proc_longline.py"), str(size)),
+        cwd=str(tmp_path),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        grace_s=0.5,
+    )
+    attempt = await LocalExecutor().start(spec)
+    async with asyncio.timeout(BOUND_S):
+        while not attempt._paused:  # nobody reads: the backlog fills up to its bound
+            await asyncio.sleep(0.01)
+    assert MAX_PENDING_BYTES < attempt._pending_bytes <= MAX_PENDING_BYTES + READ_MAX
+    assert all(isinstance(data, bytes) for _, data, _ in attempt._pending)
+    pieces: list[LogLine] = []
+    async with asyncio.timeout(BOUND_S):
+        async for batch in attempt.lines():
+            assert batch
+            assert sum(len(text) for _, text, _, _ in batch) <= BATCH_BYTES + READ_MAX
+            pieces += batch
+        result = await attempt.wait()
+    assert result.exit_code == 0
+    assert [partial for _, _, _, partial in pieces] == [True] * (len(pieces) - 1) + [False]
+    assert "".join(text for _, text, _, _ in pieces) == ("ab\x00cd\ufffdef" * (size // 8))
+
+
+async def test_lines_of_two_attempts_are_stored_in_order_with_their_files(
+    store: Store, tmp_path: Path
+) -> None:
+    sink = LogSink(store, RUN_ID, tmp_path / "run")
+    for i in range(3):
+        await sink.add(("s", "a", 1), [("stdout", f"a1 {i}", 1.0, False)])
+        await sink.add(("s", "b", 1), [("stderr", f"b1 {i}", 1.0, False)])
+    await sink.add(("s", "a", 1), [("stdout", "long ", 1.0, True), ("stdout", "end", 1.0, False)])
+    await sink.add(("s", "a", 2), [("stderr", "a2 0", 2.0, False)])
+    await sink.flush()
+    assert sink.lines_written == 9
+    assert await stored(store, "a", 1) == [
+        ("stdout", "a1 0", False),
+        ("stdout", "a1 1", False),
+        ("stdout", "a1 2", False),
+        ("stdout", "long ", True),
+        ("stdout", "end", False),
+    ]
+    assert await stored(store, "a", 2) == [("stderr", "a2 0", False)]
+    assert await stored(store, "b") == [("stderr", f"b1 {i}", False) for i in range(3)]
+    await sink.close()
+    assert (tmp_path / "run" / "s" / "a.log").read_text() == (
+        "--- attempt 1 ---\na1 0\na1 1\na1 2\nlong end\n--- attempt 2 ---\na2 0\n"
+    )
+
+
+async def test_a_producer_waits_once_too_many_characters_are_queued(
+    store: Store, tmp_path: Path
+) -> None:
+    sink = LogSink(store, RUN_ID, tmp_path / "gone")  # no run folder: the store alone
+    piece = "x" * (log_sink.MAX_BUFFERED_CHARS // 4)
+    await sink.add(("s", "a", 1), [("stdout", piece, 1.0, True)] * 3)
+    assert sink.lines_written == 0  # under the bound: queued for the writer
+    await sink.add(("s", "a", 1), [("stdout", piece, 1.0, False)])
+    assert sink.lines_written == 4  # at the bound: written before add returned
+    assert len(await stored(store, "a")) == 4
+    await sink.close()
+
+
+async def test_the_writer_wakes_past_a_batch_of_characters(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(log_sink, "FLUSH_INTERVAL_S", 3600.0)  # no tick: only a wake-up writes
+    sink = LogSink(store, RUN_ID, tmp_path / "run")
+    sink.start()
+    try:
+        await sink.add(("s", "a", 1), [("stdout", "y" * (log_sink.BATCH_CHARS - 1), 1.0, False)])
+        await sink.add(("s", "a", 1), [("stdout", "z", 1.0, False)])
+        assert sink.lines_written == 0
+        async with asyncio.timeout(BOUND_S):
+            while sink.lines_written == 0:
+                await asyncio.sleep(0.005)
+    finally:
+        await sink.close()
+
+
+async def test_rows_given_one_by_one_are_grouped_by_attempt_in_order(store: Store) -> None:
+    rows = [
+        LogRow("s", "a", 1, "stdout", 1.0, "one"),
+        LogRow("s", "b", 1, "stderr", 1.0, "other"),
+        LogRow("s", "a", 1, "stderr", 1.5, "two", True),
+        LogRow("s", "a", 1, "stderr", 1.5, "three"),
+    ]
+    await store.append_logs(RUN_ID, rows)
+    await store.append_logs(RUN_ID, [])
+    assert await stored(store, "a") == [
+        ("stdout", "one", False),
+        ("stderr", "two", True),
+        ("stderr", "three", False),
+    ]
+    assert await stored(store, "b") == [("stderr", "other", False)]
+    assert await store.log_count(RUN_ID) == 4
+
+
+async def test_a_large_batch_is_stored_in_order_with_every_field(store: Store) -> None:
+    lines: list[LogLine] = [
+        ("stderr" if i % 3 == 0 else "stdout", f"line {i} é\x00", 1000.0 + i, i % 7 == 0)
+        for i in range(257)
+    ]
+    await store.append_log_lines(RUN_ID, [(("s", "a", 1), lines), (("s", "b", 1), lines[:3])])
+    logs = await store.logs(RUN_ID, "s", "a", 1)
+    assert [(log.stream, log.text, log.ts, log.partial) for log in logs] == lines
+    assert [log.id for log in logs] == sorted(log.id for log in logs)
+    assert len(await stored(store, "b")) == 3
