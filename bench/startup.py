@@ -45,9 +45,9 @@ def say(**fields):
 
 async def main(db, run_id, total):
     app = PhaseboardApp(Path(db), run_id)
-    async with app.run_test(size=(120, 40)):
+    async with app.run_test(size=(120, 40)) as pilot:
         shown, said = False, 0.0
-        while app.state.last_seq < total:
+        while not (shown and app.state.last_seq >= total):
             if not shown and isinstance(app.screen, MainScreen) and app.state.last_seq:
                 shown = True
                 say(first=True, seq=app.state.last_seq)
@@ -55,6 +55,8 @@ async def main(db, run_id, total):
                 said = time.time()
                 say(seq=app.state.last_seq)
             await asyncio.sleep(0.005)
+        await app.workers.wait_for_complete()  # the agent panes of the stage shown, mounted
+        await pilot.pause()  # the frame showing it: pending messages handled, screen refreshed
         say(seq=app.state.last_seq, caught=True)
 
 asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))

@@ -4,6 +4,12 @@ Log lines are narrow rows keyed by a small integer source (run, stage, agent, at
 million lines then cost about their own text, and inserting them about what a bare table
 costs. The ``logs`` view shows them with their names, for people reading the file.
 
+Version 2 indexes the events that are not ``agent_message``: the one kind that grows without
+bound in a long run, and of which the folded state keeps only the last few. Rebuilding a run's
+state then reads its few hundred other events through this small index and the last messages
+backwards along the primary key, instead of decoding a million rows. The index is partial so
+that the messages, nearly every row of a long run, cost nothing to insert or store in it.
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
@@ -80,5 +86,10 @@ CREATE TABLE IF NOT EXISTS run_manifests (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1 + SNAPSHOT_SCHEMA)]
+_V2 = """
+CREATE INDEX IF NOT EXISTS events_not_messages ON events (run_id, seq)
+    WHERE kind != 'agent_message';
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1 + SNAPSHOT_SCHEMA), (2, _V2)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

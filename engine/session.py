@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.events import Event, Payload
 from engine.secrets import Masker
-from engine.state import RunState
+from engine.state import MESSAGE_TAIL, RunState
 from engine.store import Store
 from engine.workflow import Workflow
 
@@ -48,7 +48,9 @@ class RunSession:
 
     @classmethod
     async def load(cls, store: Store, run_id: str, *, operator: str | None = None) -> RunSession:
-        events = await store.events(run_id)
+        """Rebuild the state from what the fold keeps (:meth:`Store.state_events`): a run's
+        progress messages, nearly all of a long history, are read only for the last few."""
+        events = await store.state_events(run_id, MESSAGE_TAIL)
         if not events:
             raise LookupError(f"unknown run: {run_id}")
         return cls(store, RunState.fold(run_id, events), operator=operator)

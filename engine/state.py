@@ -24,6 +24,9 @@ from engine.workflow import (
 
 DONE = ("succeeded", "skipped")
 MESSAGE_TAIL = 200
+"""Agent messages the state keeps. No handler but :meth:`RunState._on_agent_message` reads
+them, so folding every other event and only the last ``MESSAGE_TAIL`` messages
+(:meth:`engine.store.Store.state_events`) builds the same state as folding them all."""
 
 
 @dataclass

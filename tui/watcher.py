@@ -3,9 +3,10 @@
 The console never holds an engine: it reads the store, whoever drives the run. Every
 ``interval`` the watcher asks SQLite whether anything was committed since it last
 looked (``PRAGMA data_version``), and only then fetches new events (folded into its
-:class:`RunState`) and new log lines. It posts one :class:`RunUpdate` at a time and
-waits for the app to :meth:`RunWatcher.ack` it, so a slow screen gets fewer, larger
-batches instead of a growing queue.
+:class:`RunState`) and new log lines. The first look folds the whole history at once from
+:meth:`Store.state_events`, so a run of a million events opens as fast as a short one. It
+posts one :class:`RunUpdate` at a time and waits for the app to :meth:`RunWatcher.ack` it,
+so a slow screen gets fewer, larger batches instead of a growing queue.
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 
 from engine.events import Event
-from engine.state import RunState
+from engine.state import MESSAGE_TAIL, RunState
 from engine.store import Store, StoredLog
 from tui.launcher import engine_alive
 from tui.widgets.agent_pane import PANE_LINES
+from tui.widgets.event_log import KEEP
 
 log = logging.getLogger(__name__)
 
 PANE_TAIL = 200
 """Lines of each agent's log shown when its pane appears."""
 EVENT_BATCH = 20_000
+HISTORY_SHOWN = KEEP
+"""Events of the history read on the first tick that go to the Events tab (it keeps no more)."""
 ALIVE_EVERY_S = 1.0
 FLOOD_LINES = 1000
 """A batch with this many pane lines means the agents print faster than anyone reads..."""
@@ -175,7 +179,9 @@ class RunWatcher:
         if not (changed or self._panes_dirty or alive_changed or self._first):
             return None
         events: list[Event] = []
-        if changed or self._first:
+        if self._first:
+            events = await self._history(store)
+        elif changed:
             events = await store.events(self.run_id, after=self.state.last_seq, limit=EVENT_BATCH)
             for event in events:
                 self.state.apply(event)
@@ -194,6 +200,15 @@ class RunWatcher:
         if not (events or panes or alive_changed or batch.first):
             return None
         return batch
+
+    async def _history(self, store: Store) -> list[Event]:
+        """The whole history folded in one read of what the fold keeps (every event but the
+        older progress messages), so the first frame shows the run as it is; the Events tab
+        gets the last :data:`HISTORY_SHOWN` of those events."""
+        events = await store.state_events(self.run_id, MESSAGE_TAIL)
+        for event in events:
+            self.state.apply(event)
+        return events[-HISTORY_SHOWN:]
 
     async def _pane_lines(self, store: Store, changed: bool) -> dict[str, PaneLines]:
         if self._stage is None or not self._agents:
