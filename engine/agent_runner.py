@@ -38,6 +38,8 @@ class AttemptOutcome:
     error: str | None = None
     feedback: str | None = None
     interrupted: bool = False
+    finished: AttemptFinished | None = None
+    """The attempt's closing event, not yet emitted: it goes in one commit with what follows."""
 
 
 class AgentRunner:
@@ -84,12 +86,15 @@ class AgentRunner:
                 agent, backup_of=backup_of, reduced=reduced, feedback=feedback
             )
             if last.ok:
-                await self._finish(agent, "succeeded", last.result, backup_of=backup_of)
+                await self._finish(
+                    agent, "succeeded", last.result, backup_of=backup_of, attempt=last
+                )
                 return True
             if self._abort or last.interrupted:
                 break
             if last.category == "integration_failure":
                 break
+            await self._emit_attempt_end(last)
             feedback = last.feedback
             if i < tries - 1:
                 delay = (eff.retry_backoff or 0) * (2**i)
@@ -97,14 +102,23 @@ class AgentRunner:
                     break
         if self._abort == "missing":
             await self._finish(
-                agent, "missing", None, backup_of=backup_of, reason="collect_timeout"
+                agent, "missing", None, backup_of=backup_of, reason="collect_timeout", attempt=last
             )
         elif self._abort or (last is not None and last.interrupted):
-            await self._finish(agent, "pending", None, backup_of=backup_of, reason="interrupted")
+            await self._finish(
+                agent, "pending", None, backup_of=backup_of, reason="interrupted", attempt=last
+            )
         else:
             reason = last.error if last and last.error else "failed"
-            await self._finish(agent, "failed", None, backup_of=backup_of, reason=reason)
+            await self._finish(
+                agent, "failed", None, backup_of=backup_of, reason=reason, attempt=last
+            )
         return False
+
+    async def _emit_attempt_end(self, outcome: AttemptOutcome) -> None:
+        if outcome.finished is not None:
+            finished, outcome.finished = outcome.finished, None
+            await self.engine.emit(finished)
 
     async def _finish(
         self,
@@ -114,8 +128,15 @@ class AgentRunner:
         *,
         backup_of: str | None = None,
         reason: str = "",
+        attempt: AttemptOutcome | None = None,
     ) -> None:
+        """Record the agent's final status, in the same commit as its last attempt's end:
+        one commit less on each agent's way out, and the two are never seen apart."""
+        closing = [] if attempt is None or attempt.finished is None else [attempt.finished]
+        if attempt is not None:
+            attempt.finished = None
         await self.engine.emit(
+            *closing,
             AgentFinished(
                 stage=self.stage_id,
                 agent=agent.id,
@@ -123,7 +144,7 @@ class AgentRunner:
                 result=result,
                 backup_of=backup_of,
                 reason=reason[:500],
-            )
+            ),
         )
         if status == "succeeded":
             await self.engine.reports.write_agent_result(self.stage_id, agent.id, result)
@@ -233,22 +254,20 @@ class AgentRunner:
             raw.unlink(missing_ok=True)
         if outcome.ok:
             outcome.result = engine.masker.value(outcome.result)
-        await engine.emit(
-            AttemptFinished(
-                stage=self.stage_id,
-                agent=agent.id,
-                attempt=n,
-                status="succeeded" if outcome.ok else "failed",
-                category=outcome.category,  # type: ignore[arg-type]
-                exit_code=exit_.exit_code,
-                duration_s=round(exit_.duration_s, 3),
-                peak_rss_mb=round(exit_.peak_rss_mb, 1),
-                cpu_s=round(exit_.cpu_s, 3),
-                error=outcome.error,
-                tokens=parser.tokens,
-                cost_usd=round(parser.cost_usd, 6),
-                partial=outcome.partial,
-            )
+        outcome.finished = AttemptFinished(
+            stage=self.stage_id,
+            agent=agent.id,
+            attempt=n,
+            status="succeeded" if outcome.ok else "failed",
+            category=outcome.category,  # type: ignore[arg-type]
+            exit_code=exit_.exit_code,
+            duration_s=round(exit_.duration_s, 3),
+            peak_rss_mb=round(exit_.peak_rss_mb, 1),
+            cpu_s=round(exit_.cpu_s, 3),
+            error=outcome.error,
+            tokens=parser.tokens,
+            cost_usd=round(parser.cost_usd, 6),
+            partial=outcome.partial,
         )
         return outcome
 

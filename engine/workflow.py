@@ -9,6 +9,7 @@ re-exported here.
 
 from __future__ import annotations
 
+import functools
 import math
 import shlex
 from collections.abc import Mapping
@@ -387,8 +388,10 @@ def split_command(command: list[str] | str, shell: bool = False) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
+@functools.cache
 def bundled_data_dir() -> Path:
-    """The ``data/`` folder shipped with the package (forced into the wheel beside ``engine``)."""
+    """The ``data/`` folder shipped with the package (forced into the wheel beside ``engine``);
+    resolved once, since every agent's placeholders name it."""
     return Path(__file__).resolve().parent.parent / "data"
 
 
