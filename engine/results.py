@@ -79,15 +79,19 @@ class MessageParser:
                 self._pending_len += len(text)
             if partial:
                 return None
-            text = "".join(self._pending)
-            overflow = self._overflow
+            pieces, overflow = self._pending, self._overflow
             self._pending, self._pending_len, self._overflow = [], 0, False
             if overflow:
                 self.dropped = f"a message line was too large (over {MAX_RESULT_BYTES} bytes)"
                 return Message("error", "critical", self.dropped + " and was dropped", {})
-        stripped = text.strip()
-        if not (stripped.startswith("{") and stripped.endswith("}")):
-            return None
+            last = next((p.rstrip() for p in reversed(pieces) if p and not p.isspace()), "")
+            if not last.endswith("}"):
+                return None  # not JSON: no need to join what may be megabytes
+            stripped = "".join(pieces)  # starts with "{" (checked on the first piece)
+        else:
+            stripped = text.strip()
+            if not (stripped.startswith("{") and stripped.endswith("}")):
+                return None
         try:
             obj = json.loads(stripped)
         except RecursionError:
