@@ -448,7 +448,7 @@ class _PidfdChildWatcher(asyncio.AbstractChildWatcher):
     def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
         pass
 
-    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:
+    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:  # type: ignore[override]
         loop = asyncio.get_running_loop()
         pidfd = os.pidfd_open(pid)
         loop.add_reader(pidfd, self._do_wait, loop, pid, pidfd, callback, args)

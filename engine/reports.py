@@ -170,7 +170,9 @@ class ReportWriter:
         doc = st.document or {}
         body = doc.get("synthesis") or {}
         states = {c.id: c for c in self.state.live_conflicts() if c.stage == st.id}
-        order = [c.get("id") for c in body.get("conflicts") or [] if isinstance(c, dict)]
+        order: list[str] = [
+            c["id"] for c in body.get("conflicts") or [] if isinstance(c, dict) and "id" in c
+        ]
         order += [cid for cid in states if cid not in order]
         conflicts = [
             Conflict(
@@ -217,7 +219,7 @@ class ReportWriter:
 
     async def _write_final(self, root: Path) -> list[Path]:
         report = final_report(self.state)
-        jobs = [
+        jobs: list[tuple[Path, Callable[[], str]]] = [
             (root / FINAL_JSON, partial(to_json, report)),
             (root / FINAL_MD, partial(render_final_markdown, report)),
         ]

@@ -18,6 +18,7 @@ from engine.workflow import (
     AgentsStage,
     CheckpointStage,
     ConsolidationStage,
+    CriteriaMode,
     Workflow,
     parse_workflow,
 )
@@ -174,7 +175,7 @@ class RunState:
     workspace: str = ""
     run_dir: str = ""
     params: dict[str, Any] = field(default_factory=dict)
-    criteria_override: str | None = None
+    criteria_override: CriteriaMode | None = None
     from_stage: str | None = None
     until_stage: str | None = None
     status: str = "pending"

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
@@ -281,7 +281,7 @@ class Store:
             params.append(limit)
         async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
-        return _events(run_id, rows)
+        return _events(run_id, cast("list[Any]", rows))  # aiosqlite's fetchall gives a list
 
     async def state_events(self, run_id: str, messages: int) -> list[Event]:
         """What a fold keeps of a run's history, in seq order: every event but the
@@ -302,7 +302,7 @@ class Store:
         )
         async with self._conn.execute(sql, (run_id, run_id, max(messages, 0))) as cur:
             rows = await cur.fetchall()
-        return _events(run_id, rows)
+        return _events(run_id, cast("list[Any]", rows))  # aiosqlite's fetchall gives a list
 
     async def last_seq(self, run_id: str) -> int:
         return int(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import TabbedContent
 
 from engine.workflow import AgentsStage
@@ -14,7 +14,7 @@ from screens.modals import AcceptModal, ConfirmModal, RetryModal
 if TYPE_CHECKING:
     from tui.app import PhaseboardApp
 
-MAIN_BINDINGS = [
+MAIN_BINDINGS: list[BindingType] = [
     Binding(
         "r",
         "retry",
@@ -91,13 +91,16 @@ class MainActions:
     """Mixed into :class:`screens.main.MainScreen` (kept apart so each module stays small)."""
 
     if TYPE_CHECKING:
-        pb: PhaseboardApp
+
+        @property
+        def pb(self) -> PhaseboardApp: ...
+
         selected: str | None
 
         def current_agent(self) -> tuple[str, str] | None: ...
         def notify(self, message: str, **kwargs: Any) -> None: ...
         def query_one(self, selector: Any, expect_type: Any = None) -> Any: ...
-        def set_class(self, add: bool, *names: str) -> Any: ...
+        def set_class(self, add: bool, *class_names: str, update: bool = True) -> Any: ...
         def has_class(self, *names: str) -> bool: ...
 
     view = "split"

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -81,7 +82,7 @@ def decision_table(decision: dict[str, Any], variables: dict[str, str]) -> Rende
 class CheckpointView(VerticalScroll):
     """Rendered from the folded state; checkpoints are few, so one rich renderable will do."""
 
-    def compose(self):  # type: ignore[no-untyped-def]
+    def compose(self) -> ComposeResult:
         yield Static(id="checkpoint-body")
 
     def show(self, state: RunState) -> None:

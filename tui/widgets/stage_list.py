@@ -44,10 +44,15 @@ class StageList(DataTable[Text]):
     StageList { height: auto; max-height: 100%; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(
-            cursor_type="row", show_header=False, cell_padding=0, zebra_stripes=False, **kwargs
-        )  # type: ignore[arg-type]
+            cursor_type="row",
+            show_header=False,
+            cell_padding=0,
+            zebra_stripes=False,
+            id=id,
+            classes=classes,
+        )
         self._rows: list[str] = []
         self._cells: dict[str, tuple[str, ...]] = {}
         self._width = 24
