@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.agent_runner import AgentRunner
 from engine.checkpoints import accepted_verdict
+from engine.command_watch import CommandWatch
 from engine.commands import apply_command, reevaluate_paused_checkpoints
 from engine.events import AgentFinished, AttemptFinished, Payload, RunStatusChanged, StageFinished
 from engine.executor import Executor, ProcessInfo
@@ -29,8 +30,8 @@ from engine.store import Store
 from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
 
 COMMAND_POLL_S = 1.0
-COMMAND_WAKE_S = 0.05
-"""How often the engine asks SQLite whether another process committed (a command, say)."""
+COMMAND_WAKE_S = 0.1
+"""How often the engine asks SQLite whether a command row was added."""
 
 
 @dataclass(frozen=True)
@@ -319,18 +320,19 @@ class Engine(StageRunners):
                 return
 
     async def _poll_commands(self) -> None:
-        """Look for new command rows as soon as another process commits anything (a cheap
-        ``data_version`` check every ``COMMAND_WAKE_S``), and every ``COMMAND_POLL_S`` anyway."""
-        version = (await self.store.data_version(), self.store.commands_added)
-        last_look = asyncio.get_running_loop().time()
-        while True:
-            await asyncio.sleep(COMMAND_WAKE_S)
-            now = asyncio.get_running_loop().time()
-            seen = (await self.store.data_version(), self.store.commands_added)
-            if seen == version and now - last_look < COMMAND_POLL_S:
-                continue
-            version, last_look = seen, now
-            await self._apply_commands()
+        """Apply new command rows within ``COMMAND_WAKE_S`` of their commit (see
+        :class:`~engine.command_watch.CommandWatch`), and look every ``COMMAND_POLL_S`` anyway."""
+        watch = CommandWatch(self.store.path, self.run_id)
+        loop = asyncio.get_running_loop()
+        last_look = loop.time()
+        try:
+            while True:
+                await asyncio.sleep(COMMAND_WAKE_S)
+                if watch.new_commands() or loop.time() - last_look >= COMMAND_POLL_S:
+                    last_look = loop.time()
+                    await self._apply_commands()
+        finally:
+            watch.close()
 
     async def _apply_commands(self) -> bool:
         """Apply pending commands in order. Between stages all of them; while a stage runs

@@ -87,8 +87,6 @@ class Store:
         self._sources: dict[tuple[str, str, str, int], int] = {}
         """Log source ids already in the file (they are never deleted while a run lives)."""
         self._appender: asyncio.Future[None] | None = None
-        self.commands_added = 0
-        """Commands added through this connection, which ``data_version`` does not count."""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -442,9 +440,7 @@ class Store:
             )
             return int(cur.lastrowid or 0)
 
-        command_id = await self._write(fn)
-        self.commands_added += 1
-        return command_id
+        return await self._write(fn)
 
     async def pending_commands(self, run_id: str) -> list[Command]:
         async with self._conn.execute(
