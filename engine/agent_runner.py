@@ -308,7 +308,7 @@ class AgentRunner:
             )
             return AttemptOutcome(False, category="agent_failure", error=what)
         try:
-            result = extract_result(agent.output, parser, stdout_file, output_file)
+            result = extract_result(agent.output, parser, stdout_file, output_file, exit_.stdout)
             result, partial = check_result(result, agent.result_schema, agent.accept_partial)
         except ResultError as exc:
             return AttemptOutcome(

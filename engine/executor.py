@@ -43,7 +43,8 @@ class AttemptSpec:
     max_line_chars: int = 65536
     """Longer lines are split into pieces of this size, all but the last flagged ``partial``."""
     stdout_tee: str | None = None
-    """If set, every raw stdout byte is also written to this file (for ``output: json``)."""
+    """If set, every raw stdout byte is kept (for ``output: json``): in this file, or, when the
+    executor kept it in memory, in :attr:`AttemptExit.stdout`."""
     sample_interval_s: float = 0.25
     """How often resident memory and CPU time of the process tree are sampled."""
 
@@ -64,6 +65,9 @@ class AttemptExit:
     cpu_s: float
     error: str | None = None
     """Human-readable cause for spawn_failed, memory, timeout, idle_timeout."""
+    stdout: bytes | None = None
+    """With ``stdout_tee``: the whole raw stdout when the executor kept it in memory (it is
+    then not in the file); None when it is in the file."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,11 +23,11 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from engine import process_tree
 from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo, Stream
 from engine.line_splitter import LineSplitter
+from engine.stdout_tee import StdoutTee
 
 _STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 _MIB = 1024 * 1024
@@ -242,7 +242,7 @@ class LocalAttempt:
         self._leader_exited = asyncio.Event()
         self._transport: asyncio.SubprocessTransport | None = None
         self._returncode: int | None = None
-        self._tee: BinaryIO | None = None
+        self._tee: StdoutTee | None = None
         self._started = time.monotonic()
         self._last_output = self._started
         self._reason: ExitReason | None = None
@@ -259,11 +259,7 @@ class LocalAttempt:
             return
         argv = ("/bin/sh", "-c", spec.argv[0]) if spec.shell else spec.argv
         if spec.stdout_tee is not None:
-            try:
-                self._tee = open(spec.stdout_tee, "wb")  # noqa: SIM115 - closed in _finish
-            except OSError as exc:
-                self._fail_spawn(f"cannot write stdout file {spec.stdout_tee}: {exc.strerror}")
-                return
+            self._tee = StdoutTee(spec.stdout_tee)
         self._started = self._last_output = time.monotonic()
         try:
             transport, _ = await asyncio.get_running_loop().subprocess_exec(
@@ -317,7 +313,7 @@ class LocalAttempt:
     def on_data(self, fd: int, data: bytes) -> None:
         self._last_output = time.monotonic()
         if fd == 1 and self._tee is not None:
-            self._write_tee(data)
+            self._tee.write(data)
         self._pending.append((fd, data, time.time()))
         self._pending_bytes += len(data)
         self._pending_lines += data.count(b"\n")
@@ -486,9 +482,11 @@ class LocalAttempt:
             self._abandon_pipes()
         if self._transport is not None:
             self._transport.close()
+        stdout: bytes | None = None
         if self._tee is not None:
-            with contextlib.suppress(OSError):
-                self._tee.close()
+            self._tee.close()
+            stdout = self._tee.held()
+            self._error = self._error or self._tee.error
             self._tee = None
         if not self._exit.done():
             self._exit.set_result(
@@ -499,28 +497,16 @@ class LocalAttempt:
                     peak_rss_mb=self._meter.peak_rss_bytes / _MIB if self._meter else 0.0,
                     cpu_s=self._meter.cpu_s if self._meter else 0.0,
                     error=self._error,
+                    stdout=stdout,
                 )
             )
 
     def _fail_spawn(self, error: str) -> None:
-        if self._tee is not None:
-            self._tee.close()
-            self._tee = None
         self._reason = "spawn_failed"
         self._open_pipes.clear()
         self._pipes_closed.set()
         self._ready.set()
         self._exit.set_result(AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, error))
-
-    def _write_tee(self, data: bytes) -> None:
-        assert self._tee is not None
-        try:
-            self._tee.write(data)
-        except OSError as exc:
-            self._error = self._error or f"cannot write stdout file: {exc.strerror}"
-            with contextlib.suppress(OSError):
-                self._tee.close()
-            self._tee = None
 
     def _pipe(self, fd: int) -> asyncio.ReadTransport | None:
         if self._transport is None:

@@ -137,7 +137,12 @@ def read_json_file(path: Path, what: str) -> Any:
         raise ResultError(f"{what} was not written") from None
     if size > MAX_RESULT_BYTES:
         raise ResultError(f"{what} is {size} bytes, over the {MAX_RESULT_BYTES} byte limit")
-    raw = path.read_bytes()
+    return parse_json_bytes(path.read_bytes(), what)
+
+
+def parse_json_bytes(raw: bytes, what: str) -> Any:
+    if len(raw) > MAX_RESULT_BYTES:
+        raise ResultError(f"{what} is {len(raw)} bytes, over the {MAX_RESULT_BYTES} byte limit")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -157,8 +162,18 @@ def read_json_file(path: Path, what: str) -> Any:
     return value
 
 
-def extract_result(mode: str, parser: MessageParser, stdout_file: Path, output_file: Path) -> Any:
+def extract_result(
+    mode: str,
+    parser: MessageParser,
+    stdout_file: Path,
+    output_file: Path,
+    stdout: bytes | None = None,
+) -> Any:
+    """The agent's result; ``stdout`` is its raw stdout when the executor kept it in memory
+    (else it is in ``stdout_file``)."""
     if mode == "json":
+        if stdout is not None:
+            return parse_json_bytes(stdout, "stdout")
         return read_json_file(stdout_file, "stdout")
     if mode == "file":
         return read_json_file(output_file, "the result file $PHASEBOARD_OUTPUT")
