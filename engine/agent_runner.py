@@ -147,7 +147,7 @@ class AgentRunner:
             ),
         )
         if status == "succeeded":
-            await self.engine.reports.write_agent_result(self.stage_id, agent.id, result)
+            self.engine.reports.queue_agent_result(self.stage_id, agent.id, result)
 
     # -- one attempt -----------------------------------------------------------------------
 

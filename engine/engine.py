@@ -140,6 +140,8 @@ class Engine(StageRunners):
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             await self.sink.close()
+            with contextlib.suppress(OSError):
+                await self.reports.flush_results()
             if not self._workspace_vanished():
                 await self.reports.write_continuity()
             with contextlib.suppress(Exception):

@@ -26,10 +26,6 @@ LOG_PAGE_ROWS = 5000
 CONTINUITY = "SESSION_CONTINUITY.md"
 FINAL_MD = "final_report.md"
 FINAL_JSON = "final_report.json"
-INLINE_WRITE_MAX = 256 * 1024
-"""An agent's result file up to this size is written on the event loop: not fsynced, it costs
-about as much as the hand-off to a worker thread would (tens to hundreds of microseconds,
-by the state of the disk), without the thread switches."""
 
 
 def agent_result_path(root: Path, stage_id: str, agent_id: str) -> Path:
@@ -52,32 +48,56 @@ class ReportWriter:
         """Digest of each agent result file this writer wrote: the stage's end rewrites only
         those that changed or vanished (a stage of hundreds of agents would create as many
         files again)."""
+        self._queued: list[tuple[Path, str]] = []
+        self._result_writer: asyncio.Task[None] | None = None
 
     # -- as the run goes ------------------------------------------------------------------
 
-    async def write_agent_result(self, stage_id: str, agent_id: str, result: Any) -> Path | None:
+    def queue_agent_result(self, stage_id: str, agent_id: str, result: Any) -> Path | None:
+        """Write an agent's result file soon, in a worker thread, without waiting for it.
+
+        Creating a file waits on the filesystem's journal, which the store's commits keep busy:
+        on the agent's way out that wait held up the next agent of its slot. The store already
+        has the result; the stage's files (``write_stage``), the continuity file and the final
+        report wait for every queued result first, and ``flush_results`` at the end of a drive.
+        """
         if not self._run_dir_present():
             return None
         path = agent_result_path(self.run_dir, stage_id, agent_id)
         text = to_json(result)
-        if len(text) <= INLINE_WRITE_MAX:
-            write_text_atomic(path, text)
-        else:
-            await asyncio.to_thread(write_text_atomic, path, text)
         self._written[path] = _digest(text)
+        self._queued.append((path, text))
+        if self._result_writer is None or self._result_writer.done():
+            self._result_writer = asyncio.create_task(self._write_queued(), name="result-files")
         return path
 
+    async def flush_results(self) -> None:
+        """Wait until every queued result file is written (an error is raised here)."""
+        while self._result_writer is not None:
+            writer = self._result_writer
+            await writer
+            if writer is self._result_writer:
+                self._result_writer = None
+
+    async def _write_queued(self) -> None:
+        while self._queued:
+            batch, self._queued = self._queued, []
+            await asyncio.to_thread(_write_texts, batch)
+
     async def write_stage(self, stage_id: str) -> list[Path]:
+        await self.flush_results()
         if not self._run_dir_present():
             return []
         return await self._write_stage(stage_id, self.run_dir)
 
     async def write_continuity(self) -> Path | None:
+        await self.flush_results()
         if not self._run_dir_present():
             return None
         return await self._write_continuity(self.run_dir)
 
     async def write_final(self) -> list[Path]:
+        await self.flush_results()
         if not self._run_dir_present():
             return []
         return await self._write_final(self.run_dir)
@@ -225,6 +245,11 @@ class ReportWriter:
         ]
         await asyncio.to_thread(_write_many, jobs)
         return [path for path, _ in jobs]
+
+
+def _write_texts(files: list[tuple[Path, str]]) -> None:
+    for path, text in files:
+        write_text_atomic(path, text)
 
 
 def _write_many(

@@ -301,7 +301,7 @@ async def test_write_all_rebuilds_every_file_from_the_database(run: Run, tmp_pat
 
 async def test_the_engine_methods_write_what_write_all_rebuilds(run: Run, tmp_path: Path) -> None:
     writer = ReportWriter(run.store, run.state, run.run_dir)
-    arch = await writer.write_agent_result("analysis", "architecture", ARCH)
+    arch = writer.queue_agent_result("analysis", "architecture", ARCH)
     assert arch == run.run_dir / "analysis" / "architecture.json"
     paths = []
     for stage in run.state.stages:

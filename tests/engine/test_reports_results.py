@@ -1,4 +1,5 @@
-"""Agent result files: written as each agent finishes, not created again at the stage's end."""
+"""Agent result files: queued as each agent finishes, written off the event loop, not created
+again at the stage's end."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.reports import INLINE_WRITE_MAX, ReportWriter
+from engine.reports import ReportWriter
 from tests.engine.test_status_view import Run, build_run
 
 
@@ -29,13 +30,14 @@ async def test_stage_end_rewrites_only_results_that_changed_or_vanished(run: Run
     assert len(agents) >= 3
     paths = {}
     for agent in agents:
-        path = await writer.write_agent_result("analysis", agent.id, agent.result)
+        path = writer.queue_agent_result("analysis", agent.id, agent.result)
         assert path is not None
         paths[agent.id] = path
+    await writer.flush_results()
     inodes = {name: path.stat().st_ino for name, path in paths.items()}
     vanished, changed, *kept = agents
     paths[vanished.id].unlink()
-    await writer.write_agent_result("analysis", changed.id, {"stale": True})
+    writer.queue_agent_result("analysis", changed.id, {"stale": True})
 
     await writer.write_stage("analysis")
 
@@ -45,8 +47,19 @@ async def test_stage_end_rewrites_only_results_that_changed_or_vanished(run: Run
         assert paths[agent.id].stat().st_ino == inodes[agent.id], "rewritten unchanged"
 
 
-async def test_a_result_past_the_inline_size_is_written_whole(run: Run) -> None:
+async def test_results_queued_while_others_are_written_all_land(run: Run) -> None:
     writer = ReportWriter(run.store, run.state, run.run_dir)
-    big = {"summary": "x" * (INLINE_WRITE_MAX + 1)}
-    path = await writer.write_agent_result("analysis", "big", big)
-    assert path is not None and json.loads(path.read_text()) == big
+    big = {"summary": "x" * 300_000}
+    first = writer.queue_agent_result("analysis", "big", big)
+    later = [writer.queue_agent_result("analysis", f"a{i}", {"i": i}) for i in range(50)]
+    await writer.flush_results()
+    assert first is not None and json.loads(first.read_text()) == big
+    assert [json.loads(p.read_text()) for p in later if p] == [{"i": i} for i in range(50)]
+    await writer.flush_results()  # nothing queued: returns at once
+
+
+async def test_the_stage_files_wait_for_queued_results(run: Run) -> None:
+    writer = ReportWriter(run.store, run.state, run.run_dir)
+    path = writer.queue_agent_result("analysis", "late", {"done": True})
+    await writer.write_stage("analysis")
+    assert path is not None and json.loads(path.read_text()) == {"done": True}
