@@ -75,7 +75,8 @@ class StageRunners(RunSession):
                 )
             if extend:
                 agents += list(spec.extended.agents)
-        todo = [a for a in agents if not st.covered(st.agents[a.id])]
+        backed = st.backed_up()
+        todo = [a for a in agents if st.agents[a.id].status != "succeeded" and a.id not in backed]
         start_point = self.state.rollback_points[-1]
         if spec.mode == "parallel":
             await self._run_parallel(spec, todo, inputs_file)
