@@ -488,14 +488,20 @@ class LocalAttempt:
             stdout = self._tee.held()
             self._error = self._error or self._tee.error
             self._tee = None
+        peak_rss, cpu_s = (
+            (self._meter.peak_rss_bytes, self._meter.cpu_s) if self._meter else (0, 0.0)
+        )
+        reaped = process_tree.exit_usage(self.info.pid) if self.info is not None else None
+        if reaped is not None:  # exact for an agent too short for any sample
+            peak_rss, cpu_s = max(peak_rss, reaped[0]), max(cpu_s, reaped[1])
         if not self._exit.done():
             self._exit.set_result(
                 AttemptExit(
                     reason=self._reason or "exited",
                     exit_code=self._returncode,
                     duration_s=time.monotonic() - self._started,
-                    peak_rss_mb=self._meter.peak_rss_bytes / _MIB if self._meter else 0.0,
-                    cpu_s=self._meter.cpu_s if self._meter else 0.0,
+                    peak_rss_mb=peak_rss / _MIB,
+                    cpu_s=cpu_s,
                     error=self._error,
                     stdout=stdout,
                 )

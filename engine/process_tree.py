@@ -424,6 +424,18 @@ def become_subreaper() -> bool:
     return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
+_EXIT_USAGE: dict[int, tuple[int, float]] = {}
+"""(peak RSS bytes, CPU seconds) of the children the pidfd watcher reaped, until claimed."""
+_EXIT_USAGE_KEPT = 1024
+
+
+def exit_usage(pid: int) -> tuple[int, float] | None:
+    """What ``wait4`` said of child ``pid`` when it was reaped: its peak resident memory and CPU
+    time, its own and its waited-for descendants'. Exact where sampling misses an agent that
+    lives less than one interval; only where our watcher reaps (Linux, Python 3.11)."""
+    return _EXIT_USAGE.pop(pid, None)
+
+
 class _PidfdChildWatcher(asyncio.AbstractChildWatcher):
     """Python 3.12's child watcher for 3.11: a pidfd in the running loop's selector per child.
 
@@ -462,11 +474,14 @@ class _PidfdChildWatcher(asyncio.AbstractChildWatcher):
     ) -> None:
         loop.remove_reader(pidfd)
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
         except ChildProcessError:
             returncode = 255  # reaped elsewhere; asyncio's own watchers report 255 too
         else:
             returncode = os.waitstatus_to_exitcode(status)
+            if len(_EXIT_USAGE) >= _EXIT_USAGE_KEPT:  # children nobody claims (not agents)
+                del _EXIT_USAGE[next(iter(_EXIT_USAGE))]
+            _EXIT_USAGE[pid] = (usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime)
         os.close(pidfd)
         callback(pid, returncode, *args)
 

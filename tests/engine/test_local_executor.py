@@ -478,3 +478,18 @@ async def test_memory_of_a_member_that_left_the_tree_counts(
     result = await finish(attempt, collector)
     assert result.reason == "memory" and result.peak_rss_mb >= 100
     assert not psutil.pid_exists(orphan) and group_gone(attempt.info.pgid)
+
+
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12) or not sys.platform.startswith("linux"),
+    reason="the exit's own usage comes from the pidfd watcher phaseboard installs on 3.11",
+)
+async def test_an_agent_too_short_to_sample_still_reports_its_peak_memory(tmp_path: Path) -> None:
+    code = "b = b'x' * (80 << 20); print(len(b))"
+    spec = AttemptSpec(
+        argv=(sys.executable, "-c", code), cwd=str(tmp_path), env=ENV, sample_interval_s=30.0
+    )
+    _, result, _ = await run(spec)
+    assert result.exit_code == 0
+    assert 80 <= result.peak_rss_mb < 200
+    assert result.cpu_s > 0
