@@ -22,10 +22,12 @@ import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 from engine import process_tree
+from engine.attempt_sampler import SETTLED_SAMPLE_S, AttemptSampler
+from engine.child_watcher import exit_usage, use_pidfd_child_watcher
 from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo, Stream
+from engine.group_watcher import GroupWatcher
 from engine.line_splitter import LineSplitter
 from engine.stdout_tee import StdoutTee
 
@@ -37,19 +39,6 @@ KILL_WAIT_S = 2.0
 """Longest wait for the group to vanish after SIGKILL."""
 CLOSE_WAIT_S = 0.5
 """Longest wait for the pipes once the group is gone, before they are abandoned."""
-GROUP_SCAN_S = 2.0
-"""How often the whole process table is first scanned for group members that left the tree;
-the gap doubles after each scan of an attempt, up to ``GROUP_SCAN_MAX_S``."""
-GROUP_SCAN_MAX_S = 32.0
-SETTLE_AFTER_S = 5.0
-"""After this long an attempt is sampled less often."""
-SETTLED_SAMPLE_S = 1.0
-SAMPLES_PER_S = 100.0
-"""How many trees are measured per second at most, over all attempts without a memory limit:
-past ``SAMPLES_PER_S`` x ``sample_interval_s`` attempts, each is measured less often."""
-LIMIT_SAMPLE_MAX_S = 0.5
-"""The longest gap between two samples of an attempt with a memory limit, whatever the load:
-the limit is enforced within this delay."""
 STOP_SCAN_S = 0.05
 """How often the process table is scanned while attempts wait for their groups to vanish."""
 MAX_PENDING_LINES = 10_000
@@ -72,11 +61,11 @@ class LocalExecutor:
         """
         self.host = socket.gethostname()
         self._orphan_grace_s = orphan_grace_s
-        self._sampler = _Sampler()
-        self._watcher = process_tree.GroupWatcher(STOP_SCAN_S)
+        self._sampler = AttemptSampler()
+        self._watcher = GroupWatcher(STOP_SCAN_S)
         if reap_orphans:
             process_tree.become_subreaper()
-        process_tree.use_pidfd_child_watcher()
+        use_pidfd_child_watcher()
 
     async def start(self, spec: AttemptSpec) -> LocalAttempt:
         attempt = LocalAttempt(spec, self.host, self._sampler, self._watcher)
@@ -98,98 +87,6 @@ class LocalExecutor:
             return False
         process_tree.terminate_group(info.pgid, self._orphan_grace_s)
         return True
-
-
-def sample_interval(spec: AttemptSpec, age_s: float, running: int) -> float:
-    """How long until the next sample of an attempt that has run ``age_s``, with ``running``
-    attempts measured by the same executor (see :class:`_Sampler`)."""
-    fast = max(spec.sample_interval_s, 0.01)
-    interval = max(fast, SETTLED_SAMPLE_S) if age_s >= SETTLE_AFTER_S else fast
-    interval = max(interval, running / SAMPLES_PER_S)
-    if spec.memory_mb is not None:
-        interval = min(interval, max(fast, LIMIT_SAMPLE_MAX_S))
-    return interval
-
-
-@dataclass(eq=False, slots=True)
-class _Schedule:
-    next_sample: float
-    interval: float
-    next_scan: float
-    scan_gap: float
-
-
-class _Sampler:
-    """Measures the process trees of all running attempts of an executor, from one task.
-
-    One loop instead of a timer per attempt, waking when the earliest sample falls due and then
-    measuring every tree due within a quarter of its interval: two hundred sleeping agents cost
-    a few wake-ups a second. An attempt is measured every ``sample_interval_s``, every
-    ``SETTLED_SAMPLE_S`` once it has run ``SETTLE_AFTER_S``, and less often when more than
-    ``SAMPLES_PER_S`` trees a second would be due; with a memory limit, at least every
-    ``LIMIT_SAMPLE_MAX_S``. The whole process table is scanned (in a thread, one scan shared by
-    the attempts due together) every ``GROUP_SCAN_S`` at first, then less and less often.
-    """
-
-    def __init__(self) -> None:
-        self._schedules: dict[LocalAttempt, _Schedule] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake: asyncio.Future[None] | None = None
-        self._next_wake = float("inf")
-
-    def add(self, attempt: LocalAttempt) -> None:
-        now = time.monotonic()
-        interval = self._interval(attempt, now)
-        self._schedules[attempt] = _Schedule(
-            now + interval, interval, now + GROUP_SCAN_S, GROUP_SCAN_S
-        )
-        task = self._task
-        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
-            self._task = asyncio.create_task(self._run(), name="attempt-sampler")
-        elif now + interval < self._next_wake and self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-
-    def remove(self, attempt: LocalAttempt) -> None:
-        self._schedules.pop(attempt, None)
-
-    def _interval(self, attempt: LocalAttempt, now: float) -> float:
-        return sample_interval(attempt.spec, now - attempt.started, len(self._schedules))
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self._schedules:
-            now = time.monotonic()
-            due = [
-                (attempt, schedule)
-                for attempt, schedule in self._schedules.items()
-                if schedule.next_sample - now <= schedule.interval / 4
-            ]
-            if due:
-                await self._sample(due, now)
-            if not self._schedules:
-                break
-            self._next_wake = min(s.next_sample for s in self._schedules.values())
-            self._wake = loop.create_future()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(self._next_wake - time.monotonic(), 0.0)):
-                    await self._wake
-            self._next_wake = float("inf")
-
-    async def _sample(self, due: list[tuple[LocalAttempt, _Schedule]], now: float) -> None:
-        groups: dict[int, list[process_tree.ProcStat]] = {}
-        if any(schedule.next_scan <= now for _, schedule in due):
-            groups = await asyncio.to_thread(process_tree.groups_cached, GROUP_SCAN_S)
-        for attempt, schedule in due:
-            if self._schedules.get(attempt) is not schedule:
-                continue  # its leader exited meanwhile
-            members = None
-            if schedule.next_scan <= now:
-                members = groups.get(attempt.pgid, [])
-                schedule.scan_gap = min(schedule.scan_gap * 2, GROUP_SCAN_MAX_S)
-                schedule.next_scan = now + schedule.scan_gap
-            attempt.sample(members)
-            schedule.interval = self._interval(attempt, now)
-            schedule.next_sample = now + schedule.interval
 
 
 class _Protocol(asyncio.SubprocessProtocol):
@@ -222,8 +119,8 @@ class LocalAttempt:
         self,
         spec: AttemptSpec,
         host: str,
-        sampler: _Sampler,
-        watcher: process_tree.GroupWatcher,
+        sampler: AttemptSampler,
+        watcher: GroupWatcher,
     ) -> None:
         self.info: ProcessInfo | None = None
         self._spec = spec
@@ -358,7 +255,7 @@ class LocalAttempt:
 
     async def _monitor(self) -> None:
         """Enforce the time limits until the leader exits; meanwhile the executor's sampler
-        measures the tree and enforces the memory limit (see :class:`_Sampler`)."""
+        measures the tree and enforces the memory limit (see :class:`~engine.attempt_sampler.AttemptSampler`)."""
         self._sampler.add(self)
         try:
             while not self._leader_exited.is_set():
@@ -462,7 +359,7 @@ class LocalAttempt:
 
     async def _anything_alive(self, wait_s: float = 0.0) -> bool:
         """Whether a process of the group, or a known escapee, still runs after up to ``wait_s``
-        (zombies reaped); answered by the executor's :class:`~engine.process_tree.GroupWatcher`."""
+        (zombies reaped); answered by the executor's :class:`~engine.group_watcher.GroupWatcher`."""
         assert self._meter is not None
         escaped = self._meter.escaped
         return not await self._watcher.wait_gone(self._meter.pgid, escaped, wait_s)
@@ -491,7 +388,7 @@ class LocalAttempt:
         peak_rss, cpu_s = (
             (self._meter.peak_rss_bytes, self._meter.cpu_s) if self._meter else (0, 0.0)
         )
-        reaped = process_tree.exit_usage(self.info.pid) if self.info is not None else None
+        reaped = exit_usage(self.info.pid) if self.info is not None else None
         if reaped is not None:  # exact for an agent too short for any sample
             peak_rss, cpu_s = max(peak_rss, reaped[0]), max(cpu_s, reaped[1])
         if not self._exit.done():

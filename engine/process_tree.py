@@ -11,12 +11,11 @@ Zombies count as gone: after a group is killed its members are zombies until
 their new parent reaps them, and some container inits reap late or never. When
 this process is a child subreaper (:func:`become_subreaper`), the orphans of an
 agent become our children, and :func:`live_members`, :func:`live_among` and
-:class:`GroupWatcher` reap them.
+:class:`~engine.group_watcher.GroupWatcher` reap them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -27,7 +26,6 @@ import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 
@@ -255,82 +253,6 @@ def live_among(pgids: Collection[int], pids: Mapping[int, float]) -> tuple[set[i
     return live_groups, live_pids
 
 
-@dataclass(eq=False)
-class _Waiter:
-    pgid: int
-    escapees: dict[int, float]
-    answered: asyncio.Future[bool]
-    """The first answer: whether the group is gone."""
-    gone: asyncio.Future[None]
-
-
-class GroupWatcher:
-    """Tells stopping attempts when their groups are gone, whatever their number, from one scan.
-
-    While anyone waits, a single task reads the process table every ``period_s`` (in a worker
-    thread: a scan takes milliseconds with hundreds of processes) and answers every waiter from
-    it, reaping the zombies it finds (see :func:`live_among`). One scan per waiter instead
-    would saturate the thread pool with a few hundred agents stopping at once, delaying the
-    SIGKILL and the reaping by seconds.
-    """
-
-    def __init__(self, period_s: float = 0.05) -> None:
-        self.period_s = period_s
-        self._waiters: list[_Waiter] = []
-        self._task: asyncio.Task[None] | None = None
-
-    async def wait_gone(self, pgid: int, escapees: Mapping[int, float], timeout_s: float) -> bool:
-        """Wait until group ``pgid`` has no live member and none of ``escapees`` (pid -> start)
-        runs; False after ``timeout_s``, but never before one answer (so 0 asks once)."""
-        escapees = dict(escapees)
-        if not group_exists(pgid) and not any(still_running(p, s) for p, s in escapees.items()):
-            return True
-        deadline = time.monotonic() + timeout_s
-        loop = asyncio.get_running_loop()
-        waiter = _Waiter(pgid, escapees, loop.create_future(), loop.create_future())
-        self._waiters.append(waiter)
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._task = asyncio.create_task(self._scan(), name="group-watcher")
-        try:
-            if await waiter.answered:
-                return True
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.0)):
-                    await waiter.gone
-            return waiter.gone.done() and not waiter.gone.cancelled()
-        finally:
-            self._waiters.remove(waiter)
-
-    async def _scan(self) -> None:
-        try:
-            while self._waiters:
-                waiters = list(self._waiters)
-                pgids = {w.pgid for w in waiters}
-                pids = {pid: start for w in waiters for pid, start in w.escapees.items()}
-                try:
-                    live_groups, live_pids = await asyncio.to_thread(live_among, pgids, pids)
-                except (OSError, ValueError):
-                    live_groups, live_pids = pgids, set(pids)  # unreadable: alive until timeouts
-                for w in waiters:
-                    gone = w.pgid not in live_groups and live_pids.isdisjoint(w.escapees)
-                    if not w.answered.done():
-                        w.answered.set_result(gone)
-                    if gone and not w.gone.done():
-                        w.gone.set_result(None)
-                if self._waiters:
-                    await asyncio.sleep(self.period_s)
-        except BaseException as exc:
-            for w in self._waiters:  # none may wait for a scan that will never come
-                pending = w.gone if w.answered.done() else w.answered
-                if pending.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    pending.cancel()
-                else:
-                    pending.set_exception(exc)
-            raise
-
-
 def still_running(pid: int, start: float) -> bool:
     """Whether the process ``pid`` that started at ``start`` runs; reaps it if it is our zombie.
 
@@ -422,90 +344,6 @@ def become_subreaper() -> bool:
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-_EXIT_USAGE: dict[int, tuple[int, float]] = {}
-"""(peak RSS bytes, CPU seconds) of the children the pidfd watcher reaped, until claimed."""
-_EXIT_USAGE_KEPT = 1024
-
-
-def exit_usage(pid: int) -> tuple[int, float] | None:
-    """What ``wait4`` said of child ``pid`` when it was reaped: its peak resident memory and CPU
-    time, its own and its waited-for descendants'. Exact where sampling misses an agent that
-    lives less than one interval; only where our watcher reaps (Linux, Python 3.11)."""
-    return _EXIT_USAGE.pop(pid, None)
-
-
-class _PidfdChildWatcher(asyncio.AbstractChildWatcher):
-    """Python 3.12's child watcher for 3.11: a pidfd in the running loop's selector per child.
-
-    3.11's default, ``ThreadedChildWatcher``, parks one thread in ``waitpid`` per child: with
-    hundreds of agents that is hundreds of threads and a hand-off between threads at every exit.
-    The stdlib's 3.11 ``PidfdChildWatcher`` is bound to the loop it was attached to; this one
-    uses whichever loop starts the child, like 3.12's.
-    """
-
-    def __enter__(self) -> _PidfdChildWatcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-    def is_active(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        pass
-
-    def attach_loop(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        pass
-
-    def add_child_handler(self, pid: int, callback: Any, *args: Any) -> None:  # type: ignore[override]
-        loop = asyncio.get_running_loop()
-        pidfd = os.pidfd_open(pid)
-        loop.add_reader(pidfd, self._do_wait, loop, pid, pidfd, callback, args)
-
-    def remove_child_handler(self, pid: int) -> bool:
-        return True  # never called by asyncio; required by the base class
-
-    @staticmethod
-    def _do_wait(
-        loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, callback: Any, args: tuple[Any, ...]
-    ) -> None:
-        loop.remove_reader(pidfd)
-        try:
-            _, status, usage = os.wait4(pid, 0)
-        except ChildProcessError:
-            returncode = 255  # reaped elsewhere; asyncio's own watchers report 255 too
-        else:
-            returncode = os.waitstatus_to_exitcode(status)
-            if len(_EXIT_USAGE) >= _EXIT_USAGE_KEPT:  # children nobody claims (not agents)
-                del _EXIT_USAGE[next(iter(_EXIT_USAGE))]
-            _EXIT_USAGE[pid] = (usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime)
-        os.close(pidfd)
-        callback(pid, returncode, *args)
-
-
-def use_pidfd_child_watcher() -> bool:
-    """On Linux with Python 3.11, watch asyncio's children through pidfds instead of one thread
-    each (3.12 does so by itself, and deprecates child watchers). Process-wide; a watcher other
-    than the default is left alone. Returns whether the pidfd watcher is in place."""
-    if sys.version_info >= (3, 12) or not sys.platform.startswith("linux"):
-        return False
-    policy = asyncio.get_event_loop_policy()
-    if not isinstance(policy, asyncio.DefaultEventLoopPolicy):
-        return False
-    current = policy.get_child_watcher()
-    if isinstance(current, _PidfdChildWatcher):
-        return True
-    if type(current) is not asyncio.ThreadedChildWatcher:
-        return False
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except (AttributeError, OSError):
-        return False  # a kernel older than 5.3, or a sandbox refusing the call
-    policy.set_child_watcher(_PidfdChildWatcher())
-    return True
 
 
 def is_same_group(pid: int, pgid: int, leader_started: float) -> bool:

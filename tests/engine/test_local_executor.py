@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import local_executor, process_tree
+from engine import attempt_sampler, process_tree
 from engine.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
 from engine.local_executor import MAX_PENDING_LINES, LocalAttempt, LocalExecutor
 from engine.stdout_tee import TEE_MEMORY_BYTES
@@ -467,7 +467,7 @@ def test_event_loop_shutdown_kills_a_running_group(tmp_path: Path) -> None:
 async def test_memory_of_a_member_that_left_the_tree_counts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local_executor, "GROUP_SCAN_S", 0.1)
+    monkeypatch.setattr(attempt_sampler, "GROUP_SCAN_S", 0.1)
     attempt = await LocalExecutor().start(
         make_spec(tmp_path, "proc_orphan_hog.py", "200", memory_mb=100)
     )

@@ -12,17 +12,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import local_executor, process_tree
-from engine.executor import AttemptExit, AttemptSpec
-from engine.local_executor import (
+from engine import attempt_sampler, process_tree
+from engine.attempt_sampler import (
     LIMIT_SAMPLE_MAX_S,
     SAMPLES_PER_S,
     SETTLE_AFTER_S,
     SETTLED_SAMPLE_S,
-    LocalAttempt,
-    LocalExecutor,
     sample_interval,
 )
+from engine.executor import AttemptExit, AttemptSpec
+from engine.local_executor import LocalAttempt, LocalExecutor
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0
@@ -62,7 +61,7 @@ def test_sample_interval_backs_off_with_age_and_load_but_not_past_a_memory_limit
 async def test_memory_limits_hold_with_many_attempts_sampled_less_often(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(local_executor, "SAMPLES_PER_S", 1.0)
+    monkeypatch.setattr(attempt_sampler, "SAMPLES_PER_S", 1.0)
     executor = LocalExecutor()
     sleepers = [
         await executor.start(spec_of(tmp_path, sys.executable, str(AGENTS / "proc_hang.py")))

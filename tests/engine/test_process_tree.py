@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 from engine import process_tree
+from engine.child_watcher import use_pidfd_child_watcher
+from engine.group_watcher import GroupWatcher
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0
@@ -127,7 +129,7 @@ def test_live_among_follows_escapees_by_start_time() -> None:
 async def test_watcher_answers_every_group_from_one_scan(scans: list[set[int]]) -> None:
     procs = [hang() for _ in range(5)]
     try:
-        watcher = process_tree.GroupWatcher(period_s=0.01)
+        watcher = GroupWatcher(period_s=0.01)
         waits = [asyncio.create_task(watcher.wait_gone(p.pid, {}, BOUND_S)) for p in procs]
         await asyncio.sleep(0)
         for p in procs:
@@ -146,7 +148,7 @@ async def test_watcher_times_out_on_a_live_group_and_asks_once_with_no_time(
 ) -> None:
     proc = hang()
     try:
-        watcher = process_tree.GroupWatcher(period_s=0.01)
+        watcher = GroupWatcher(period_s=0.01)
         assert not await watcher.wait_gone(proc.pid, {}, 0)
         assert len(scans) == 1
         started = time.monotonic()
@@ -154,13 +156,13 @@ async def test_watcher_times_out_on_a_live_group_and_asks_once_with_no_time(
         assert time.monotonic() - started >= 0.2
     finally:
         stop(proc)
-    assert await process_tree.GroupWatcher().wait_gone(proc.pid, {}, BOUND_S)
+    assert await GroupWatcher().wait_gone(proc.pid, {}, BOUND_S)
 
 
 async def test_watcher_needs_no_scan_for_a_vanished_group(scans: list[set[int]]) -> None:
     proc = subprocess.Popen(["/bin/true"], start_new_session=True)
     proc.wait(timeout=BOUND_S)
-    assert await process_tree.GroupWatcher().wait_gone(proc.pid, {}, BOUND_S)
+    assert await GroupWatcher().wait_gone(proc.pid, {}, BOUND_S)
     assert scans == []
 
 
@@ -171,7 +173,7 @@ async def test_watcher_waits_for_escapees_too() -> None:
     try:
         stat = process_tree.read_stat(escapee.pid)
         assert stat is not None
-        watcher = process_tree.GroupWatcher(period_s=0.01)
+        watcher = GroupWatcher(period_s=0.01)
         known = {escapee.pid: stat.start}
         assert not await watcher.wait_gone(gone_group.pid, known, 0.05)
         waiting = asyncio.create_task(watcher.wait_gone(gone_group.pid, known, BOUND_S))
@@ -211,8 +213,8 @@ def test_tree_stats_finds_children_of_every_thread() -> None:
     reason="the pidfd watcher is installed on Linux with Python 3.11 only",
 )
 def test_pidfd_child_watcher_reports_exits_in_any_loop_without_a_thread_per_child() -> None:
-    assert process_tree.use_pidfd_child_watcher()
-    assert process_tree.use_pidfd_child_watcher()
+    assert use_pidfd_child_watcher()
+    assert use_pidfd_child_watcher()
 
     async def exits() -> list[int]:
         threads = threading.active_count()
@@ -233,4 +235,4 @@ def test_pidfd_child_watcher_reports_exits_in_any_loop_without_a_thread_per_chil
 def test_no_child_watcher_is_touched_from_python_3_12() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not process_tree.use_pidfd_child_watcher()
+        assert not use_pidfd_child_watcher()
