@@ -128,8 +128,9 @@ class LocalAttempt:
         self._sampler = sampler
         self._watcher = watcher
         self._splitters = {fd: LineSplitter(spec.max_line_chars) for fd in _STREAMS}
-        self._pending: list[tuple[int, bytes | None, float]] = []
-        """Unread chunks ``(fd, data, arrival time)``, oldest first; ``None`` at end of stream."""
+        self._pending: list[tuple[int, bytes | None, float, int]] = []
+        """Unread chunks ``(fd, data, arrival time, newlines in data)``, oldest first; ``data`` is
+        ``None`` at end of stream."""
         self._pending_bytes = 0
         self._pending_lines = 0
         self._ready = asyncio.Event()
@@ -211,9 +212,10 @@ class LocalAttempt:
         self._last_output = time.monotonic()
         if fd == 1 and self._tee is not None:
             self._tee.write(data)
-        self._pending.append((fd, data, time.time()))
+        newlines = data.count(b"\n")
+        self._pending.append((fd, data, time.time(), newlines))
         self._pending_bytes += len(data)
-        self._pending_lines += data.count(b"\n")
+        self._pending_lines += newlines
         self._ready.set()
         if self._over_bounds() and fd not in self._paused:
             pipe = self._pipe(fd)
@@ -226,7 +228,7 @@ class LocalAttempt:
             return
         self._open_pipes.discard(fd)
         self._paused.discard(fd)
-        self._pending.append((fd, None, time.time()))
+        self._pending.append((fd, None, time.time(), 0))
         if not self._open_pipes:
             self._pipes_closed.set()
         self._ready.set()
@@ -425,14 +427,14 @@ class LocalAttempt:
         lines; the rest waits."""
         out: list[LogLine] = []
         size = lines = taken = 0
-        for fd, data, ts in self._pending:
+        for fd, data, ts, newlines in self._pending:
             taken += 1
             if data is None:
                 out += self._splitters[fd].flush_lines(_STREAMS[fd], ts)
                 continue
             out += self._splitters[fd].lines(data, _STREAMS[fd], ts)
             size += len(data)
-            lines += data.count(b"\n")
+            lines += newlines
             if size >= BATCH_BYTES or lines >= MAX_PENDING_LINES:
                 break
         if taken == len(self._pending):

@@ -54,7 +54,7 @@ async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path
         while not attempt._paused:  # nobody reads: the backlog fills up to its bound
             await asyncio.sleep(0.01)
     assert MAX_PENDING_BYTES < attempt._pending_bytes <= MAX_PENDING_BYTES + READ_MAX
-    assert all(isinstance(data, bytes) for _, data, _ in attempt._pending)
+    assert all(isinstance(data, bytes) for _, data, _, _ in attempt._pending)
     pieces: list[LogLine] = []
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
