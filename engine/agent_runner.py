@@ -41,6 +41,11 @@ class AttemptOutcome:
     finished: AttemptFinished | None = None
     """The attempt's closing event, not yet emitted: it goes in one commit with what follows."""
 
+    def take_finished(self) -> list[AttemptFinished]:
+        """The closing event for whoever emits it, once."""
+        finished, self.finished = self.finished, None
+        return [] if finished is None else [finished]
+
 
 class AgentRunner:
     """Runs one agent to a final status, honouring an abort from the stage (collect_timeout)."""
@@ -94,7 +99,8 @@ class AgentRunner:
                 break
             if last.category == "integration_failure":
                 break
-            await self._emit_attempt_end(last)
+            if closing := last.take_finished():
+                await self.engine.emit(*closing)  # alone: a retry follows
             feedback = last.feedback
             if i < tries - 1:
                 delay = (eff.retry_backoff or 0) * (2**i)
@@ -115,11 +121,6 @@ class AgentRunner:
             )
         return False
 
-    async def _emit_attempt_end(self, outcome: AttemptOutcome) -> None:
-        if outcome.finished is not None:
-            finished, outcome.finished = outcome.finished, None
-            await self.engine.emit(finished)
-
     async def _finish(
         self,
         agent: AgentSpec,
@@ -132,9 +133,7 @@ class AgentRunner:
     ) -> None:
         """Record the agent's final status, in the same commit as its last attempt's end:
         one commit less on each agent's way out, and the two are never seen apart."""
-        closing = [] if attempt is None or attempt.finished is None else [attempt.finished]
-        if attempt is not None:
-            attempt.finished = None
+        closing = attempt.take_finished() if attempt is not None else []
         await self.engine.emit(
             *closing,
             AgentFinished(
