@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.executor import LogLine
-from engine.store import LogKey, Store
+from engine.store import LogBatches, LogKey, Store
 
 BATCH_ROWS = 1000
 BATCH_CHARS = 512 * 1024
@@ -113,7 +113,7 @@ class LogSink:
             self._wake.clear()
             await self.flush()
 
-    def _append_files(self, batch: Sequence[tuple[LogKey, Sequence[LogLine]]]) -> None:
+    def _append_files(self, batch: LogBatches) -> None:
         """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
         for (stage, agent, attempt), lines in batch:
             fh = self._open((stage, agent))

@@ -277,9 +277,7 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        async with self._conn.execute(sql, params) as cur:
-            rows = await cur.fetchall()
-        return _events(run_id, cast("list[Any]", rows))  # aiosqlite's fetchall gives a list
+        return await self._read_events(run_id, sql, params)
 
     async def state_events(self, run_id: str, messages: int) -> list[Event]:
         """What a fold keeps of a run's history, in seq order: every event but the
@@ -298,7 +296,10 @@ class Store:
             f"WHERE run_id = ? AND kind = '{MESSAGE_KIND}' ORDER BY seq DESC LIMIT ?) "
             "ORDER BY seq"
         )
-        async with self._conn.execute(sql, (run_id, run_id, max(messages, 0))) as cur:
+        return await self._read_events(run_id, sql, (run_id, run_id, max(messages, 0)))
+
+    async def _read_events(self, run_id: str, sql: str, params: Sequence[Any]) -> list[Event]:
+        async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return _events(run_id, cast("list[Any]", rows))  # aiosqlite's fetchall gives a list
 
