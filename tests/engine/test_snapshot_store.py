@@ -8,32 +8,15 @@ import random
 import sqlite3
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from engine import snapshots
 from engine.snapshot_store import load_blob, pack
-from engine.snapshots import ensure_schema, manifest_files, restore_snapshot, take_snapshot
+from engine.snapshots import manifest_files, restore_snapshot, take_snapshot
 
 AGED = time.time() - 3600
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(tmp_path / "phaseboard.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    ensure_schema(db)
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root
 
 
 def text(rng: random.Random, size: int) -> bytes:

@@ -10,7 +10,6 @@ import sqlite3
 import stat
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,23 +27,6 @@ from engine.snapshots import (
 from engine.workspace_files import walk_workspace
 
 AGED = time.time() - 3600
-
-
-@pytest.fixture
-def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(tmp_path / "phaseboard.db", isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    ensure_schema(db)
-    yield db
-    db.close()
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    return root
 
 
 def write(root: Path, rel: str, data: bytes | str, mode: int | None = None) -> Path:
