@@ -4,6 +4,11 @@ Each round runs N agents that exit at once (one parallel stage, retries 0; the w
 empty, so its rollback point costs next to nothing) and, in the same process, a bare
 ``asyncio.gather`` of ``create_subprocess_exec`` + ``communicate`` over the same command, with a
 semaphore where the stage has ``max_parallel``. Rounds alternate the two.
+
+Every round's run folder stays until the script ends. Removing thousands of files between rounds
+made the next round's file creations slow on ext4 without a journal, which skips every inode
+freed in the last 60 s (300 s while its table block is unwritten), one lookup each: a cost of the
+benchmark's own clean-up, not of starting agents (docs/performance.md, scenario 1).
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 from common import (
     Verdicts,
@@ -60,11 +67,10 @@ async def bare(n: int, max_parallel: int | None, sleep: float) -> float:
     return time.perf_counter() - start
 
 
-async def engine(n: int, max_parallel: int | None, sleep: float) -> float:
+async def engine(root: Path, n: int, max_parallel: int | None, sleep: float) -> float:
     run = f'["{{python}}", "-c", "{agent_code(sleep)}"]'
     yaml = agents_yaml([[run] * n], defaults="{retries: 0, timeout: 60}", max_parallel=max_parallel)
-    with temp_dir("spawn") as tmp:
-        elapsed, state = await drive_workflow(tmp, yaml)
+    elapsed, state = await drive_workflow(Path(tempfile.mkdtemp(dir=root)), yaml)
     ok = sum(1 for a in state.stages["s0"].agents.values() if a.status == "succeeded")
     if ok != n:
         raise RuntimeError(f"only {ok} of {n} agents succeeded")
@@ -75,22 +81,35 @@ async def main() -> int:
     args = options(__doc__).parse_args()
     runs = runs_for(args)
     verdicts = Verdicts("spawn_overhead")
-    await engine(5, None, 0.0)  # warm-up: imports and first-use costs are not per-agent costs
-    for n, limit, sleep, target in QUICK_CASES if args.quick else CASES:
-        base, ours = await interleaved(
-            runs,
-            functools.partial(bare, n, limit, sleep),
-            functools.partial(engine, n, limit, sleep),
-        )
-        label = f"spawn n={n} max_parallel={limit or n} sleep={sleep:g}s"
-        extra = (median(ours) - median(base)) / n * 1000
-        print(f"{label}: bare {spread(base)}, phaseboard {spread(ours)}, +{extra:.2f} ms per agent")
-        ratio = median(ours) / median(base)
-        if target is None:
-            print(f"{label}: ratio {ratio:.2f} (information: fixed per-run costs dominate)")
-        else:
-            verdicts.ratio(label, ratio, target)
+    with temp_dir("spawn") as root:
+        await engine(root, 5, None, 0.0)  # warm-up: imports and first-use costs are not per-agent
+        for case in QUICK_CASES if args.quick else CASES:
+            await measure(root, runs, verdicts, *case)
     return verdicts.finish()
+
+
+async def measure(
+    root: Path,
+    runs: int,
+    verdicts: Verdicts,
+    n: int,
+    limit: int | None,
+    sleep: float,
+    target: float | None,
+) -> None:
+    base, ours = await interleaved(
+        runs,
+        functools.partial(bare, n, limit, sleep),
+        functools.partial(engine, root, n, limit, sleep),
+    )
+    label = f"spawn n={n} max_parallel={limit or n} sleep={sleep:g}s"
+    extra = (median(ours) - median(base)) / n * 1000
+    print(f"{label}: bare {spread(base)}, phaseboard {spread(ours)}, +{extra:.2f} ms per agent")
+    ratio = median(ours) / median(base)
+    if target is None:
+        print(f"{label}: ratio {ratio:.2f} (information: fixed per-run costs dominate)")
+    else:
+        verdicts.ratio(label, ratio, target)
 
 
 if __name__ == "__main__":
