@@ -232,9 +232,13 @@ class ReportWriter:
         }
 
     async def _write_continuity(self, root: Path) -> Path:
-        text = render_continuity(self.state)
+        """Written after every stage and operator action; a call with nothing new since the
+        last one (the end of a drive, right after the run's last event) skips the write."""
         path = root / CONTINUITY
-        await asyncio.to_thread(write_text_atomic, path, text)
+        job = (path, partial(render_continuity, self.state))
+        unchanged = {path: self._written[path]} if path in self._written else None
+        digests = await asyncio.to_thread(_write_many, [job], unchanged)
+        self._written[path] = digests[path]
         return path
 
     async def _write_final(self, root: Path) -> list[Path]:
@@ -254,14 +258,18 @@ def _write_texts(files: list[tuple[Path, str]]) -> None:
 
 def _write_many(
     jobs: list[tuple[Path, Callable[[], str]]], unchanged: Mapping[Path, bytes] | None = None
-) -> None:
+) -> dict[Path, bytes]:
     """Write each file, except one of ``unchanged`` (path -> digest of the text this writer
-    last wrote there) that still exists and would get the same text."""
+    last wrote there) that still exists and would get the same text. Returns each file's
+    digest."""
+    digests: dict[Path, bytes] = {}
     for path, produce in jobs:
         text = produce()
-        if unchanged and unchanged.get(path) == _digest(text) and path.exists():
+        digests[path] = digest = _digest(text)
+        if unchanged and unchanged.get(path) == digest and path.exists():
             continue
         write_text_atomic(path, text)
+    return digests
 
 
 def _digest(text: str) -> bytes:

@@ -63,3 +63,23 @@ async def test_the_stage_files_wait_for_queued_results(run: Run) -> None:
     path = writer.queue_agent_result("analysis", "late", {"done": True})
     await writer.write_stage("analysis")
     assert path is not None and json.loads(path.read_text()) == {"done": True}
+
+
+async def test_continuity_is_rewritten_only_when_it_would_change(run: Run) -> None:
+    writer = ReportWriter(run.store, run.state, run.run_dir)
+    path = await writer.write_continuity()
+    assert path is not None
+    inode = path.stat().st_ino
+
+    assert await writer.write_continuity() == path
+    assert path.stat().st_ino == inode, "rewritten with the same text"
+
+    path.unlink()
+    await writer.write_continuity()
+    assert path.read_text().startswith("# Session continuity")
+
+    inode = path.stat().st_ino
+    run.state.last_seq += 1  # a new event: "As of ... (event N)" changes
+    await writer.write_continuity()
+    assert path.stat().st_ino != inode
+    assert f"(event {run.state.last_seq})" in path.read_text()
