@@ -23,6 +23,7 @@ from pathlib import Path
 from common import (
     Verdicts,
     agents_yaml,
+    describe_filesystem,
     drive_workflow,
     interleaved,
     median,
@@ -82,6 +83,7 @@ async def main() -> int:
     runs = runs_for(args)
     verdicts = Verdicts("spawn_overhead")
     with temp_dir("spawn") as root:
+        print(f"run folders in {root}: {describe_filesystem(root)}")
         await engine(root, 5, None, 0.0)  # warm-up: imports and first-use costs are not per-agent
         for case in QUICK_CASES if args.quick else CASES:
             await measure(root, runs, verdicts, *case)
