@@ -157,8 +157,7 @@ class AgentRunner:
         state_agent = engine.state.stages[self.stage_id].agents[agent.id]
         n = len(state_agent.attempts) + 1
         eff = engine.workflow.effective(agent)
-        attempt_dir = engine.run_dir / self.stage_id / "attempts"
-        attempt_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        attempt_dir = engine.attempt_dir(self.stage_id)
         output_file = attempt_dir / f"{agent.id}.{n}.result.json"
         stdout_file = attempt_dir / f"{agent.id}.{n}.stdout"
         for stale in (output_file, stdout_file):

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from engine.agent_runner import AgentRunner
@@ -82,6 +83,7 @@ class Engine(StageRunners):
         self._stage_running = False
         self._lock_lost = False
         self._workspace_identity: tuple[int, int] | None = None
+        self._attempt_dirs: dict[str, Path] = {}
 
     @classmethod
     async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
@@ -94,6 +96,16 @@ class Engine(StageRunners):
             await store.unlock(run_id, my_lock_row().pid)
             raise
         return cls(store, base.state, executor, **kwargs)
+
+    def attempt_dir(self, stage_id: str) -> Path:
+        """``STAGE/attempts`` in the run folder, where agents write their output files: made on
+        the stage's first attempt, not asked of the filesystem again on every one."""
+        path = self._attempt_dirs.get(stage_id)
+        if path is None:
+            path = self.run_dir / stage_id / "attempts"
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._attempt_dirs[stage_id] = path
+        return path
 
     # -- public control --------------------------------------------------------------------
 

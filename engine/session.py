@@ -7,6 +7,7 @@ appends to the store first and folds into the state only once committed.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import socket
@@ -62,11 +63,11 @@ class RunSession:
 
     @property
     def run_dir(self) -> Path:
-        return Path(self.state.run_dir)
+        return _as_path(self.state.run_dir)
 
     @property
     def workspace(self) -> Path:
-        return Path(self.state.workspace)
+        return _as_path(self.state.workspace)
 
     async def emit(
         self,
@@ -103,3 +104,9 @@ class RunSession:
 
     async def after_events(self, events: list[Event]) -> None:
         """Hook for subclasses (the engine rewrites the session files here)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _as_path(text: str) -> Path:
+    """One ``Path`` per folder: asked for many times per agent, and parsing one is not free."""
+    return Path(text)

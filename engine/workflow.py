@@ -14,13 +14,14 @@ import math
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    PrivateAttr,
     StringConstraints,
     Tag,
     ValidationInfo,
@@ -308,6 +309,9 @@ class Workflow(_Model):
     """Environment variables whose values are masked in logs, events and reports."""
     defaults: AgentDefaults = AgentDefaults()
     stages: Annotated[list[Stage], Field(min_length=1)]
+    _effective: dict[int, tuple[Any, AgentDefaults, Any]] = PrivateAttr(default_factory=dict)
+    """``effective`` results by ``id(agent)``, each with the agent and defaults it was made from:
+    asked for on every attempt, and a pydantic copy is not free when a thousand agents start."""
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Workflow:
@@ -339,10 +343,15 @@ class Workflow(_Model):
 
     def effective(self, agent: AgentT) -> AgentT:
         """A copy of ``agent`` with every limit it leaves unset taken from ``defaults``."""
+        cached = self._effective.get(id(agent))
+        if cached is not None and cached[0] is agent and cached[1] is self.defaults:
+            return cast("AgentT", cached[2])
         update = {
             name: getattr(self.defaults, name) for name in _LIMITS if getattr(agent, name) is None
         }
-        return agent.model_copy(update=update)
+        copy = agent.model_copy(update=update)
+        self._effective[id(agent)] = (agent, self.defaults, copy)
+        return copy
 
     def with_params(self, overrides: Mapping[str, str]) -> Workflow:
         """A copy with parameters set from ``--set NAME=VALUE`` strings, parsed as the type of
