@@ -21,7 +21,6 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
-    PrivateAttr,
     StringConstraints,
     Tag,
     ValidationInfo,
@@ -298,6 +297,13 @@ Stage = Annotated[AgentsStage | ConsolidationStage | CheckpointStage, Field(disc
 STAGE_KINDS = ("agents", "consolidation", "checkpoint")
 
 
+_EFFECTIVE: dict[tuple[int, int], tuple[Any, AgentDefaults, Any]] = {}
+"""``Workflow.effective`` results by the ids of the agent and defaults they were made from, kept
+with both (so neither id can be reused while cached): asked for on every attempt, and a pydantic
+copy is not free when a thousand agents start. Not a field: models compare private attributes."""
+_EFFECTIVE_KEPT = 4096
+
+
 class Workflow(_Model):
     version: Literal[1]
     name: Annotated[str, Field(min_length=1)]
@@ -309,9 +315,6 @@ class Workflow(_Model):
     """Environment variables whose values are masked in logs, events and reports."""
     defaults: AgentDefaults = AgentDefaults()
     stages: Annotated[list[Stage], Field(min_length=1)]
-    _effective: dict[int, tuple[Any, AgentDefaults, Any]] = PrivateAttr(default_factory=dict)
-    """``effective`` results by ``id(agent)``, each with the agent and defaults it was made from:
-    asked for on every attempt, and a pydantic copy is not free when a thousand agents start."""
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Workflow:
@@ -343,14 +346,17 @@ class Workflow(_Model):
 
     def effective(self, agent: AgentT) -> AgentT:
         """A copy of ``agent`` with every limit it leaves unset taken from ``defaults``."""
-        cached = self._effective.get(id(agent))
+        key = (id(agent), id(self.defaults))
+        cached = _EFFECTIVE.get(key)
         if cached is not None and cached[0] is agent and cached[1] is self.defaults:
             return cast("AgentT", cached[2])
         update = {
             name: getattr(self.defaults, name) for name in _LIMITS if getattr(agent, name) is None
         }
         copy = agent.model_copy(update=update)
-        self._effective[id(agent)] = (agent, self.defaults, copy)
+        if len(_EFFECTIVE) >= _EFFECTIVE_KEPT:
+            del _EFFECTIVE[next(iter(_EFFECTIVE))]
+        _EFFECTIVE[key] = (agent, self.defaults, copy)
         return copy
 
     def with_params(self, overrides: Mapping[str, str]) -> Workflow:

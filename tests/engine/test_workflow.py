@@ -106,6 +106,11 @@ def test_full_workflow_loads() -> None:
     assert (effective.timeout, effective.retries, effective.retry_backoff) == (120, 2, 2.0)
     assert (effective.memory_mb, effective.cpu_percent, effective.grace) == (1024, 25, 3.0)
     assert arch.retry_backoff is None  # the original is untouched
+    assert workflow.effective(arch) is effective  # made once per agent and defaults
+    other_defaults = workflow.defaults.model_copy(update={"memory_mb": 64})
+    changed = workflow.model_copy(update={"defaults": other_defaults})
+    assert changed.effective(arch).memory_mb == 64
+    assert changed == workflow.model_copy(update={"defaults": other_defaults})  # no cache inside
 
     synthesis = workflow.stage("analysis_synthesis")
     assert isinstance(synthesis, ConsolidationStage)
