@@ -192,6 +192,7 @@ class AgentRunner:
             timeout_s=eff.timeout,
             idle_timeout_s=eff.idle_timeout,
             memory_mb=eff.memory_mb,
+            cpu_percent=eff.cpu_percent,
             grace_s=eff.grace if eff.grace is not None else 3.0,
             stdout_tee=str(stdout_file) if agent.output == "json" else None,
         )
@@ -262,6 +263,7 @@ class AgentRunner:
             duration_s=round(exit_.duration_s, 3),
             peak_rss_mb=round(exit_.peak_rss_mb, 1),
             cpu_s=round(exit_.cpu_s, 3),
+            throttled_s=round(exit_.throttled_s, 3),
             error=outcome.error,
             tokens=parser.tokens,
             cost_usd=round(parser.cost_usd, 6),

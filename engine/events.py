@@ -93,6 +93,8 @@ class AttemptFinished(Payload):
     duration_s: float = 0.0
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
+    throttled_s: float = 0.0
+    """Time paused to hold the attempt to its ``cpu_percent``."""
     error: str | None = None
     tokens: int = 0
     cost_usd: float = 0.0

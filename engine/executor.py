@@ -38,6 +38,9 @@ class AttemptSpec:
     timeout_s: float | None = None
     idle_timeout_s: float | None = None
     memory_mb: int | None = None
+    cpu_percent: int | None = None
+    """At most this percent of one core for the whole process tree, over time; the executor
+    slows the attempt down to it (the local one pauses and resumes its process group)."""
     grace_s: float = 3.0
     """Time between SIGTERM and SIGKILL when the group is stopped."""
     max_line_chars: int = 65536
@@ -68,6 +71,8 @@ class AttemptExit:
     stdout: bytes | None = None
     """With ``stdout_tee``: the whole raw stdout when the executor kept it in memory (it is
     then not in the file); None when it is in the file."""
+    throttled_s: float = 0.0
+    """Time the attempt spent paused to hold it to ``cpu_percent``."""
 
 
 @dataclass(frozen=True, slots=True)

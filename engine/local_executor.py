@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from engine import process_tree
 from engine.attempt_sampler import SETTLED_SAMPLE_S, AttemptSampler
 from engine.child_watcher import exit_usage, use_pidfd_child_watcher
+from engine.cpu_throttle import CpuThrottle
 from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo, Stream
 from engine.group_watcher import GroupWatcher
 from engine.line_splitter import LineSplitter
@@ -46,6 +47,9 @@ MAX_PENDING_BYTES = 8 * _MIB
 """Past either bound of unread output, reading pauses until ``lines()`` takes it (backpressure).
 Output is held raw until then (a byte of it can take two or more once decoded)."""
 BATCH_BYTES = _MIB
+THROTTLE_CHECK_S = 0.1
+"""How soon the idle timeout is checked again while the group is paused for ``cpu_percent``
+(silence then does not count)."""
 """``lines()`` decodes about this much unread output per batch, whatever has piled up."""
 
 
@@ -148,6 +152,8 @@ class LocalAttempt:
         self._meter: process_tree.TreeMeter | None = None
         self._terminating: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
+        self._throttle: CpuThrottle | None = None
+        self._throttling: asyncio.Task[None] | None = None
         self._exit: asyncio.Future[AttemptExit] = asyncio.get_running_loop().create_future()
 
     async def spawn(self) -> None:
@@ -257,17 +263,53 @@ class LocalAttempt:
 
     async def _monitor(self) -> None:
         """Enforce the time limits until the leader exits; meanwhile the executor's sampler
-        measures the tree and enforces the memory limit (see :class:`~engine.attempt_sampler.AttemptSampler`)."""
+        measures the tree and enforces the memory limit (see :class:`~engine.attempt_sampler.AttemptSampler`),
+        and a :class:`~engine.cpu_throttle.CpuThrottle` holds it to ``cpu_percent``."""
         self._sampler.add(self)
+        if self._spec.cpu_percent is not None:
+            self._throttle = CpuThrottle(
+                self._spec.cpu_percent,
+                self._cpu_so_far,
+                lambda: self._signal(signal.SIGSTOP),
+                lambda: self._signal(signal.SIGCONT),
+                on_resumed=self._on_resumed,
+            )
+            self._throttling = asyncio.create_task(self._throttle.run(), name="cpu-throttle")
         try:
             while not self._leader_exited.is_set():
                 wake = self._check_deadlines()
                 idle = self._spec.idle_timeout_s
-                if idle is not None and self._paused and self._reason is None:
-                    wake = min(wake, time.monotonic() + min(idle, SETTLED_SAMPLE_S))
+                if idle is not None and self._reason is None:
+                    if self._throttled():
+                        wake = min(wake, time.monotonic() + min(idle, THROTTLE_CHECK_S))
+                    elif self._paused:
+                        wake = min(wake, time.monotonic() + min(idle, SETTLED_SAMPLE_S))
                 await _wait_event(self._leader_exited, max(wake - time.monotonic(), 0.001))
         finally:
             self._sampler.remove(self)
+            await self._stop_throttling()
+
+    def _throttled(self) -> bool:
+        return self._throttle is not None and self._throttle.paused
+
+    def _cpu_so_far(self) -> float:
+        """CPU seconds of the tree so far (a sample, which also enforces ``memory_mb``)."""
+        assert self._meter is not None
+        self.sample()
+        return self._meter.cpu_s
+
+    def _on_resumed(self, paused_at: float, resumed_at: float) -> None:
+        """A paused group prints nothing: the idle clock stops with it."""
+        if self._last_output < paused_at:
+            self._last_output += resumed_at - paused_at
+
+    async def _stop_throttling(self) -> None:
+        """Stop pausing the group, and leave it resumed (a paused group cannot act on SIGTERM)."""
+        task, self._throttling = self._throttling, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def _check_deadlines(self) -> float:
         """Stop the attempt past its timeouts; the next time a deadline falls due."""
@@ -280,7 +322,7 @@ class LocalAttempt:
             if now - self._started >= spec.timeout_s:
                 self._request_stop("timeout", f"timed out after {spec.timeout_s:g} s")
             wake = self._started + spec.timeout_s
-        if spec.idle_timeout_s is not None and not self._paused:
+        if spec.idle_timeout_s is not None and not self._paused and not self._throttled():
             if now - self._last_output >= spec.idle_timeout_s:
                 self._request_stop("idle_timeout", f"no output for {spec.idle_timeout_s:g} s")
             wake = min(wake, self._last_output + spec.idle_timeout_s)
@@ -335,7 +377,9 @@ class LocalAttempt:
 
     async def _terminate(self) -> None:
         """SIGTERM the group (and descendants that left it), ``grace_s``, then SIGKILL."""
+        await self._stop_throttling()
         self._signal(signal.SIGTERM)
+        self._signal(signal.SIGCONT)  # a group paused by anyone else acts on SIGTERM too
         if await self._wait_gone(self._spec.grace_s):
             return
         self._signal(signal.SIGKILL)
@@ -403,6 +447,7 @@ class LocalAttempt:
                     cpu_s=cpu_s,
                     error=self._error,
                     stdout=stdout,
+                    throttled_s=self._throttle.paused_s if self._throttle else 0.0,
                 )
             )
 

@@ -311,6 +311,7 @@ def terminate_group(pgid: int, grace_s: float, kill_wait_s: float = 2.0) -> bool
     """
     if not signal_group(pgid, signal.SIGTERM):
         return True
+    signal_group(pgid, signal.SIGCONT)  # a group left paused (``cpu_percent``) must see SIGTERM
     if _wait_gone(pgid, grace_s):
         return True
     signal_group(pgid, signal.SIGKILL)

@@ -40,6 +40,7 @@ class AttemptState:
     duration_s: float = 0.0
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
+    throttled_s: float = 0.0
     error: str | None = None
     tokens: int = 0
     cost_usd: float = 0.0
@@ -312,6 +313,7 @@ class RunState:
         attempt.duration_s = d.get("duration_s", 0.0)
         attempt.peak_rss_mb = d.get("peak_rss_mb", 0.0)
         attempt.cpu_s = d.get("cpu_s", 0.0)
+        attempt.throttled_s = d.get("throttled_s", 0.0)
         attempt.error = d.get("error")
         attempt.tokens = d.get("tokens", 0)
         attempt.cost_usd = d.get("cost_usd", 0.0)

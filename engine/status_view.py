@@ -155,6 +155,7 @@ def _attempt(a: AttemptState) -> dict[str, Any]:
         "duration_s": a.duration_s,
         "peak_rss_mb": a.peak_rss_mb,
         "cpu_s": a.cpu_s,
+        "throttled_s": a.throttled_s,
         "scope": a.scope,
         "error": a.error,
         "tokens": a.tokens,

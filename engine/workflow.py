@@ -146,7 +146,8 @@ class AgentDefaults(_Model):
     memory_mb: Annotated[int, Field(ge=1)] | None = None
     """Resident memory limit of the attempt's whole process group."""
     cpu_percent: Annotated[int, Field(ge=1, le=100)] | None = None
-    """CPU share per core (advisory, recorded)."""
+    """At most this percent of one core for the attempt's whole process group, over time: the
+    group is paused (SIGSTOP) while it is ahead of its share and resumed (SIGCONT) after."""
     grace: Annotated[float, Field(ge=0)] = 3.0
     """Seconds between SIGTERM and SIGKILL when an attempt is stopped."""
 

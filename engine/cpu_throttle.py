@@ -1,0 +1,96 @@
+"""Holding an attempt to its ``cpu_percent``: the way ``cpulimit`` does it, for a process group.
+
+The tree's CPU time is measured every ``PERIOD_S``; once it has used more than its share of one
+core over the time it ran (plus a small credit, ``BURST_S`` of its share, so a short spike
+passes), the whole group is paused with SIGSTOP for as long as it takes its share to catch up,
+then resumed with SIGCONT. This needs no privileges and no cgroup delegation, and works for any
+command; the price is a coarse duty cycle (runs of about ``PERIOD_S``) rather than a smooth
+share. An attempt that stays well under its share is measured less often (up to every
+``IDLE_PERIOD_S``), so a waiting LLM CLI costs next to nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+PERIOD_S = 0.1
+"""Measurement period while the tree uses a fair part of its share."""
+IDLE_PERIOD_S = 1.0
+"""Longest measurement period, reached by doubling while the tree stays under a quarter of its
+share."""
+BURST_S = 0.25
+"""Credit a tree may build while under its share, in seconds at its share: 0.25 s at 20 % lets
+it run 0.05 s of CPU before the first pause, enough for an interpreter to start."""
+MAX_PAUSE_S = 2.0
+"""Longest single pause; a longer debt is paid over several."""
+
+
+class CpuThrottle:
+    """Pauses and resumes one attempt's processes to keep them at ``percent`` of one core.
+
+    ``measure`` returns the CPU seconds the tree has used so far (never less than before);
+    ``pause`` and ``resume`` signal the group. :meth:`run` loops until cancelled, and always
+    leaves the group resumed.
+    """
+
+    def __init__(
+        self,
+        percent: float,
+        measure: Callable[[], float],
+        pause: Callable[[], None],
+        resume: Callable[[], None],
+        *,
+        on_resumed: Callable[[float, float], None] | None = None,
+    ) -> None:
+        if not 0 < percent <= 100:
+            raise ValueError(f"cpu_percent must be in (0, 100], not {percent}")
+        self.share = percent / 100.0
+        self._measure = measure
+        self._pause = pause
+        self._resume = resume
+        self._on_resumed = on_resumed
+        self.paused = False
+        """Whether the group is paused now."""
+        self.paused_s = 0.0
+        """Time spent paused so far."""
+        self.pauses = 0
+
+    async def run(self) -> None:
+        share = self.share
+        credit_floor = -share * BURST_S
+        debt = credit_floor
+        period = PERIOD_S
+        last_cpu = self._measure()
+        last_t = time.monotonic()
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            cpu = self._measure()
+            used = max(cpu - last_cpu, 0.0)
+            elapsed = now - last_t
+            last_cpu, last_t = cpu, now
+            debt = max(debt + used - share * elapsed, credit_floor)
+            if debt > 0:
+                await self._pause_for(min(debt / share, MAX_PAUSE_S))
+                period = PERIOD_S
+            elif used < share * elapsed / 4:
+                period = min(period * 2, IDLE_PERIOD_S)
+            else:
+                period = PERIOD_S
+
+    async def _pause_for(self, seconds: float) -> None:
+        self._pause()
+        self.paused = True
+        started = time.monotonic()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._resume()
+            self.paused = False
+            ended = time.monotonic()
+            self.paused_s += ended - started
+            self.pauses += 1
+            if self._on_resumed is not None:
+                self._on_resumed(started, ended)

@@ -1,0 +1,138 @@
+"""``cpu_percent``: an attempt's process group is paused and resumed to hold it to its share of
+one core (real processes burning CPU, measured by the executor itself)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import process_tree
+from engine.cpu_throttle import BURST_S, PERIOD_S, CpuThrottle
+from tests.engine.test_local_executor import AGENTS, group_gone, make_spec, run
+
+
+def burn(tmp_path: Path, steps: int, step_cpu: float, **options: object) -> object:
+    return make_spec(tmp_path, "proc_burn_steps.py", str(steps), str(step_cpu), **options)
+
+
+async def test_a_busy_agent_is_held_to_its_share(tmp_path: Path) -> None:
+    started = time.monotonic()
+    collector, result, attempt = await run(burn(tmp_path, 3, 0.1, cpu_percent=25))  # type: ignore[arg-type]
+    wall = time.monotonic() - started
+    assert collector.texts()[-1] == "done" and result.reason == "exited"
+    assert result.cpu_s >= 0.3
+    # 0.3 s of CPU at 25 %, less the first 0.06 s of credit: about a second, not 0.3 s
+    assert result.cpu_s / wall < 0.4, (result.cpu_s, wall)
+    assert result.throttled_s > 0.4
+    assert attempt.info is not None and group_gone(attempt.info.pgid)
+
+
+async def test_without_a_share_nothing_is_paused(tmp_path: Path) -> None:
+    _, result, _ = await run(burn(tmp_path, 2, 0.05))  # type: ignore[arg-type]
+    assert result.reason == "exited" and result.throttled_s == 0.0
+
+
+async def test_a_paused_agent_still_acts_on_sigterm(tmp_path: Path) -> None:
+    """A timeout that falls while the group is paused: it is resumed, so the agent's own SIGTERM
+    handler runs (no wait for SIGKILL after the grace period)."""
+    spec = burn(tmp_path, 0, 0.05, cpu_percent=5, timeout_s=0.6, grace_s=5.0)
+    started = time.monotonic()
+    collector, result, attempt = await run(spec)  # type: ignore[arg-type]
+    assert result.reason == "timeout"
+    assert "term" in collector.texts()
+    # the timeout falls in a pause of about 1.9 s: the group is resumed at once, not at its end
+    assert time.monotonic() - started < 1.5
+    assert result.throttled_s > 0
+    assert attempt.info is not None and group_gone(attempt.info.pgid)
+
+
+async def test_time_spent_paused_is_not_silence(tmp_path: Path) -> None:
+    """Each pause (about 0.4 s at 20 %) is longer than the idle timeout: only the time the
+    agent could run counts towards it."""
+    spec = burn(tmp_path, 6, 0.04, cpu_percent=20, idle_timeout_s=0.3)
+    collector, result, _ = await run(spec)  # type: ignore[arg-type]
+    assert result.reason == "exited", result.error
+    assert collector.texts()[-1] == "done"
+    assert result.throttled_s > 0.3
+
+
+class FakeTree:
+    """A process tree that uses a whole core whenever it is not paused."""
+
+    def __init__(self) -> None:
+        self.cpu = 0.0
+        self.running_since: float | None = time.monotonic()
+        self.signals: list[str] = []
+
+    def measure(self) -> float:
+        if self.running_since is not None:
+            now = time.monotonic()
+            self.cpu += now - self.running_since
+            self.running_since = now
+        return self.cpu
+
+    def pause(self) -> None:
+        self.measure()
+        self.running_since = None
+        self.signals.append("stop")
+
+    def resume(self) -> None:
+        self.running_since = time.monotonic()
+        self.signals.append("cont")
+
+
+async def test_the_throttle_pays_a_debt_by_pausing_and_always_resumes() -> None:
+    """The control loop on its own: a tree running flat out is held near its share, and the
+    throttle, cancelled mid-pause, leaves it resumed."""
+    tree = FakeTree()
+    throttle = CpuThrottle(50, tree.measure, tree.pause, tree.resume)
+    started = time.monotonic()
+    task = asyncio.create_task(throttle.run())
+    async with asyncio.timeout(5):
+        while throttle.pauses < 6:
+            await asyncio.sleep(0.02)
+        while not throttle.paused:
+            await asyncio.sleep(0.01)
+    used, elapsed = tree.measure(), time.monotonic() - started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # at most its share, the first credit and one period run flat out; and not much less
+    assert 0.3 * elapsed < used <= 0.5 * elapsed + 0.5 * BURST_S + PERIOD_S + 0.05, (used, elapsed)
+    assert tree.signals[0] == "stop" and tree.signals[-1] == "cont"
+    assert tree.signals.count("stop") == tree.signals.count("cont") >= 5
+    assert not throttle.paused and tree.running_since is not None
+
+
+def test_a_share_outside_one_to_a_hundred_is_refused() -> None:
+    for bad in (0, 101, -5):
+        with pytest.raises(ValueError):
+            CpuThrottle(bad, lambda: 0.0, lambda: None, lambda: None)
+
+
+def test_a_group_left_paused_by_a_dead_engine_is_still_stopped_with_sigterm() -> None:
+    """Resume after a crash stops the groups the dead engine left, maybe mid-pause."""
+    proc = subprocess.Popen(
+        [sys.executable, str(AGENTS / "proc_burn_steps.py"), "0", "0.05"],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"step 1\n"
+        os.killpg(proc.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        assert process_tree.terminate_group(proc.pid, grace_s=5.0)
+        assert time.monotonic() - started < 2.5  # SIGTERM acted on, no SIGKILL after 5 s
+        assert proc.wait(timeout=5) == 0
+        assert b"term" in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
