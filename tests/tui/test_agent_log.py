@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
 
+from engine.state import AgentState, AttemptState
 from engine.store import StoredLog
 from screens.main import MainScreen
 from tests.tui.fixed_run import NOW, RUN_ID, write_fixed_run
@@ -134,3 +135,15 @@ async def test_the_collector_is_held_while_the_console_runs(tmp_path: Path) -> N
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_info_line_says_how_long_an_attempt_was_paused_for_its_cpu_share() -> None:
+    held = AttemptState(n=1, status="succeeded", duration_s=4.0, cpu_s=1.0, throttled_s=2.9)
+    free = AttemptState(n=1, status="succeeded", duration_s=1.0, cpu_s=1.0)
+    app = OnePane()
+    async with app.run_test(size=(80, HEIGHT)):
+        pane = app.query_one(AgentPane)
+        for attempt, expected in ((held, True), (free, False)):
+            agent = AgentState(id="a", stage="s", title="a", status="succeeded", attempts=[attempt])
+            text = pane._info_text(agent, None, NOW, {}).plain
+            assert ("paused 2.9s" in text) is expected, text
