@@ -47,10 +47,10 @@ MAX_PENDING_BYTES = 8 * _MIB
 """Past either bound of unread output, reading pauses until ``lines()`` takes it (backpressure).
 Output is held raw until then (a byte of it can take two or more once decoded)."""
 BATCH_BYTES = _MIB
+"""``lines()`` decodes about this much unread output per batch, whatever has piled up."""
 THROTTLE_CHECK_S = 0.1
 """How soon the idle timeout is checked again while the group is paused for ``cpu_percent``
 (silence then does not count)."""
-"""``lines()`` decodes about this much unread output per batch, whatever has piled up."""
 
 
 class LocalExecutor:
