@@ -9,7 +9,6 @@ leaves a history that folds to a consistent state.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import gc
 import json
@@ -17,7 +16,6 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from itertools import chain
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,8 +23,10 @@ import aiosqlite
 
 from engine import jsonio
 from engine.events import Event, Payload
-from engine.executor import LogLine
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
+from engine.store_control import ControlTables
+from engine.store_core import StoreError
+from engine.store_logs import LogTables
 from engine.store_rows import (
     Command,
     LockRow,
@@ -36,7 +36,6 @@ from engine.store_rows import (
     RunRow,
     StoredLog,
     _AppendRequest,
-    _command,
     _run_row,
     explain,
 )
@@ -60,11 +59,6 @@ MESSAGE_KIND = "agent_message"
 """The one kind of event a long run has without bound (see :meth:`Store.state_events`)."""
 _EVENT_COLUMNS = "seq, ts, kind, operator, data"
 _GC_PAUSE_ROWS = 10_000
-_ROWS_PER_INSERT = 100
-
-
-class StoreError(Exception):
-    """A database that cannot be used: locked, read-only, corrupt or from a newer phaseboard."""
 
 
 def _prepare_file(path: Path) -> None:
@@ -75,18 +69,10 @@ def _prepare_file(path: Path) -> None:
         os.close(fd)
 
 
-class Store:
-    """Async access to one phaseboard database."""
-
-    def __init__(self, path: Path, conn: aiosqlite.Connection) -> None:
-        self.path = path
-        self._conn = conn
-        self._write_lock = asyncio.Lock()
-        """Tasks of one process share the connection: one transaction at a time."""
-        self._appends: list[_AppendRequest] = []
-        self._sources: dict[tuple[str, str, str, int], int] = {}
-        """Log source ids already in the file (they are never deleted while a run lives)."""
-        self._appender: asyncio.Future[None] | None = None
+class Store(LogTables, ControlTables):
+    """Async access to one phaseboard database: runs, events and snapshots here, logs in
+    :class:`~engine.store_logs.LogTables`, commands and the lock in
+    :class:`~engine.store_control.ControlTables`."""
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -135,9 +121,6 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(self._explain(exc)) from None
 
-    def _explain(self, exc: sqlite3.Error) -> str:
-        return explain(self.path, exc)
-
     async def _migrate(self, current: int) -> None:
         for version, script in MIGRATIONS:
             if version <= current:
@@ -160,38 +143,6 @@ class Store:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    # -- helpers ---------------------------------------------------------------------------
-
-    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        async with self._conn.execute(sql, params) as cur:
-            row = await cur.fetchone()
-        return None if row is None else row[0]
-
-    async def _write(self, fn: Any) -> Any:
-        """Run ``fn(conn)`` inside one IMMEDIATE transaction."""
-        async with self._write_lock:
-            return await self._write_locked(fn)
-
-    async def _write_locked(self, fn: Any) -> Any:
-        try:
-            await self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(self._explain(exc)) from None
-        try:
-            result = await fn(self._conn)
-            await self._conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            await self._rollback()
-            raise StoreError(self._explain(exc)) from None
-        except BaseException:
-            await self._rollback()
-            raise
-        return result
-
-    async def _rollback(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            await self._conn.execute("ROLLBACK")
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -314,205 +265,6 @@ class Store:
         """Changes whenever another connection commits: a cheap 'anything new?' for watchers."""
         return int(await self._scalar("PRAGMA data_version"))
 
-    # -- logs ------------------------------------------------------------------------------
-
-    async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
-        """Store lines given one by one with whose they are (in order)."""
-        batches: list[tuple[LogKey, list[LogLine]]] = []
-        current: LogKey | None = None
-        for r in rows:
-            key = (r.stage, r.agent, r.attempt)
-            if key != current:
-                batches.append((key, []))
-                current = key
-            batches[-1][1].append((r.stream, r.text, r.ts, r.partial))  # type: ignore[arg-type]
-        await self.append_log_lines(run_id, batches)
-
-    async def append_log_lines(self, run_id: str, batches: LogBatches) -> None:
-        """Store groups of lines in one transaction, each group's lines in order.
-
-        The executor's tuples are bound as they are: the source is part of the statement
-        (cached statements per attempt) and the stream code is computed by SQLite, so a flood
-        of lines costs no Python object per line here. Each statement inserts
-        ``_ROWS_PER_INSERT`` rows: a fraction of the per-statement work, and of the times the
-        writer thread gives up the interpreter lock and waits to take it back.
-        """
-        if not batches:
-            return
-
-        fresh: dict[tuple[str, str, str, int], int] = {}
-
-        async def fn(conn: aiosqlite.Connection) -> None:
-            fresh.clear()  # a retried transaction starts over
-            for key, lines in batches:
-                if lines:
-                    source = await self._log_source(conn, (run_id, *key), fresh)
-                    await _insert_lines(conn, source, lines)
-
-        await self._write(fn)
-        self._sources.update(fresh)  # only once committed: a rolled-back id must not be reused
-
-    async def _log_source(
-        self,
-        conn: aiosqlite.Connection,
-        key: tuple[str, str, str, int],
-        fresh: dict[tuple[str, str, str, int], int],
-    ) -> int:
-        cached = self._sources.get(key, fresh.get(key))
-        if cached is not None:
-            return cached
-        await conn.execute(
-            "INSERT OR IGNORE INTO log_sources(run_id, stage, agent, attempt) VALUES (?,?,?,?)",
-            key,
-        )
-        async with conn.execute(
-            "SELECT id FROM log_sources WHERE run_id = ? AND stage = ? AND agent = ? AND attempt = ?",
-            key,
-        ) as cur:
-            row = await cur.fetchone()
-        assert row is not None
-        fresh[key] = int(row[0])
-        return int(row[0])
-
-    async def logs(
-        self,
-        run_id: str,
-        stage: str | None = None,
-        agent: str | None = None,
-        attempt: int | None = None,
-        *,
-        after_id: int = 0,
-        limit: int | None = None,
-        newest: bool = False,
-    ) -> list[StoredLog]:
-        """Log lines in order; with ``newest`` the last ``limit`` lines (still in order)."""
-        where = ["run_id = ?"]
-        params: list[Any] = [run_id]
-        for column, value in (("stage", stage), ("agent", agent), ("attempt", attempt)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        async with self._conn.execute(
-            f"SELECT id, stage, agent, attempt FROM log_sources WHERE {' AND '.join(where)}",
-            params,
-        ) as cur:
-            names = {int(r[0]): (r[1], r[2], int(r[3])) for r in await cur.fetchall()}
-        if not names:
-            return []
-        marks = ",".join("?" * len(names))
-        order = "DESC" if newest else "ASC"
-        sql = (
-            "SELECT id, source, stream, ts, text, partial FROM log_lines "
-            f"WHERE source IN ({marks}) AND id > ? ORDER BY id {order}"
-        )
-        query: list[Any] = [*names, after_id]
-        if limit is not None:
-            sql += " LIMIT ?"
-            query.append(limit)
-        async with self._conn.execute(sql, query) as cur:
-            rows = await cur.fetchall()
-        out = []
-        for r in rows:
-            stage_, agent_, attempt_ = names[r[1]]
-            stream = "stdout" if r[2] == 0 else "stderr"
-            out.append(StoredLog(r[0], stage_, agent_, attempt_, stream, r[3], r[4], bool(r[5])))
-        if newest:
-            out.reverse()
-        return out
-
-    async def log_count(self, run_id: str) -> int:
-        return int(
-            await self._scalar(
-                "SELECT COUNT(*) FROM log_lines WHERE source IN "
-                "(SELECT id FROM log_sources WHERE run_id = ?)",
-                (run_id,),
-            )
-        )
-
-    # -- commands --------------------------------------------------------------------------
-
-    async def add_command(self, run_id: str, kind: str, args: dict[str, Any], operator: str) -> int:
-        now = time.time()
-
-        async def fn(conn: aiosqlite.Connection) -> int:
-            cur = await conn.execute(
-                "INSERT INTO commands(run_id, kind, args, operator, created_at) VALUES (?,?,?,?,?)",
-                (run_id, kind, json.dumps(args), operator, now),
-            )
-            return int(cur.lastrowid or 0)
-
-        return await self._write(fn)
-
-    async def pending_commands(self, run_id: str) -> list[Command]:
-        async with self._conn.execute(
-            "SELECT * FROM commands WHERE run_id = ? AND applied_at IS NULL ORDER BY id", (run_id,)
-        ) as cur:
-            rows = await cur.fetchall()
-        return [_command(r) for r in rows]
-
-    async def command(self, command_id: int) -> Command | None:
-        async with self._conn.execute("SELECT * FROM commands WHERE id = ?", (command_id,)) as cur:
-            row = await cur.fetchone()
-        return None if row is None else _command(row)
-
-    async def mark_command(self, command_id: int, outcome: dict[str, Any]) -> None:
-        async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.execute(
-                "UPDATE commands SET applied_at = ?, outcome = ? WHERE id = ? AND applied_at IS NULL",
-                (time.time(), json.dumps(outcome), command_id),
-            )
-
-        await self._write(fn)
-
-    # -- the engine lock -------------------------------------------------------------------
-
-    async def lock(self, run_id: str) -> LockRow | None:
-        async with self._conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        return LockRow(row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"])
-
-    async def try_lock(self, run_id: str, mine: LockRow, is_stale: Any) -> LockRow | None:
-        """Take the run's lock unless a live holder has it; returns the live holder, or None."""
-
-        async def fn(conn: aiosqlite.Connection) -> LockRow | None:
-            async with conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
-                row = await cur.fetchone()
-            if row is not None:
-                held = LockRow(
-                    row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"]
-                )
-                same = held.pid == mine.pid and held.host == mine.host
-                if not same and not is_stale(held):
-                    return held
-            await conn.execute(
-                "INSERT OR REPLACE INTO locks(run_id, pid, host, create_time, heartbeat) "
-                "VALUES (?,?,?,?,?)",
-                (run_id, mine.pid, mine.host, mine.create_time, mine.heartbeat),
-            )
-            return None
-
-        return await self._write(fn)
-
-    async def heartbeat(self, run_id: str, pid: int) -> bool:
-        """Refresh our lock; False if it was taken from us."""
-
-        async def fn(conn: aiosqlite.Connection) -> bool:
-            cur = await conn.execute(
-                "UPDATE locks SET heartbeat = ? WHERE run_id = ? AND pid = ?",
-                (time.time(), run_id, pid),
-            )
-            return cur.rowcount == 1
-
-        return await self._write(fn)
-
-    async def unlock(self, run_id: str, pid: int) -> None:
-        async def fn(conn: aiosqlite.Connection) -> None:
-            await conn.execute("DELETE FROM locks WHERE run_id = ? AND pid = ?", (run_id, pid))
-
-        await self._write(fn)
-
     # -- snapshots (their tables live in the same file) ------------------------------------
 
     async def manifests_in_use(self) -> set[int]:
@@ -569,25 +321,6 @@ async def _append_batch(conn: aiosqlite.Connection, *, batch: list[_AppendReques
                 "INSERT OR IGNORE INTO run_manifests(run_id, manifest_id) VALUES (?, ?)",
                 (request.run_id, manifest_id),
             )
-
-
-async def _insert_lines(conn: aiosqlite.Connection, source: int, lines: Sequence[LogLine]) -> None:
-    """Insert one source's ``(stream, text, ts, partial)`` tuples, in order."""
-    size = _ROWS_PER_INSERT
-    whole = len(lines) - len(lines) % size
-    if whole:
-        await conn.executemany(
-            _insert_lines_sql(source, size),
-            [tuple(chain.from_iterable(lines[i : i + size])) for i in range(0, whole, size)],
-        )
-    if whole < len(lines):
-        await conn.executemany(_insert_lines_sql(source, 1), lines[whole:])
-
-
-@functools.lru_cache(maxsize=256)
-def _insert_lines_sql(source: int, rows: int) -> str:
-    values = ",".join([f"({int(source)}, ? = 'stderr', ?, ?, ?)"] * rows)
-    return f"INSERT INTO log_lines(source, stream, text, ts, partial) VALUES {values}"
 
 
 def _events(run_id: str, rows: Sequence[Any]) -> list[Event]:
