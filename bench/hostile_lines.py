@@ -38,8 +38,8 @@ from common import (
     wait_peak_rss,
 )
 
+from engine.attempt_output import MAX_PENDING_BYTES
 from engine.executor import AttemptSpec
-from engine.local_executor import MAX_PENDING_BYTES
 from engine.results import MAX_RESULT_BYTES
 
 LINE_BYTES = 10 * 1000 * 1000

@@ -4,9 +4,8 @@ Why a :class:`asyncio.SubprocessProtocol` and not ``create_subprocess_exec``'s
 streams: on Python 3.11, ``Process.wait()`` only returns once every pipe is
 closed, so a grandchild holding stdout would hide the leader's exit; the protocol
 reports the exit on its own (``process_exited``) and hands us raw chunks with no
-``StreamReader`` copy and no 64 KiB line limit. Lines are split by
-:class:`~engine.line_splitter.LineSplitter` and queued in one list that
-:meth:`LocalAttempt.lines` swaps out whole, so a flood gives big batches.
+``StreamReader`` copy and no 64 KiB line limit; :class:`~engine.attempt_output.AttemptOutput`
+queues them and splits them into lines in batches.
 
 Memory is enforced by sampling, not ``RLIMIT_AS`` (runtimes such as the JVM, Go
 and Node reserve far more virtual memory than they use), and never through
@@ -24,15 +23,14 @@ import time
 from collections.abc import AsyncIterator
 
 from engine import process_tree
+from engine.attempt_output import AttemptOutput
 from engine.attempt_sampler import SETTLED_SAMPLE_S, AttemptSampler
 from engine.child_watcher import exit_usage, use_pidfd_child_watcher
 from engine.cpu_throttle import CpuThrottle
-from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo, Stream
+from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo
 from engine.group_watcher import GroupWatcher
-from engine.line_splitter import LineSplitter
 from engine.stdout_tee import StdoutTee
 
-_STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 _MIB = 1024 * 1024
 DRAIN_MAX_S = 2.0
 """Longest wait for the pipes after the leader exited (capped further by ``grace_s``)."""
@@ -42,12 +40,6 @@ CLOSE_WAIT_S = 0.5
 """Longest wait for the pipes once the group is gone, before they are abandoned."""
 STOP_SCAN_S = 0.05
 """How often the process table is scanned while attempts wait for their groups to vanish."""
-MAX_PENDING_LINES = 10_000
-MAX_PENDING_BYTES = 8 * _MIB
-"""Past either bound of unread output, reading pauses until ``lines()`` takes it (backpressure).
-Output is held raw until then (a byte of it can take two or more once decoded)."""
-BATCH_BYTES = _MIB
-"""``lines()`` decodes about this much unread output per batch, whatever has piled up."""
 THROTTLE_CHECK_S = 0.1
 """How soon the idle timeout is checked again while the group is paused for ``cpu_percent``
 (silence then does not count)."""
@@ -131,22 +123,12 @@ class LocalAttempt:
         self._host = host
         self._sampler = sampler
         self._watcher = watcher
-        self._splitters = {fd: LineSplitter(spec.max_line_chars) for fd in _STREAMS}
-        self._pending: list[tuple[int, bytes | None, float, int]] = []
-        """Unread chunks ``(fd, data, arrival time, newlines in data)``, oldest first; ``data`` is
-        ``None`` at end of stream."""
-        self._pending_bytes = 0
-        self._pending_lines = 0
-        self._ready = asyncio.Event()
-        self._open_pipes = set(_STREAMS)
-        self._paused: set[int] = set()
-        self._pipes_closed = asyncio.Event()
+        self._output = AttemptOutput(spec.max_line_chars, self._pipe)
         self._leader_exited = asyncio.Event()
         self._transport: asyncio.SubprocessTransport | None = None
         self._returncode: int | None = None
         self._tee: StdoutTee | None = None
         self._started = time.monotonic()
-        self._last_output = self._started
         self._reason: ExitReason | None = None
         self._error: str | None = None
         self._meter: process_tree.TreeMeter | None = None
@@ -164,7 +146,7 @@ class LocalAttempt:
         argv = ("/bin/sh", "-c", spec.argv[0]) if spec.shell else spec.argv
         if spec.stdout_tee is not None:
             self._tee = StdoutTee(spec.stdout_tee)
-        self._started = self._last_output = time.monotonic()
+        self._started = self._output.last_output = time.monotonic()
         try:
             transport, _ = await asyncio.get_running_loop().subprocess_exec(
                 lambda: _Protocol(self),
@@ -188,18 +170,8 @@ class LocalAttempt:
         self._meter = process_tree.TreeMeter(pid, pid)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"attempt-{pid}")
 
-    async def lines(self) -> AsyncIterator[list[LogLine]]:
-        while True:
-            if self._pending:
-                batch = self._take_lines()
-                self._resume_reading()
-                if batch:
-                    yield batch
-            elif self._pipes_closed.is_set():
-                return
-            else:
-                self._ready.clear()
-                await self._ready.wait()
+    def lines(self) -> AsyncIterator[list[LogLine]]:
+        return self._output.lines()
 
     async def wait(self) -> AttemptExit:
         return await asyncio.shield(self._exit)
@@ -215,29 +187,12 @@ class LocalAttempt:
         self._transport = transport
 
     def on_data(self, fd: int, data: bytes) -> None:
-        self._last_output = time.monotonic()
         if fd == 1 and self._tee is not None:
             self._tee.write(data)
-        newlines = data.count(b"\n")
-        self._pending.append((fd, data, time.time(), newlines))
-        self._pending_bytes += len(data)
-        self._pending_lines += newlines
-        self._ready.set()
-        if self._over_bounds() and fd not in self._paused:
-            pipe = self._pipe(fd)
-            if pipe is not None:
-                pipe.pause_reading()
-                self._paused.add(fd)
+        self._output.on_data(fd, data)
 
     def on_pipe_closed(self, fd: int) -> None:
-        if fd not in self._open_pipes:
-            return
-        self._open_pipes.discard(fd)
-        self._paused.discard(fd)
-        self._pending.append((fd, None, time.time(), 0))
-        if not self._open_pipes:
-            self._pipes_closed.set()
-        self._ready.set()
+        self._output.on_closed(fd)
 
     def on_exited(self) -> None:
         assert self._transport is not None
@@ -282,7 +237,7 @@ class LocalAttempt:
                 if idle is not None and self._reason is None:
                     if self._throttled():
                         wake = min(wake, time.monotonic() + min(idle, THROTTLE_CHECK_S))
-                    elif self._paused:
+                    elif self._output.paused:
                         wake = min(wake, time.monotonic() + min(idle, SETTLED_SAMPLE_S))
                 await _wait_event(self._leader_exited, max(wake - time.monotonic(), 0.001))
         finally:
@@ -300,8 +255,8 @@ class LocalAttempt:
 
     def _on_resumed(self, paused_at: float, resumed_at: float) -> None:
         """A paused group prints nothing: the idle clock stops with it."""
-        if self._last_output < paused_at:
-            self._last_output += resumed_at - paused_at
+        if self._output.last_output < paused_at:
+            self._output.last_output += resumed_at - paused_at
 
     async def _stop_throttling(self) -> None:
         """Stop pausing the group, and leave it resumed (a paused group cannot act on SIGTERM)."""
@@ -322,10 +277,10 @@ class LocalAttempt:
             if now - self._started >= spec.timeout_s:
                 self._request_stop("timeout", f"timed out after {spec.timeout_s:g} s")
             wake = self._started + spec.timeout_s
-        if spec.idle_timeout_s is not None and not self._paused and not self._throttled():
-            if now - self._last_output >= spec.idle_timeout_s:
+        if spec.idle_timeout_s is not None and not self._output.paused and not self._throttled():
+            if now - self._output.last_output >= spec.idle_timeout_s:
                 self._request_stop("idle_timeout", f"no output for {spec.idle_timeout_s:g} s")
-            wake = min(wake, self._last_output + spec.idle_timeout_s)
+            wake = min(wake, self._output.last_output + spec.idle_timeout_s)
         return wake
 
     @property
@@ -359,12 +314,12 @@ class LocalAttempt:
     async def _drain_and_clean(self) -> None:
         """After the leader's exit: let the pipes drain, kill what is left, close the pipes."""
         assert self.info is not None
-        await _wait_event(self._pipes_closed, min(self._spec.grace_s, DRAIN_MAX_S))
+        await _wait_event(self._output.closed, min(self._spec.grace_s, DRAIN_MAX_S))
         if self._terminating is None and await self._anything_alive():
             self._terminating = asyncio.create_task(self._terminate())
         if self._terminating is not None:
             await self._terminating
-        if not await _wait_event(self._pipes_closed, CLOSE_WAIT_S):
+        if not await _wait_event(self._output.closed, CLOSE_WAIT_S):
             self._abandon_pipes()
 
     def _request_stop(self, reason: ExitReason, error: str | None = None) -> asyncio.Task[None]:
@@ -414,14 +369,13 @@ class LocalAttempt:
         """A process outside the group still holds the pipes: stop reading them."""
         if self._transport is not None:
             self._transport.close()
-        for fd in list(self._open_pipes):
-            self.on_pipe_closed(fd)
+        self._output.abandon()
 
     def _finish(self) -> None:
         if not self._leader_exited.is_set() and self.info is not None:
             process_tree.signal_group(self.info.pgid, signal.SIGKILL)
             self._reason = self._reason or "stopped"
-        if not self._pipes_closed.is_set():
+        if not self._output.closed.is_set():
             self._abandon_pipes()
         if self._transport is not None:
             self._transport.close()
@@ -453,9 +407,7 @@ class LocalAttempt:
 
     def _fail_spawn(self, error: str) -> None:
         self._reason = "spawn_failed"
-        self._open_pipes.clear()
-        self._pipes_closed.set()
-        self._ready.set()
+        self._output.never_started()
         self._exit.set_result(AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, error))
 
     def _pipe(self, fd: int) -> asyncio.ReadTransport | None:
@@ -463,43 +415,6 @@ class LocalAttempt:
             return None
         pipe = self._transport.get_pipe_transport(fd)
         return pipe if isinstance(pipe, asyncio.ReadTransport) else None
-
-    def _over_bounds(self) -> bool:
-        return self._pending_bytes > MAX_PENDING_BYTES or self._pending_lines > MAX_PENDING_LINES
-
-    def _take_lines(self) -> list[LogLine]:
-        """Split the oldest unread chunks, up to about ``BATCH_BYTES`` or ``MAX_PENDING_LINES``
-        lines; the rest waits."""
-        out: list[LogLine] = []
-        size = lines = taken = 0
-        for fd, data, ts, newlines in self._pending:
-            taken += 1
-            if data is None:
-                out += self._splitters[fd].flush_lines(_STREAMS[fd], ts)
-                continue
-            out += self._splitters[fd].lines(data, _STREAMS[fd], ts)
-            size += len(data)
-            lines += newlines
-            if size >= BATCH_BYTES or lines >= MAX_PENDING_LINES:
-                break
-        if taken == len(self._pending):
-            self._pending = []
-            self._pending_bytes = self._pending_lines = 0
-        else:
-            del self._pending[:taken]
-            self._pending_bytes -= size
-            self._pending_lines -= lines
-        return out
-
-    def _resume_reading(self) -> None:
-        if not self._paused or self._over_bounds():
-            return
-        for fd in self._paused:
-            pipe = self._pipe(fd)
-            if pipe is not None and not pipe.is_closing():
-                pipe.resume_reading()
-        self._paused.clear()
-        self._last_output = time.monotonic()
 
 
 def _spawn_error(exc: OSError, command: str, cwd: str) -> str:

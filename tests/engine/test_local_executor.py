@@ -15,8 +15,9 @@ import psutil
 import pytest
 
 from engine import attempt_sampler, process_tree
+from engine.attempt_output import MAX_PENDING_LINES
 from engine.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
-from engine.local_executor import MAX_PENDING_LINES, LocalAttempt, LocalExecutor
+from engine.local_executor import LocalAttempt, LocalExecutor
 from engine.stdout_tee import TEE_MEMORY_BYTES
 
 AGENTS = Path(__file__).parents[1] / "agents"
@@ -268,9 +269,9 @@ async def test_many_lines_arrive_complete_in_order_and_batched(tmp_path: Path) -
 async def test_unread_output_pauses_reading_then_resumes(tmp_path: Path) -> None:
     attempt = await LocalExecutor().start(make_spec(tmp_path, "proc_lines.py", "300000"))
     async with asyncio.timeout(BOUND_S):
-        while not attempt._paused:
+        while not attempt._output.paused:
             await asyncio.sleep(0.01)
-    assert len(attempt._pending) < MAX_PENDING_LINES + 10_000
+    assert attempt._output.pending_lines < MAX_PENDING_LINES + 10_000
     collector = Collector(attempt)
     result = await finish(attempt, collector)
     assert result.exit_code == 0 and len(collector.lines) == 300_000

@@ -87,7 +87,7 @@ async def test_idle_timeout_still_counts_after_reading_was_paused(tmp_path: Path
     spec = AttemptSpec(argv=(command,), cwd=str(tmp_path), env=ENV, shell=True, idle_timeout_s=0.5)
     attempt = await LocalExecutor().start(spec)
     deadline = time.monotonic() + BOUND_S
-    while not attempt._paused:  # unread output: reading pauses
+    while not attempt._output.paused:  # unread output: reading pauses
         assert time.monotonic() < deadline, "reading never paused"
         await asyncio.sleep(0.01)
     await asyncio.sleep(1.0)  # a pause longer than the idle timeout, which must not count it

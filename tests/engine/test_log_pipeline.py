@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from engine import log_sink
+from engine.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES
 from engine.executor import AttemptSpec, LogLine
-from engine.local_executor import BATCH_BYTES, MAX_PENDING_BYTES, LocalExecutor
+from engine.local_executor import LocalExecutor
 from engine.log_sink import LogSink
 from engine.store import LogRow, Store
 
@@ -51,10 +52,10 @@ async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path
     )
     attempt = await LocalExecutor().start(spec)
     async with asyncio.timeout(BOUND_S):
-        while not attempt._paused:  # nobody reads: the backlog fills up to its bound
+        while not attempt._output.paused:  # nobody reads: the backlog fills up to its bound
             await asyncio.sleep(0.01)
-    assert MAX_PENDING_BYTES < attempt._pending_bytes <= MAX_PENDING_BYTES + READ_MAX
-    assert all(isinstance(data, bytes) for _, data, _, _ in attempt._pending)
+    assert MAX_PENDING_BYTES < attempt._output.pending_bytes <= MAX_PENDING_BYTES + READ_MAX
+    assert all(isinstance(data, bytes) for _, data, _, _ in attempt._output._pending)
     pieces: list[LogLine] = []
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
