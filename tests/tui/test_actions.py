@@ -26,7 +26,8 @@ async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -
         screen = app.screen
         assert isinstance(screen, MainScreen)
         banner = screen.query_one(PauseBanner)
-        assert banner.has_class("-shown")
+        # the app's state is folded before the screen hears of it: wait for the screen too
+        await wait_for(pilot, lambda: banner.has_class("-shown"), "the pause banner")
         assert "all_done" in text_of(banner)
         flaky = app.state.stages["analysis"].agents["flaky"]
         assert [a.status for a in flaky.attempts] == ["failed"]
@@ -47,7 +48,7 @@ async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -
         assert flaky.status == "succeeded"
         assert [a.status for a in flaky.attempts] == ["failed", "succeeded"]
         assert app.state.decisions_log[0]["kind"] == "retry"
-        assert not screen.query_one(PauseBanner).has_class("-shown")
+        await wait_for(pilot, lambda: not banner.has_class("-shown"), "the banner to go")
 
 
 async def test_conflicts_resolved_on_screen_then_accept(tmp_path: Path, workspace: Path) -> None:
