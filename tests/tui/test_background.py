@@ -42,7 +42,8 @@ async def test_attach_to_a_run_driven_by_another_process(tmp_path: Path, workspa
         async with app.run_test(size=(80, 24)) as pilot:
             await wait_for(pilot, lambda: app.state.status == "paused", "the pause")
             await wait_for(pilot, lambda: app.engine_state() == "live", "the live engine")
-            assert "engine" in text_of(app.screen.query_one("#run-badge"))
+            badge = app.screen.query_one("#run-badge")
+            await wait_for(pilot, lambda: text_of(badge).strip() == "⚙ engine", "the live badge")
             await pilot.press("c")
             await wait_for(pilot, lambda: isinstance(app.screen, ConflictScreen), "conflicts")
             screen = app.screen
