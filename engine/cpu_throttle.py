@@ -25,6 +25,10 @@ BURST_S = 0.25
 it run 0.05 s of CPU before the first pause, enough for an interpreter to start."""
 MAX_PAUSE_S = 2.0
 """Longest single pause; a longer debt is paid over several."""
+MEASURES_PER_S = 200.0
+"""How many trees all throttles of a process measure per second at most (a measure reads
+``/proc`` on the event loop): past ``MEASURES_PER_S`` x ``PERIOD_S`` limited attempts, each is
+measured less often, and runs in longer bursts."""
 
 
 class CpuThrottle:
@@ -34,6 +38,9 @@ class CpuThrottle:
     ``pause`` and ``resume`` signal the group. :meth:`run` loops until cancelled, and always
     leaves the group resumed.
     """
+
+    running = 0
+    """Throttles running in this process, which share ``MEASURES_PER_S``."""
 
     def __init__(
         self,
@@ -58,10 +65,17 @@ class CpuThrottle:
         self.pauses = 0
 
     async def run(self) -> None:
+        CpuThrottle.running += 1
+        try:
+            await self._loop()
+        finally:
+            CpuThrottle.running -= 1
+
+    async def _loop(self) -> None:
         share = self.share
         credit_floor = -share * BURST_S
         debt = credit_floor
-        period = PERIOD_S
+        period = busy_period(CpuThrottle.running)
         last_cpu = self._measure()
         last_t = time.monotonic()
         while True:
@@ -72,13 +86,14 @@ class CpuThrottle:
             elapsed = now - last_t
             last_cpu, last_t = cpu, now
             debt = max(debt + used - share * elapsed, credit_floor)
+            busy = busy_period(CpuThrottle.running)
             if debt > 0:
-                await self._pause_for(min(debt / share, MAX_PAUSE_S))
-                period = PERIOD_S
+                await self._pause_for(min(debt / share, max(MAX_PAUSE_S, busy)))
+                period = busy
             elif used < share * elapsed / 4:
-                period = min(period * 2, IDLE_PERIOD_S)
+                period = max(min(period * 2, IDLE_PERIOD_S), busy)
             else:
-                period = PERIOD_S
+                period = busy
 
     async def _pause_for(self, seconds: float) -> None:
         self._pause()
@@ -94,3 +109,8 @@ class CpuThrottle:
             self.pauses += 1
             if self._on_resumed is not None:
                 self._on_resumed(started, ended)
+
+
+def busy_period(throttles: int) -> float:
+    """The measuring period of a tree that computes, with ``throttles`` throttles running."""
+    return max(PERIOD_S, throttles / MEASURES_PER_S)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine import process_tree
-from engine.cpu_throttle import BURST_S, PERIOD_S, CpuThrottle
+from engine.cpu_throttle import BURST_S, MEASURES_PER_S, PERIOD_S, CpuThrottle, busy_period
 from tests.engine.test_local_executor import AGENTS, group_gone, make_spec, run
 
 
@@ -138,3 +138,9 @@ def test_a_group_left_paused_by_a_dead_engine_is_still_stopped_with_sigterm() ->
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_many_throttles_share_a_bounded_rate_of_measures() -> None:
+    assert busy_period(1) == busy_period(20) == PERIOD_S
+    assert busy_period(400) == 400 / MEASURES_PER_S  # 2 s: at most MEASURES_PER_S a second
+    assert all(n / busy_period(n) <= MEASURES_PER_S for n in (1, 50, 200, 1000))
