@@ -53,22 +53,14 @@ class ControlTables(StoreCore):
     # -- the engine lock -------------------------------------------------------------------
 
     async def lock(self, run_id: str) -> LockRow | None:
-        async with self._conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return None
-        return LockRow(row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"])
+        return await _held_lock(self._conn, run_id)
 
     async def try_lock(self, run_id: str, mine: LockRow, is_stale: Any) -> LockRow | None:
         """Take the run's lock unless a live holder has it; returns the live holder, or None."""
 
         async def fn(conn: aiosqlite.Connection) -> LockRow | None:
-            async with conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
-                row = await cur.fetchone()
-            if row is not None:
-                held = LockRow(
-                    row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"]
-                )
+            held = await _held_lock(conn, run_id)
+            if held is not None:
                 same = held.pid == mine.pid and held.host == mine.host
                 if not same and not is_stale(held):
                     return held
@@ -98,3 +90,11 @@ class ControlTables(StoreCore):
             await conn.execute("DELETE FROM locks WHERE run_id = ? AND pid = ?", (run_id, pid))
 
         await self._write(fn)
+
+
+async def _held_lock(conn: aiosqlite.Connection, run_id: str) -> LockRow | None:
+    async with conn.execute("SELECT * FROM locks WHERE run_id = ?", (run_id,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    return LockRow(row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"])
