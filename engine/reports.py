@@ -56,8 +56,9 @@ class ReportWriter:
     def queue_agent_result(self, stage_id: str, agent_id: str, result: Any) -> Path | None:
         """Write an agent's result file soon, in a worker thread, without waiting for it.
 
-        Creating a file waits on the filesystem's journal, which the store's commits keep busy:
-        on the agent's way out that wait held up the next agent of its slot. The store already
+        Creating a file is not free (up to 0.5 ms of system time on a filesystem without a
+        journal, docs/performance.md): on the agent's way out it held up the next agent of its
+        slot. The store already
         has the result; the stage's files (``write_stage``), the continuity file and the final
         report wait for every queued result first, and ``flush_results`` at the end of a drive.
         """
