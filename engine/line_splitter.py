@@ -12,12 +12,10 @@ from __future__ import annotations
 import codecs
 from typing import TypeVar
 
-Piece = tuple[str, bool]
-"""A line (without its ending) and whether it is a ``partial`` piece of a longer line."""
-
 T = TypeVar("T")
 Tagged = tuple[T, str, float, bool]
-"""``(tag, text, ts, partial)``: a piece as the executor hands it on, built here in one step."""
+"""``(tag, text, ts, partial)``: a line (without its ending) and whether it is a ``partial``
+piece of a longer one, as the executor hands it on, built here in one step."""
 
 
 class LineSplitter:
@@ -37,21 +35,15 @@ class LineSplitter:
         self._pending: list[str] = []
         self._pending_len = 0
 
-    def feed(self, data: bytes) -> list[Piece]:
-        """Pieces completed by this chunk; an unfinished line is kept for later."""
-        return [(text, partial) for _, text, _, partial in self.lines(data, None, 0.0)]
-
-    def flush(self) -> list[Piece]:
-        """Everything left at end of stream, the unterminated last line included."""
-        return [(text, partial) for _, text, _, partial in self.flush_lines(None, 0.0)]
-
     def lines(self, data: bytes, tag: T, ts: float) -> list[Tagged[T]]:
-        """As :meth:`feed`, each piece as ``(tag, text, ts, partial)``: the caller's tuple is
-        built once, by the comprehension that splits (a flood costs one object per line)."""
+        """Pieces completed by this chunk (an unfinished line is kept for later), each as
+        ``(tag, text, ts, partial)``: the caller's tuple is built once, by the comprehension that
+        splits (a flood costs one object per line)."""
         return self._split(self._decoder.decode(data), tag, ts)
 
     def flush_lines(self, tag: T, ts: float) -> list[Tagged[T]]:
-        """As :meth:`flush`, in the form of :meth:`lines`."""
+        """Everything left at end of stream, the unterminated last line included, in the form
+        of :meth:`lines`."""
         out = self._split(self._decoder.decode(b"", final=True), tag, ts)
         if self._pending_len:
             self._cut("".join(self._pending), out, tag, ts)

@@ -9,12 +9,21 @@ import pytest
 from engine.line_splitter import LineSplitter
 
 
+def feed(splitter: LineSplitter, data: bytes) -> list[tuple[str, bool]]:
+    """The ``(text, partial)`` pieces a chunk completes."""
+    return [(text, partial) for _, text, _, partial in splitter.lines(data, None, 0.0)]
+
+
+def flush(splitter: LineSplitter) -> list[tuple[str, bool]]:
+    return [(text, partial) for _, text, _, partial in splitter.flush_lines(None, 0.0)]
+
+
 def split_all(chunks: list[bytes], max_chars: int = 100) -> list[tuple[str, bool]]:
     splitter = LineSplitter(max_chars)
     out = []
     for chunk in chunks:
-        out += splitter.feed(chunk)
-    return out + splitter.flush()
+        out += feed(splitter, chunk)
+    return out + flush(splitter)
 
 
 def join_lines(pieces: list[tuple[str, bool]]) -> list[str]:
@@ -111,11 +120,11 @@ def test_giant_line_keeps_memory_bounded() -> None:
     splitter = LineSplitter(1000)
     total = 0
     for _ in range(1000):
-        for text, partial in splitter.feed(b"q" * 4096):
+        for text, partial in feed(splitter, b"q" * 4096):
             assert partial and len(text) == 1000
             total += len(text)
         assert splitter._pending_len <= 1001
-    rest = splitter.flush()
+    rest = flush(splitter)
     total += sum(len(t) for t, _ in rest)
     assert rest[-1][1] is False
     assert total == 4096 * 1000
