@@ -117,25 +117,7 @@ def _psutil_stat(pid: int) -> ProcStat | None:
 
 def descendants(pid: int) -> list[int]:
     """All processes below ``pid`` (children, grandchildren, ...), without ``pid``."""
-    if not _PROC or not os.path.exists(f"/proc/{pid}/task/{pid}/children"):
-        return _psutil_descendants(pid)
-    found: list[int] = []
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        try:
-            tids = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{parent}/task/{tid}/children", "rb") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except OSError:
-                continue
-            found.extend(kids)
-            todo.extend(kids)
-    return found
+    return [stat.pid for stat in tree_stats(pid)[1:]]
 
 
 def tree_stats(pid: int) -> list[ProcStat]:
