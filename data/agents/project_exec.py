@@ -6,12 +6,16 @@ project's code never writes bytecode into the workspace and never sees phaseboar
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import importlib.util
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +85,78 @@ def run_bounded(
     return Completed(
         argv, proc.returncode, out, err, round(time.monotonic() - started, 3), timed_out
     )
+
+
+def run_streaming(
+    argv: list[str],
+    cwd: Path,
+    timeout: float,
+    env: dict[str, str] | None,
+    on_line: Callable[[str], None],
+    on_tick: Callable[[], None] | None = None,
+    tick_s: float = 1.0,
+    keep_lines: int = 200,
+) -> Completed:
+    """Run a command like :func:`run_bounded`, handing each output line to ``on_line`` as it is
+    printed, so that what a suite reported before its timeout is not lost with the process.
+
+    stderr is merged into stdout (unittest and cargo report on stderr) and only the last
+    ``keep_lines`` lines are kept, as ``stdout``: a long suite's output is parsed as it goes, never
+    held whole. ``on_tick`` is called from this thread about every ``tick_s`` seconds while the
+    command runs (for progress lines); ``on_line`` is called from a reader thread.
+    """
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return Completed(argv, None, "", str(exc), 0.0, False)
+    tail: collections.deque[str] = collections.deque(maxlen=keep_lines)
+    lock = threading.Lock()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip("\r\n")
+            with lock:
+                tail.append(line)
+                on_line(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = started + timeout
+    timed_out = False
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(tick_s, deadline - time.monotonic())))
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                timed_out = True
+                _kill_group(proc.pid)
+                break
+            if on_tick is not None:
+                on_tick()
+    reader.join(timeout=2)
+    if reader.is_alive():  # what the command left running in its group still holds the pipe
+        _kill_group(proc.pid)
+        reader.join(timeout=3)
+    if timed_out:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+    duration = round(time.monotonic() - started, 3)
+    with lock:
+        text = "\n".join(tail)
+    return Completed(argv, proc.returncode, text, "", duration, timed_out)
 
 
 def _kill_group(pgid: int) -> None:
