@@ -1,17 +1,21 @@
-"""Testing agent 1, Unit and Integration: run the workspace's own Python tests, with a timeout.
+"""Testing agent 1, Unit and Integration: run the workspace's own tests, in its own environment,
+with a timeout, and tell what happened as it is.
 
-pytest (``{python} -m pytest -q``) when this interpreter can import it, else unittest discovery;
-line coverage only when ``coverage`` is importable (nothing is ever installed). Caches and
-bytecode are kept out of the workspace. The attempt succeeds whatever the tests say: failing tests
-are findings (and a high risk), judged by the production-readiness checkpoint.
+:mod:`test_env` chooses the command (a ``--test-command``, the project's virtual environment,
+phaseboard's interpreter only as a last resort; npm, go or cargo outside Python) and
+:mod:`test_output` reads its output as it is printed, so a suite stopped at its timeout still
+reports what ran. A suite that could not be run (no toolchain, dependencies not installed, a
+package phaseboard's interpreter lacks) is ``not_run`` with the reason and no counts: "0 failed"
+would be a claim nobody checked. Line coverage only when the chosen environment has ``coverage``
+(nothing is ever installed); caches and bytecode are kept out of the workspace. The attempt
+succeeds whatever the tests say: failing tests are findings (and a high risk), judged by the
+production-readiness checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,66 +24,128 @@ from typing import Any
 import agentlib
 import project_exec
 import repo_scan
+import test_env
 from project_exec import Completed
 from repo_scan import Repo, is_test_file, risk
+from test_env import Plan
+from test_output import KEYS, Tally
 
-_PYTEST_COUNT = re.compile(
-    r"(\d+) (passed|failed|errors?|skipped|warnings?|xfailed|xpassed|deselected)\b"
-)
-_UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in ([\d.]+)s", re.M)
-_UNITTEST_STATUS = re.compile(r"^(OK|FAILED)(?: \((.*)\))?\s*$", re.M)
 MAX_DEPTH = 2
 """Test runs of bundled agents nested this deep are not started (a suite that runs itself)."""
+PROGRESS_EVERY_TESTS = 200
+NO_TESTS = "no tests found"
+RUNNER_NO_TESTS = "no tests found by the runner"
 
 
-def parse_pytest(done: Completed) -> dict[str, Any]:
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0}
-    lines = [ln for ln in done.stdout.strip().splitlines() if _PYTEST_COUNT.search(ln)]
-    for number, word in _PYTEST_COUNT.findall(lines[-1] if lines else ""):
-        key = {"error": "errors", "warning": "warnings", "xfailed": "skipped"}.get(word, word)
-        if key in counts:
-            counts[key] += int(number)
-    if done.returncode not in (0, 1, 5) and not counts["failed"] + counts["errors"]:
-        counts["errors"] = 1
-    return counts
+def findings(plan: Plan | None, status: str, reason: str = "") -> dict[str, Any]:
+    """The ``tests`` findings of a suite that did not run (counts None), to be filled by a run."""
+    return {
+        "status": status,
+        "reason": reason,
+        "runner": plan.runner if plan else None,
+        "command": plan.command if plan and plan.argv else "",
+        "environment": {
+            "kind": plan.kind if plan else None,
+            "python": plan.python if plan else None,
+            "why": plan.why if plan else "",
+        },
+        **dict.fromkeys(("collected", *KEYS, "not_run")),
+        "failing": [],
+        "reported_warnings": None,
+        "duration_s": 0.0,
+        "exit_code": None,
+        "timed_out": False,
+        "output_tail": "",
+    }
 
 
-def parse_unittest(done: Completed) -> dict[str, Any]:
-    counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0}
-    text = done.stderr + done.stdout
-    ran = _UNITTEST_RAN.search(text)
-    status = _UNITTEST_STATUS.findall(text)
-    details = dict(
-        (key.strip(), int(value))
-        for key, value in re.findall(r"(\w+)=(\d+)", status[-1][1] if status else "")
+def run_suite(
+    repo: Repo, plan: Plan, timeout: float, every_s: float, scratch: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(tests findings, coverage findings) of one bounded run, read as it goes."""
+    data_file = scratch / "coverage.data" if plan.coverage else None
+    argv = plan.argv
+    if data_file is not None and plan.python:
+        argv = [plan.python, "-m", "coverage", "run", f"--data-file={data_file}", *argv[1:]]
+    tally = Tally(plan.runner or "command")
+    shown = {"at": time.monotonic(), "seen": 0}
+
+    def tick() -> None:
+        fresh = tally.seen - shown["seen"]
+        due = time.monotonic() - shown["at"] >= every_s or fresh >= PROGRESS_EVERY_TESTS
+        if fresh and due:
+            agentlib.progress(tally.so_far())
+            shown.update(at=time.monotonic(), seen=tally.seen)
+
+    agentlib.progress(f"running: {plan.command}")
+    done = project_exec.run_streaming(
+        argv, repo.root, timeout, plan.env, tally.feed, tick, min(1.0, every_s)
     )
-    counts["failed"] = details.get("failures", 0) + details.get("unexpected_successes", 0)
-    counts["errors"] = details.get("errors", 0)
-    counts["skipped"] = details.get("skipped", 0) + details.get("expected_failures", 0)
-    total = int(ran.group(1)) if ran else 0
-    counts["passed"] = max(0, total - counts["failed"] - counts["errors"] - counts["skipped"])
-    if done.returncode not in (0, 5) and not counts["failed"] + counts["errors"]:
-        counts["errors"] = 1
-    return counts
+    tests = verdict(repo, plan, tally, done, timeout)
+    coverage: dict[str, Any] = {}
+    if data_file is not None and tests["status"] in ("passed", "failed") and not done.timed_out:
+        percent = coverage_percent(repo, plan, data_file)
+        coverage = {"percent": percent} if percent is not None else {}
+    return tests, coverage
 
 
-def command(runner: str, coverage_file: Path | None) -> list[str]:
-    tail = (
-        ["-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        if runner == "pytest"
-        else ["-m", "unittest", "discover", "-t", "."]
+def verdict(
+    repo: Repo, plan: Plan, tally: Tally, done: Completed, timeout: float
+) -> dict[str, Any]:
+    reason = cannot_run(repo, plan, tally, done)
+    tests = findings(plan, "not_run", reason)
+    tests.update(
+        duration_s=done.duration_s,
+        exit_code=done.returncode,
+        timed_out=done.timed_out,
+        output_tail="\n".join((done.stdout + done.stderr).strip().splitlines()[-30:])[-3000:],
     )
-    if coverage_file is None:
-        return [sys.executable, *tail]
-    return [sys.executable, "-m", "coverage", "run", f"--data-file={coverage_file}", *tail]
+    if reason:
+        return tests
+    counts = tally.counts(done.timed_out)
+    tests.update(counts, failing=tally.failing)
+    none_ran = counts["passed"] is not None and not sum(counts[k] for k in KEYS)
+    if counts["failed"] or counts["errors"]:
+        tests["status"] = "failed"
+    elif done.timed_out:
+        tests["status"] = "incomplete"
+        tests["reason"] = f"stopped at the {timeout:g}s timeout before the suite finished"
+    elif done.returncode == 5 and plan.runner in ("pytest", "unittest"):  # no tests collected
+        tests["status"], tests["reason"] = "not_run", RUNNER_NO_TESTS
+    elif done.returncode != 0:
+        tests["status"] = "failed"
+    else:
+        tests["status"], tests["reason"] = (
+            ("not_run", RUNNER_NO_TESTS) if none_ran else ("passed", "")
+        )
+    return tests
 
 
-def coverage_percent(repo: Repo, data_file: Path, timeout: float) -> float | None:
+def cannot_run(repo: Repo, plan: Plan, tally: Tally, done: Completed) -> str:
+    """Why this run says nothing about the project's tests, or "" when it does."""
+    if done.returncode is None and not done.timed_out:
+        return f"could not start {plan.argv[0]}: {done.stderr.strip()}"
+    if plan.runner == "cargo" and tally.unresolved and not tally.seen:
+        return "crates could not be resolved offline (cargo test --offline): run cargo fetch"
+    if plan.kind != "phaseboard":
+        return ""  # in the project's own environment, a collection error is the project's
+    own = {name.split(".")[0] for name in repo.python_modules}
+    foreign = [m for m in tally.missing_modules if m not in own]
+    if tally.collection_error and foreign and len(foreign) == len(tally.missing_modules):
+        return (
+            f"phaseboard's interpreter lacks {', '.join(foreign)}, which the tests import, and "
+            "the workspace has no environment of its own (create .venv or set test_command)"
+        )
+    if plan.runner == "pytest" and done.returncode == 4 and not tally.seen:
+        last = (done.stdout.strip().splitlines() or ["exit code 4"])[-1]
+        return f"pytest could not start with phaseboard's interpreter ({last})"
+    return ""
+
+
+def coverage_percent(repo: Repo, plan: Plan, data_file: Path) -> float | None:
     report = data_file.with_suffix(".json")
-    argv = [sys.executable, "-m", "coverage", "json", f"--data-file={data_file}", "-o", str(report)]
-    done = project_exec.run_bounded(
-        argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
-    )
+    argv = [str(plan.python), "-m", "coverage", "json", f"--data-file={data_file}"]
+    done = project_exec.run_bounded([*argv, "-o", str(report)], repo.root, 60, plan.env)
     if done.returncode != 0 or not report.exists():
         return None
     totals = json.loads(report.read_text(encoding="utf-8")).get("totals", {})
@@ -87,78 +153,63 @@ def coverage_percent(repo: Repo, data_file: Path, timeout: float) -> float | Non
     return round(float(value), 1) if value is not None else None
 
 
-def run_tests(repo: Repo, runner: str, timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(tests findings, coverage findings) of one bounded run."""
-    with tempfile.TemporaryDirectory(prefix="phaseboard-cov-") as tmp:
-        data_file = Path(tmp) / "coverage.data" if project_exec.has_module("coverage") else None
-        argv = command(runner, data_file)
-        agentlib.progress("running: " + " ".join(argv[1:]))
-        done = project_exec.run_bounded(
-            argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
+def assess(tests: dict[str, Any], timeout: float, where: str) -> tuple[str, list[dict[str, str]]]:
+    """The summary line and the risks of a finished (or not started) run."""
+    status, reason = tests["status"], tests["reason"]
+    risks = []
+    if status == "not_run":
+        if reason in (NO_TESTS, RUNNER_NO_TESTS):
+            risks.append(risk("unit.no_tests", "medium", "No tests to run", reason))
+        else:
+            risks.append(risk("unit.not_run", "medium", "Tests could not be run", reason))
+        return f"not run: {reason}", risks
+    counts = ", ".join(f"{tests[k]} {k}" for k in KEYS) if tests["passed"] is not None else ""
+    counts = counts or f"no counts printed, exit code {tests['exit_code']}"
+    if tests["not_run"]:
+        counts += f", {tests['not_run']} not run"
+    if tests["timed_out"]:
+        counts += f" (stopped at the {timeout:g}s timeout)"
+        title = f"Tests stopped at the {timeout:g}s timeout"
+        risks.append(risk("unit.timeout", "medium", title, f"{tests['not_run']} tests not run"))
+    if status == "failed":
+        title = (
+            f"{tests['failed']} failing test(s), {tests['errors']} error(s)"
+            if tests["passed"] is not None
+            else f"The test run failed (exit code {tests['exit_code']})"
         )
-        counts = parse_pytest(done) if runner == "pytest" else parse_unittest(done)
-        coverage: dict[str, Any] = {}
-        if data_file is not None and not done.timed_out:
-            percent = coverage_percent(repo, data_file, 60)
-            coverage = {"percent": percent} if percent is not None else {}
-    tail = (done.stdout + done.stderr).strip().splitlines()[-30:]
-    tests = {
-        "runner": runner,
-        **counts,
-        "duration_s": done.duration_s,
-        "exit_code": done.returncode,
-        "timed_out": done.timed_out,
-        "command": " ".join(["python", *argv[1:]]),
-        "output_tail": "\n".join(tail)[-3000:],
-    }
-    return tests, coverage
+        detail = "\n".join([*tests["failing"][:10], tests["output_tail"][-500:]])
+        risks.append(risk("unit.failures", "high", title, detail.strip()))
+    return f"tests {status}: {' '.join(filter(None, [tests['runner'], where]))}: {counts}", risks
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--timeout", type=float, default=240.0, help="seconds for the whole run")
+    parser.add_argument("--test-command", default="", help="shell command running the tests")
+    parser.add_argument("--progress-every", type=float, default=5.0, help="seconds between lines")
     root, args = repo_scan.start("unit and integration tests", parser)
     started = time.monotonic()
     repo = Repo(root)
-    test_files = [f for f in repo.source_files("python") if is_test_file(f)]
-    other = [f for f in repo.files if is_test_file(f) and f not in set(test_files)]
-    empty = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0, "duration_s": 0}
     coverage: dict[str, Any] = {}
-    risks = []
-    if project_exec.test_depth() >= MAX_DEPTH:
-        tests = {"runner": None, **empty, "note": "not run: nested inside another agent's test run"}
-        risks.append(risk("unit.not_run", "medium", "Tests not run (nested test run)"))
-    elif not test_files:
-        note = "no Python tests found" + (
-            f" ({len(other)} other test files not run)" if other else ""
-        )
-        tests = {"runner": None, **empty, "note": note}
-        risks.append(risk("unit.no_tests", "medium", "No tests to run", note))
-    else:
-        runner = "pytest" if project_exec.has_module("pytest") else "unittest"
-        tests, coverage = run_tests(repo, runner, args.timeout)
-        agentlib.progress(
-            f"{tests['passed']} passed, {tests['failed']} failed, {tests['errors']} errors, "
-            f"{tests['warnings']} warnings in {tests['duration_s']}s"
-        )
-        if tests["timed_out"]:
-            risks.append(risk("unit.timeout", "high", f"Tests timed out after {args.timeout}s"))
-        if tests["failed"] or tests["errors"]:
-            title = f"{tests['failed']} failing test(s), {tests['errors']} error(s)"
-            risks.append(risk("unit.failures", "high", title, tests["output_tail"][-500:]))
-    findings: dict[str, Any] = {"tests": tests}
-    if coverage:
-        findings["coverage"] = coverage
-    summary = (
-        f"{tests['runner']}: {tests['passed']} passed, {tests['failed']} failed, "
-        f"{tests['errors']} errors, {tests['skipped']} skipped, {tests['warnings']} warnings"
-        if tests["runner"]
-        else str(tests["note"])
-    )
+    with tempfile.TemporaryDirectory(prefix="phaseboard-tests-") as tmp:
+        plan = None
+        if project_exec.test_depth() >= MAX_DEPTH:
+            tests = findings(None, "not_run", "nested inside another agent's test run")
+        elif (plan := test_env.choose(repo, args.test_command, Path(tmp))) is None:
+            tests = findings(None, "not_run", NO_TESTS)
+        elif plan.not_run:
+            tests = findings(plan, "not_run", plan.not_run)
+        else:
+            agentlib.progress(f"environment: {plan.why}")
+            tests, coverage = run_suite(repo, plan, args.timeout, args.progress_every, Path(tmp))
+    summary, risks = assess(tests, args.timeout, plan.label if plan else "")
+    agentlib.progress(summary)
+    test_files = [f for f in repo.files if is_test_file(f)]
+    result: dict[str, Any] = {"tests": tests, **({"coverage": coverage} if coverage else {})}
     agentlib.result(
         {
             "summary": summary + (f"; coverage {coverage['percent']}%" if coverage else ""),
-            "findings": findings,
+            "findings": result,
             "risks": risks,
             "dependencies": [f"tool:{tests['runner']}"] if tests["runner"] else [],
             "metrics": {

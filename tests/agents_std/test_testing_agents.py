@@ -17,9 +17,11 @@ def test_unit_tests_run_the_sample_suite_without_leaving_caches(sample_copy: Pat
 
     assert run.returncode == 0, run.stderr
     tests = run.findings["tests"]
-    assert tests["runner"] == "pytest"
+    assert tests["runner"] == "pytest" and tests["status"] == "passed"
+    assert tests["environment"]["kind"] == "phaseboard"
     assert tests["passed"] == 7 and tests["failed"] == 0 and tests["errors"] == 0
-    assert tests["warnings"] == 0 and tests["duration_s"] > 0
+    assert tests["collected"] == 7 and tests["not_run"] == 0 and tests["failing"] == []
+    assert tests["reported_warnings"] == 0 and tests["duration_s"] > 0
     assert "coverage" not in run.findings or run.findings["coverage"]["percent"] >= 0
     assert run.result["risks"] == []
     assert not [p for p in sample_copy.rglob("*") if p.name in ("__pycache__", ".pytest_cache")]
@@ -47,7 +49,8 @@ def test_failing_tests_are_findings_and_a_high_risk(tmp_path: Path) -> None:
 
     assert run.returncode == 0
     tests = run.findings["tests"]
-    assert (tests["passed"], tests["failed"], tests["warnings"]) == (1, 1, 1)
+    assert (tests["passed"], tests["failed"], tests["reported_warnings"]) == (1, 1, 1)
+    assert tests["status"] == "failed" and tests["failing"] == ["test_math.py::test_wrong"]
     assert run.risk_ids() == {"unit.failures": "high"}
     assert "test_wrong" in tests["output_tail"]
 
@@ -72,7 +75,8 @@ def test_unittest_is_used_when_pytest_is_not_importable(sample_copy: Path) -> No
     run = run_agent("unit_tests.py", sample_copy, python=python)
 
     tests = run.findings["tests"]
-    assert tests["runner"] == "unittest"
+    assert tests["runner"] == "unittest" and tests["status"] == "passed"
+    assert tests["command"] == f"{python} -m unittest discover -v -t ."
     assert (tests["passed"], tests["failed"], tests["errors"]) == (7, 0, 0)
 
 
@@ -85,10 +89,13 @@ def test_no_tests_and_nested_runs_are_documented_not_run(
     )
 
     assert empty.findings["tests"]["runner"] is None
-    assert empty.findings["tests"]["note"] == "no Python tests found"
+    assert empty.findings["tests"]["status"] == "not_run"
+    assert empty.findings["tests"]["reason"] == "no tests found"
     assert empty.risk_ids() == {"unit.no_tests": "medium"}
-    assert nested.findings["tests"]["note"].startswith("not run: nested")
-    assert nested.findings["tests"]["failed"] == 0
+    assert nested.findings["tests"]["status"] == "not_run"
+    assert nested.findings["tests"]["reason"].startswith("nested")
+    assert nested.findings["tests"]["failed"] is None
+    assert nested.risk_ids() == {"unit.not_run": "medium"}
 
 
 def test_security_finds_secrets_permissions_binaries_and_pins(risky_repo: Path) -> None:
