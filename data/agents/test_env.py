@@ -143,6 +143,8 @@ def _environments(repo: Repo, notes: list[str]) -> Iterator[tuple[str, str, str]
         python = repo.root / name / "bin" / "python"
         if python.exists():
             yield "venv", str(python), f"{name}/bin/python: the workspace's virtual environment"
+        elif (repo.root / name).is_dir():
+            notes.append(f"{name}/ has no working bin/python")
     if uv_env := os.environ.get("UV_PROJECT_ENVIRONMENT"):
         python = (repo.root / uv_env / "bin" / "python").absolute()
         if python.exists():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -77,11 +78,12 @@ def run_suite(
             agentlib.progress(tally.so_far())
             shown.update(at=time.monotonic(), seen=tally.seen)
 
-    agentlib.progress(f"running: {plan.command}")
+    agentlib.progress(f"running: {shlex.join(argv)}")
     done = project_exec.run_streaming(
         argv, repo.root, timeout, plan.env, tally.feed, tick, min(1.0, every_s)
     )
     tests = verdict(repo, plan, tally, done, timeout)
+    tests["command"] = shlex.join(argv)  # with coverage's wrapper when it measured the run
     coverage: dict[str, Any] = {}
     if data_file is not None and tests["status"] in ("passed", "failed") and not done.timed_out:
         percent = coverage_percent(repo, plan, data_file)
