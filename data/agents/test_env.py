@@ -163,11 +163,12 @@ def _environments(repo: Repo, notes: list[str]) -> Iterator[tuple[str, str, str]
         env.pop("VIRTUAL_ENV", None)  # else both tools answer with phaseboard's own environment
         done = project_exec.run_bounded(argv, repo.root, ASK_TIMEOUT, env)
         lines = done.stdout.strip().splitlines()
-        python = Path(lines[-1].strip()) / "bin" / "python" if lines else None
-        if done.returncode == 0 and python is not None and python.exists():
+        if done.returncode != 0 or not lines:
+            notes.append(f"{said} found no environment ({_last_line(done)})")
+        elif (python := Path(lines[-1].strip()) / "bin" / "python").exists():
             yield kind, str(python), f"the environment {kind} manages for the project ({said})"
         else:
-            notes.append(f"{said} found no environment ({_last_line(done)})")
+            notes.append(f"{said} names {lines[-1].strip()}, which is not created")
 
 
 def npm_plan(repo: Repo, package: dict, env: dict[str, str]) -> Plan:

@@ -20,6 +20,10 @@ _STATUS = "PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS"
 _PYTEST_TEST = re.compile(rf"^(?P<id>[^\s\[].*?::.+?) (?P<status>{_STATUS})(?: |$)")
 _PYTEST_XDIST = re.compile(rf"^\[gw\d+\] \[ *\d+%\] (?P<status>{_STATUS}) (?P<id>\S.*?)(?: - .*)?$")
 _PYTEST_WORD = {"PASSED": "passed", "XPASS": "passed", "FAILED": "failed", "ERROR": "errors"}
+_PYTEST_DOTS = re.compile(r"^(?:\S+\.py )?([.FEsxX]+)(?: +\[ *\d+%\])?$")
+_PYTEST_CHAR = dict(
+    zip(".XFEsx", ("passed",) * 2 + ("failed", "errors") + ("skipped",) * 2, strict=True)
+)
 _PYTEST_SECTION = re.compile(r"^={3,} (.+?) ={3,}$")
 _PYTEST_SUMMARY = re.compile(r"^((?:\d+ [a-z]+(?:, )?)+|no tests ran)(?P<time> in [\d.]+s\b.*)?$")
 _PYTEST_COUNT = re.compile(r"(\d+) ([a-z]+)")
@@ -132,6 +136,10 @@ class Tally:
         if m := _PYTEST_XDIST.match(line) or (self._in_run and _PYTEST_TEST.match(line)):
             status = m.group("status")
             self._test(m.group("id"), _PYTEST_WORD.get(status, "skipped"))
+            return
+        if self._in_run and (m := _PYTEST_DOTS.match(line)):  # a project's -q undoing our -v
+            for char in m.group(1):
+                self.per_test[_PYTEST_CHAR[char]] += 1
             return
         if section := _PYTEST_SECTION.match(line):
             self._in_run = self._in_run and section.group(1) == "test session starts"

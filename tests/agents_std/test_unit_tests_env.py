@@ -372,3 +372,12 @@ test_s (test_u.T.test_s) ... skipped 'why'
     assert (jest.counts(False)["failed"], jest.counts(False)["passed"]) == (1, 3)
     assert jest.failing == ["math › breaks"]
     assert (mocha.counts(False)["passed"], mocha.counts(False)["failed"]) == (3, 1)
+
+
+def test_progress_characters_are_counted_when_a_project_asks_for_quiet_output() -> None:
+    reader = tally(
+        "pytest", "collected 9 items\n\ntests/test_a.py ..F.sx [ 66%]\ntests/test_b.py E"
+    )
+
+    counts = reader.counts(timed_out=True)
+    assert [counts[k] for k in COUNTS] == [9, 3, 1, 1, 2, 3]
