@@ -8,7 +8,7 @@ from engine.events import CheckpointEvaluated
 from engine.expressions import ExpressionError, evaluate
 from engine.metrics import run_metrics
 from engine.state import RunState
-from engine.workflow import CheckpointStage, CriteriaMode, DecisionMatrix
+from engine.workflow import CheckpointStage, CriteriaMode, DecisionCheck, DecisionMatrix
 
 
 def expression_context(state: RunState) -> dict[str, Any]:
@@ -97,26 +97,39 @@ def evaluate_checkpoint(
 
 
 def decide(matrix: DecisionMatrix, ctx: dict[str, Any]) -> dict[str, Any]:
-    """The seed's go/no-go matrix: all critical checks pass, and fewer warnings than the bounds."""
+    """The seed's go/no-go matrix: every critical check passes, and fewer warning checks fail
+    than the bounds. A warning check fails once (true, or a number above 0), whatever number it
+    gives: the value is kept to explain it, never summed."""
     critical = []
-    for expr in matrix.critical:
+    for item in matrix.critical:
+        expr, description = _check(item)
         value, error = _eval(expr, ctx)
-        critical.append({"expr": expr, "passed": value is True, "value": value, "error": error})
+        critical.append(
+            {
+                "expr": expr,
+                "description": description,
+                "passed": value is True,
+                "value": value,
+                "error": error,
+            }
+        )
     warnings = []
-    count = 0
-    for expr in matrix.warnings:
+    for item in matrix.warnings:
+        expr, description = _check(item)
         value, error = _eval(expr, ctx)
-        if error is not None:
-            weight = 1
-        elif isinstance(value, bool):
-            weight = int(value)
-        elif isinstance(value, int | float):
-            weight = max(0, int(value))
-        else:
-            weight = 1
+        if error is None and not isinstance(value, bool | int | float):
             error = f"expected a number or a bool, got {type(value).__name__}"
-        count += weight
-        warnings.append({"expr": expr, "value": value, "count": weight, "error": error})
+        failed = error is not None or value is True or (not isinstance(value, bool) and value > 0)
+        warnings.append(
+            {
+                "expr": expr,
+                "description": description,
+                "value": value,
+                "count": int(failed),
+                "error": error,
+            }
+        )
+    count = sum(w["count"] for w in warnings)
     critical_pass = all(c["passed"] for c in critical)
     if critical_pass and count < matrix.proceed_below:
         verdict = "PROCEED"
@@ -133,6 +146,12 @@ def decide(matrix: DecisionMatrix, ctx: dict[str, Any]) -> dict[str, Any]:
         "proceed_below": matrix.proceed_below,
         "conditional_below": matrix.conditional_below,
     }
+
+
+def _check(item: str | DecisionCheck) -> tuple[str, str | None]:
+    if isinstance(item, DecisionCheck):
+        return item.expr, item.description
+    return item, None
 
 
 def accepted_verdict(decision: dict[str, Any] | None, accepted: bool) -> str | None:

@@ -14,10 +14,12 @@ import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, NamedTuple, cast, get_args
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.compare_rules import RULES, disagreement
+from engine.evidence import evidence_by_agent
 from engine.finding_paths import (
     MISSING,
     canonical_json,
@@ -71,6 +73,13 @@ class Conflict(BaseModel):
     severity: Severity
     candidates: dict[str, Any]
     """Agent key ``STAGE.AGENT`` -> that agent's value, for the agents that report the path."""
+    rule: str = "equal"
+    """The comparison rule that found the values in conflict (see :mod:`engine.compare_rules`)."""
+    reason: str = ""
+    """Why the values cannot all hold, in words."""
+    evidence: dict[str, list[dict[str, Any]]] = {}
+    """Agent key -> where that agent found its value: ``{file, line, text, value}`` items taken
+    from the ``evidence`` of its result, for an operator resolving by hand."""
     resolved: bool = False
     resolution: dict[str, Any] | None = None
     """``{"value": ...}`` once resolved; the runner adds who, when and the note elsewhere."""
@@ -112,18 +121,23 @@ def consolidate(
     input_order: Sequence[str] | None = None,
     sections: Mapping[str, str] | None = None,
     severity_rules: Sequence[tuple[str, str]] = (),
+    compare_rules: Sequence[tuple[str, str, float | None]] = (),
     timestamp: str,
 ) -> Consolidation:
     """Merge the results of the input agents (key ``STAGE.AGENT``; ``None`` when missing).
 
     Keys named in ``input_order`` but absent from ``inputs`` count as missing; keys of ``inputs``
-    not named there follow in mapping order.
+    not named there follow in mapping order. ``severity_rules`` are ``(glob, severity)`` and
+    ``compare_rules`` ``(glob, rule, tolerance)``; the first rule whose glob matches a path wins.
     """
     for pattern, severity in severity_rules:
         if severity not in CONFLICT_SEVERITIES:
             raise ValueError(
                 f"severity {severity!r} of rule {pattern!r} is not one of {CONFLICT_SEVERITIES}"
             )
+    for pattern, rule, _ in compare_rules:
+        if rule not in RULES:
+            raise ValueError(f"comparison {rule!r} of rule {pattern!r} is not one of {RULES}")
     order = list(dict.fromkeys([*(input_order or ()), *inputs]))
     warnings: list[str] = []
     results: dict[str, dict[str, Any]] = {}
@@ -147,7 +161,8 @@ def consolidate(
         findings[key] = dict(value)
 
     conflicts: list[Conflict] = []
-    merged = _merge(stage, [], list(findings.items()), severity_rules, conflicts)
+    rules = _Rules(stage, tuple(severity_rules), tuple(compare_rules), evidence_by_agent(results))
+    merged = _merge(rules, [], list(findings.items()), conflicts)
     risks = merge_risks(results, warnings)
     dependencies = _merge_dependencies(results, warnings)
     section_values = _sections(order, findings, sections or {}, warnings)
@@ -189,12 +204,16 @@ def consolidate(
     )
 
 
+class _Rules(NamedTuple):
+    stage: str
+    severity: tuple[tuple[str, str], ...]
+    compare: tuple[tuple[str, str, float | None], ...]
+    evidence: dict[str, dict[str, list[dict[str, Any]]]]
+    """Agent key -> findings path -> evidence items."""
+
+
 def _merge(
-    stage: str,
-    keys: list[str],
-    reports: list[tuple[str, Any]],
-    rules: Sequence[tuple[str, str]],
-    conflicts: list[Conflict],
+    rules: _Rules, keys: list[str], reports: list[tuple[str, Any]], conflicts: list[Conflict]
 ) -> Any:
     """Merge ``reports`` (agent, value) found at ``keys``; disagreements go to ``conflicts``."""
     if all(isinstance(value, Mapping) for _, value in reports):
@@ -202,28 +221,34 @@ def _merge(
         names = dict.fromkeys(name for _, value in as_str for name in value)
         return {
             name: _merge(
-                stage,
+                rules,
                 [*keys, name],
                 [(agent, value[name]) for agent, value in as_str if name in value],
-                rules,
                 conflicts,
             )
             for name in names
         }
-    values = [value for _, value in reports]
-    mixed = any(isinstance(value, Mapping) for value in values)
-    if mixed or len({canonical_json(value) for value in values}) > 1:
-        path = join_path(keys)
+    path = join_path(keys)
+    rule, tolerance = _comparison(path, rules.compare)
+    reason = disagreement(rule, reports, tolerance) if len(reports) > 1 else None
+    if reason is not None:
         conflicts.append(
             Conflict(
-                id=conflict_id(stage, path),
-                stage=stage,
+                id=conflict_id(rules.stage, path),
+                stage=rules.stage,
                 path=path,
-                severity=_severity(path, rules),
+                severity=_severity(path, rules.severity),
                 candidates={agent: copy.deepcopy(value) for agent, value in reports},
+                rule=rule,
+                reason=reason,
+                evidence={
+                    agent: copy.deepcopy(rules.evidence[agent][path])
+                    for agent, _ in reports
+                    if path in rules.evidence.get(agent, {})
+                },
             )
         )
-    return copy.deepcopy(values[0])
+    return copy.deepcopy(reports[0][1])
 
 
 def _severity(path: str, rules: Sequence[tuple[str, str]]) -> Severity:
@@ -231,6 +256,15 @@ def _severity(path: str, rules: Sequence[tuple[str, str]]) -> Severity:
         if fnmatchcase(path, pattern):
             return cast(Severity, severity)
     return "warning"
+
+
+def _comparison(
+    path: str, rules: Sequence[tuple[str, str, float | None]]
+) -> tuple[str, float | None]:
+    for pattern, rule, tolerance in rules:
+        if fnmatchcase(path, pattern):
+            return rule, tolerance
+    return "equal", None
 
 
 def _merge_dependencies(results: Mapping[str, Mapping[str, Any]], warnings: list[str]) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.evidence import evidence_line
 from engine.report_issues import FAILED, decisions
 from engine.report_summary import stage_duration
 from engine.report_text import as_text, decisions_md, md, md_code, md_row, tidy
@@ -69,9 +70,13 @@ def _open_conflicts_md(state: RunState) -> list[str]:
     run = state.run_id
     for c in conflicts:
         lines += [f"### {md(c.id)}: {md(c.path)} ({c.severity}, stage {c.stage})", ""]
+        if c.reason:
+            lines += [md(c.reason), ""]
         for agent, value in c.candidates.items():
             pick = command("phaseboard", "resolve", run, c.id, "--pick", agent)
             lines.append(f"- {md(agent)} says {md_code(as_text(value))}: {md_code(pick)}")
+            for item in c.evidence.get(agent, [])[:3]:
+                lines.append(f"  - from {md_code(evidence_line(item))}")
         example = json.dumps(next(iter(c.candidates.values()), None), default=str)
         value = command("phaseboard", "resolve", run, c.id, "--value", example) + ' --note "..."'
         lines += ["", f"Or set a value of your own: {md_code(value)}", ""]

@@ -73,8 +73,30 @@ def _executive_summary(report: dict[str, Any]) -> list[str]:
         f"- {len(ready['warnings'])} warning(s); {conflicts} open conflict(s); "
         f"{failed_agents} failed agent(s)."
     )
-    lines.append(f"- Tests: {summary['tests_passed']} passed, {summary['tests_failed']} failed.")
+    suites = summary.get("test_suites") or []
+    if not suites:
+        lines.append(
+            f"- Tests: {summary['tests_passed']} passed, {summary['tests_failed']} failed."
+        )
+    for suite in suites:
+        lines.append(f"- Tests ({md(suite['agent'])}): {_suite_text(suite)}.")
     return lines
+
+
+def _suite_text(suite: dict[str, Any]) -> str:
+    counted = [
+        f"{suite[key]} {key.replace('_', ' ')}"
+        for key in ("passed", "failed", "errors", "skipped", "not_run")
+        if suite.get(key) is not None and (suite[key] or key in ("passed", "failed"))
+    ]
+    text = suite["status"].replace("_", " ")
+    if counted:
+        text += ": " + ", ".join(counted)
+    if suite.get("reason"):
+        text += f" ({md(suite['reason'], 200)})"
+    if suite.get("command"):
+        text += f"; ran {md_code(suite['command'][:200])}"
+    return text
 
 
 def _technical(report: dict[str, Any]) -> list[str]:

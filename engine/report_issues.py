@@ -39,28 +39,35 @@ def deployment_readiness(state: RunState) -> dict[str, Any]:
         )
         for check in decision.get("critical") or []:
             if not check.get("passed"):
-                detail = f" ({check['error']})" if check.get("error") else ""
                 blockers.append(
                     _issue(
                         "critical_check",
-                        f"{st.id}: critical check failed: {check.get('expr')}{detail}",
+                        f"{st.id}: critical check failed: {check_text(check)}",
                         stage=st.id,
                         expr=check.get("expr"),
                         value=check.get("value"),
                     )
                 )
-        for warning in decision.get("warnings") or []:
-            if warning.get("count", 0) > 0:
-                warnings.append(
-                    _issue(
-                        "decision_warning",
-                        f"{st.id}: {warning.get('expr')} counts {warning['count']}",
-                        stage=st.id,
-                        expr=warning.get("expr"),
-                        value=warning.get("value"),
-                        count=warning["count"],
-                    )
+        failed_warnings = [w for w in decision.get("warnings") or [] if w.get("count", 0) > 0]
+        for warning in failed_warnings:
+            warnings.append(
+                _issue(
+                    "decision_warning",
+                    f"{st.id}: warning check failed: {check_text(warning)}",
+                    stage=st.id,
+                    expr=warning.get("expr"),
+                    value=warning.get("value"),
                 )
+            )
+        if decision.get("verdict") == "BLOCK" and decision.get("critical_pass"):
+            blockers.append(
+                _issue(
+                    "warning_bound",
+                    f"{st.id}: {len(failed_warnings)} warning checks failed, at or above the "
+                    f"BLOCK bound (conditional_below: {decision.get('conditional_below')})",
+                    stage=st.id,
+                )
+            )
         for criterion in st.criteria:
             if criterion.get("passed"):
                 continue
@@ -86,6 +93,17 @@ def deployment_readiness(state: RunState) -> dict[str, Any]:
         "deployment_window": "",
         "checkpoints": checkpoints,
     }
+
+
+def check_text(check: dict[str, Any]) -> str:
+    """A go/no-go check in words: its description (or expression) and what it gave."""
+    said = check.get("description") or check.get("expr") or "?"
+    if check.get("error"):
+        return f"{said} (cannot be evaluated: {check['error']})"
+    value = check.get("value")
+    if value is None or isinstance(value, bool):
+        return str(said)
+    return f"{said} (value {as_text(value)})"
 
 
 def known_issues(state: RunState) -> list[dict[str, Any]]:

@@ -39,6 +39,22 @@ def _count(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
+def _suite(agent: str, tests: dict[str, Any]) -> dict[str, Any]:
+    """One test run as the report tells it: its status, counts (None where not counted), the
+    command and the reason when it was not run or did not finish."""
+    counts = ("passed", "failed", "errors", "skipped", "not_run")
+    status = tests.get("status")
+    if not isinstance(status, str):
+        status = "failed" if _count(tests.get("failed")) + _count(tests.get("errors")) else "passed"
+    return {
+        "agent": agent,
+        "status": status,
+        **{key: tests.get(key) if isinstance(tests.get(key), int) else None for key in counts},
+        "command": tests.get("command") if isinstance(tests.get("command"), str) else None,
+        "reason": tests.get("reason") or tests.get("note") or "",
+    }
+
+
 def project_summary(state: RunState) -> dict[str, Any]:
     changes = []
     docs: dict[str, None] = {}
@@ -69,6 +85,7 @@ def project_summary(state: RunState) -> dict[str, Any]:
             if path.startswith("docs/") or path.lower().endswith(".md"):
                 docs[path] = None
     passed = failed = 0
+    suites: list[dict[str, Any]] = []
     performance: dict[str, Any] = {}
     for st, agent, result in _results(state):
         findings = _findings(result)
@@ -76,6 +93,7 @@ def project_summary(state: RunState) -> dict[str, Any]:
         if isinstance(tests, dict):
             passed += _count(tests.get("passed"))
             failed += _count(tests.get("failed"))
+            suites.append(_suite(f"{st.id}.{agent.id}", tests))
         documentation = findings.get("documentation")
         if isinstance(documentation, dict) and isinstance(documentation.get("updated"), list):
             docs.update((str(path), None) for path in documentation["updated"])
@@ -90,6 +108,7 @@ def project_summary(state: RunState) -> dict[str, Any]:
         "changes_implemented": changes,
         "tests_passed": passed,
         "tests_failed": failed,
+        "test_suites": suites,
         "documentation_updated": sorted(docs),
         "performance_impact": performance,
     }

@@ -202,6 +202,8 @@ class ReportWriter:
                 path=c.path,
                 severity=c.severity,  # type: ignore[arg-type]
                 candidates=c.candidates,
+                reason=c.reason,
+                evidence=c.evidence,
                 resolved=c.resolved,
                 resolution=c.resolution,
             )

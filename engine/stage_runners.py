@@ -192,6 +192,7 @@ class StageRunners(RunSession):
             input_order=order,
             sections=sections or None,
             severity_rules=[(r.path, r.severity) for r in spec.conflict_severity],
+            compare_rules=[(r.path, r.rule, r.tolerance) for r in spec.compare],
             timestamp=now_iso(),
         )
         for conflict in result.conflicts:
@@ -213,7 +214,17 @@ class StageRunners(RunSession):
         for conflict in result.conflicts:
             conflicts.append(
                 conflict.model_dump(
-                    mode="json", include={"id", "stage", "path", "severity", "candidates"}
+                    mode="json",
+                    include={
+                        "id",
+                        "stage",
+                        "path",
+                        "severity",
+                        "candidates",
+                        "rule",
+                        "reason",
+                        "evidence",
+                    },
                 )
             )
         await self.emit(Consolidated(stage=spec.id, document=result.synthesis, conflicts=conflicts))

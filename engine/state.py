@@ -145,6 +145,10 @@ class ConflictState:
     resolved: bool = False
     resolution: dict[str, Any] | None = None
     rolled_back: bool = False
+    reason: str = ""
+    """Why the candidates cannot all hold (empty in runs recorded before reasons were kept)."""
+    evidence: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Agent key -> where it found its value (see :mod:`engine.evidence`)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +157,8 @@ class ConflictState:
             "path": self.path,
             "severity": self.severity,
             "candidates": self.candidates,
+            "reason": self.reason,
+            "evidence": self.evidence,
             "resolved": self.resolved,
             "resolution": self.resolution,
         }
@@ -387,6 +393,8 @@ class RunState:
                 path=c["path"],
                 severity=c["severity"],
                 candidates=c["candidates"],
+                reason=c.get("reason", ""),
+                evidence=c.get("evidence") or {},
                 resolved=keep,
                 resolution=old.resolution if keep and old else None,
             )

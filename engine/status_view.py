@@ -13,6 +13,7 @@ import textwrap
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.evidence import evidence_line
 from engine.metrics import run_metrics
 from engine.sanitize import sanitize_line
 from engine.state import AgentState, AttemptState, ConflictState, RunState, StageState
@@ -20,6 +21,8 @@ from engine.store import RunRow
 
 WIDTH = 80
 NOTE = '"..."'
+MAX_EVIDENCE_SHOWN = 3
+"""Evidence lines shown per candidate of a conflict; ``status --json`` has them all."""
 """Stands for the operator's note in the commands shown; pasted as it is, it still runs."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ICONS = {
@@ -313,8 +316,14 @@ def _conflict_lines(state: RunState) -> list[str]:
     lines = ["", f"open conflicts ({len(open_conflicts)})"]
     for c in open_conflicts:
         lines.append(f"  {c.id}  {c.severity:<8}  {c.stage}  {plain(c.path)}")
+        if c.reason:
+            lines += textwrap.wrap(
+                plain(c.reason, 400), WIDTH, initial_indent="    why: ", subsequent_indent=" " * 9
+            )
         for agent, value in c.candidates.items():
             lines.append(f"    {agent} = {plain(_short(value))}")
+            for item in c.evidence.get(agent, [])[:MAX_EVIDENCE_SHOWN]:
+                lines.append(f"      from {plain(evidence_line(item), 100)}")
         first = next(iter(c.candidates), "STAGE.AGENT")
         words = ["phaseboard", "resolve", state.run_id, c.id, "--pick", first]
         lines += _command_lines(words, "    ")

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.consolidation import RESERVED_SECTIONS, RISK_SEVERITIES, Conflict, Consolidation
+from engine.evidence import evidence_line
 
 MAX_ITEMS = 20
 """Entries of a list or dict shown before "(N more)"."""
@@ -94,14 +95,29 @@ def _conflicts(
         return [*lines, "_No conflicts._"]
     open_count = sum(not item.resolved and item.id not in resolutions for item in conflicts)
     lines += [f"{len(conflicts)} conflict(s), {open_count} open.", ""]
-    lines += ["| ID | Path | Severity | Candidates | Resolution |", "|---|---|---|---|---|"]
+    lines += [
+        "| ID | Path | Severity | Why | Candidates (and where each was found) | Resolution |",
+        "|---|---|---|---|---|---|",
+    ]
     for item in conflicts:
         candidates = "; ".join(
-            f"{agent}: {_json(value)}" for agent, value in item.candidates.items()
+            f"{agent}: {_json(value)}" + _found(item.evidence.get(agent, []))
+            for agent, value in item.candidates.items()
         )
-        cells = [item.id, item.path, item.severity, candidates, _resolution(item, resolutions)]
+        cells = [
+            item.id,
+            item.path,
+            item.severity,
+            item.reason,
+            candidates,
+            _resolution(item, resolutions),
+        ]
         lines.append(_row(cells))
     return lines
+
+
+def _found(evidence: list[dict[str, Any]]) -> str:
+    return f" (from {', '.join(evidence_line(e) for e in evidence[:3])})" if evidence else ""
 
 
 def _resolution(item: Conflict, resolutions: Mapping[str, Mapping[str, Any]]) -> str:

@@ -45,9 +45,11 @@ __all__ = [
     "AgentsStage",
     "Budget",
     "CheckpointStage",
+    "CompareRule",
     "ConsolidationStage",
     "Criterion",
     "DataPath",
+    "DecisionCheck",
     "DecisionMatrix",
     "Extended",
     "Id",
@@ -253,6 +255,17 @@ class SeverityRule(_Model):
     severity: Severity
 
 
+class CompareRule(_Model):
+    path: str
+    """Glob (fnmatch) on the dotted path of a finding reported by two or more agents."""
+    rule: Literal["equal", "version_in_range", "tolerance", "overlap"]
+    """How the values are compared: ``equal``; ``version_in_range`` (versions must fit the
+    ranges other agents declare); ``tolerance`` (numbers at most ``tolerance`` apart agree);
+    ``overlap`` (lists sharing an item agree)."""
+    tolerance: Annotated[float, Field(ge=0)] | None = None
+    """For ``rule: tolerance``: the largest difference that is still agreement."""
+
+
 class ConsolidationStage(_StageBase):
     kind: Literal["consolidation"]
     inputs: Annotated[list[Id], Field(min_length=1)]
@@ -261,6 +274,9 @@ class ConsolidationStage(_StageBase):
     """Section name of the synthesis -> agent whose findings fill it."""
     conflict_severity: list[SeverityRule] = []
     """First matching rule wins; conflicts matching none are warnings."""
+    compare: list[CompareRule] = []
+    """How values at a path are compared (first matching rule wins; default ``equal``): a
+    conflict is raised only where the values cannot all hold."""
     synthesizer: Synthesizer | None = None
 
 
@@ -272,13 +288,38 @@ class Criterion(_Model):
     description: str | None = None
 
 
+class DecisionCheck(_Model):
+    expr: str
+    """CEL expression (see :class:`DecisionMatrix` for what its value means)."""
+    description: str | None = None
+    """What the check says in words, shown in the console, ``status`` and the reports."""
+
+
+def _check_kind(value: Any) -> str | None:
+    if isinstance(value, dict | DecisionCheck):
+        return "check"
+    return "str" if isinstance(value, str) else None
+
+
+DecisionItem = Annotated[
+    Annotated[str, Tag("str")] | Annotated[DecisionCheck, Tag("check")],
+    Discriminator(
+        _check_kind,
+        custom_error_type="check_type",
+        custom_error_message="expected an expression, or {expr, description}",
+    ),
+]
+"""A go/no-go check: an expression, or ``{expr, description}``."""
+
+
 class DecisionMatrix(_Model):
-    critical: list[str] = []
-    """Expressions that must all be true."""
-    warnings: list[str] = []
-    """Expressions giving an int (or bool = 0/1), summed."""
+    critical: list[DecisionItem] = []
+    """Checks that must all be true."""
+    warnings: list[DecisionItem] = []
+    """Warning checks, each counted once when it fails: true, or a number above 0 (``documentation
+    incomplete = 4`` is one warning, as in the seed's matrix, not four); false or 0 passes."""
     proceed_below: Annotated[int, Field(ge=0)] = 3
-    """PROCEED if every critical expression holds and the warnings sum below this."""
+    """PROCEED if every critical check holds and fewer warning checks than this fail."""
     conditional_below: Annotated[int, Field(ge=0)] = 5
     """Else CONDITIONAL_PROCEED below this, else BLOCK."""
 

@@ -334,6 +334,15 @@ class _Checker:
                         f"section '{section}': agent '{agent}' is not in the input stages"
                         + _suggest(agent, available),
                     )
+        for k, rule in _items(stage.get("compare")):
+            has_tolerance = rule.get("tolerance") is not None
+            if rule.get("rule") == "tolerance" and not has_tolerance:
+                self.add(("stages", index, "compare", k), "rule 'tolerance' needs a tolerance")
+            elif rule.get("rule") != "tolerance" and has_tolerance:
+                self.add(
+                    ("stages", index, "compare", k, "tolerance"),
+                    f"tolerance is only read by rule 'tolerance', not '{rule.get('rule')}'",
+                )
         synthesizer = stage.get("synthesizer")
         if isinstance(synthesizer, dict):
             self._agent(("stages", index, "synthesizer"), synthesizer, synthesizer=True)
@@ -362,6 +371,8 @@ class _Checker:
             for k, expr in enumerate(exprs if isinstance(exprs, list) else []):
                 if isinstance(expr, str):
                     self._expression(("stages", index, "decision", key, k), expr)
+                elif isinstance(expr, dict) and isinstance(expr.get("expr"), str):
+                    self._expression(("stages", index, "decision", key, k, "expr"), expr["expr"])
         proceed = decision.get("proceed_below", 3)
         conditional = decision.get("conditional_below", 5)
         if _is_int(proceed) and _is_int(conditional) and conditional < proceed:

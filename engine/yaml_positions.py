@@ -23,8 +23,10 @@ from engine.workflow import (
     AgentsStage,
     Budget,
     CheckpointStage,
+    CompareRule,
     ConsolidationStage,
     Criterion,
+    DecisionCheck,
     DecisionMatrix,
     Extended,
     SeverityRule,
@@ -62,6 +64,9 @@ _BY_LIST: dict[str, tuple[str, type[BaseModel]]] = {
     "agents": ("agent", AgentSpec),
     "criteria": ("criterion", Criterion),
     "conflict_severity": ("severity rule", SeverityRule),
+    "compare": ("comparison rule", CompareRule),
+    "critical": ("critical check", DecisionCheck),
+    "warnings": ("warning check", DecisionCheck),
 }
 
 
@@ -96,6 +101,10 @@ def _keys(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
+_MAPPING_TAGS = frozenset({"check"})
+"""Tags of union members that are mappings (a go/no-go check written as ``{expr, ...}``)."""
+
+
 def _walk(data: Any, loc: tuple[Any, ...]) -> tuple[DataPath, list[Any]]:
     """Follow a pydantic ``loc`` through the data; union tags are skipped. Returns the path
     reached and what could not be followed (a missing key, ``[key]``)."""
@@ -113,6 +122,8 @@ def _walk(data: Any, loc: tuple[Any, ...]) -> tuple[DataPath, list[Any]]:
             if part in STAGE_KINDS and part == current.get("kind"):
                 continue
         in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if part in _MAPPING_TAGS and isinstance(current, dict) and part not in current:
+            continue
         if in_list or (isinstance(current, dict) and part in current):
             path.append(part)
             current = current[part]

@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from engine.commands import Outcome
+from engine.evidence import evidence_line
 from engine.state import ConflictState
 from tui.watcher import RunBatch
 from tui.widgets.conflict_table import ConflictTable
@@ -31,11 +32,16 @@ def parse_value(text: str) -> tuple[Any, str | None]:
 
 
 class CandidateCard(Vertical):
-    def __init__(self, index: int, agent: str, value: Any) -> None:
+    """One agent's value, and where the agent found it (its evidence), under it."""
+
+    def __init__(
+        self, index: int, agent: str, value: Any, evidence: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(classes="candidate")
         self.agent = agent
         self.value = value
         self.index = index
+        self.evidence = evidence or []
 
     def compose(self) -> ComposeResult:
         yield Static(
@@ -43,7 +49,10 @@ class CandidateCard(Vertical):
             classes="candidate-title",
         )
         with VerticalScroll(classes="candidate-value"):
-            yield Static(Text(json_pretty(self.value)))
+            text = Text(json_pretty(self.value))
+            for item in self.evidence:
+                text.append("\nfrom " + agent_text(evidence_line(item), 200), style="dim")
+            yield Static(text)
 
 
 class CandidateRow(Horizontal, can_focus=True):
@@ -178,9 +187,11 @@ class ConflictScreen(Screen[None]):
             )
         else:
             detail.append("OPEN: choose a candidate", style="bold")
+        if conflict.reason:
+            detail.append("\n" + agent_text(conflict.reason, 200))
         self.query_one("#conflict-detail", Static).update(detail)
         cards = [
-            CandidateCard(i, agent, value)
+            CandidateCard(i, agent, value, conflict.evidence.get(agent))
             for i, (agent, value) in enumerate(conflict.candidates.items(), 1)
         ]
         await row.mount_all(cards)

@@ -2,8 +2,9 @@
 services and configuration, and the runtime versions the project declares.
 
 ``--lite`` is the standby backup: two directory levels and no import graph, for a repository too
-large or too broken for the full pass. ``runtime.<name>`` is the declared version, reported under
-the same path as the infrastructure agent's configured one, so consolidation sees disagreements.
+large or too broken for the full pass. ``runtime.<name>`` is the declared range (``>=3.9``),
+reported under the same path as the infrastructure agent's configured versions, so consolidation
+can check that every configured version fits the range; ``evidence`` says where each was read.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import agentlib
 import manifests
 import repo_scan
+import runtimes
 from repo_scan import Repo, is_test_file, risk
 
 CONFIG_PATTERNS = (
@@ -264,7 +266,7 @@ def main() -> None:
     )
     rings = cycles(edges)
     deps = manifests.declared_dependencies(repo)
-    declared = manifests.declared_runtimes(repo)
+    declared = runtimes.declared_runtimes(repo)
     points = entry_points(repo)
     languages: dict[str, int] = defaultdict(int)
     for rel in repo.source_files():
@@ -300,9 +302,9 @@ def main() -> None:
         "services": services(repo),
         "config_files": repo.matching(*CONFIG_PATTERNS, *manifests.CI_PATTERNS)[:100],
         "declared_runtime": declared,
-        "runtime": {name: item["version"] for name, item in declared.items()},
+        "runtime": {name: item["range"] for name, item in declared.items()},
     }
-    runtime = ", ".join(f"{k} {v['version']} ({v['source']})" for k, v in declared.items())
+    runtime = ", ".join(f"{k} {v['spec']} ({v['source']})" for k, v in declared.items())
     agentlib.result(
         {
             "summary": (
@@ -319,6 +321,17 @@ def main() -> None:
                 if not d["dev"]
             ],
             "metrics": {"files": len(repo.files), "duration_ms": repo_scan.elapsed_ms(started)},
+            "evidence": {
+                f"runtime.{name}": [
+                    {
+                        "file": item["source"],
+                        "line": item["line"],
+                        "text": item["text"],
+                        "value": item["range"],
+                    }
+                ]
+                for name, item in declared.items()
+            },
         }
     )
 

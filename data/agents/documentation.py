@@ -18,51 +18,33 @@ from urllib.parse import unquote
 
 import agentlib
 import repo_scan
+from doc_sections import changelog, readme
 from repo_scan import Repo, is_test_file, risk
 
-README_SECTIONS = {
-    "installation": ("install", "setup", "getting started", "quick start", "quickstart"),
-    "usage": ("usage", "quick start", "quickstart", "getting started", "example", "how to use"),
-    "license": ("license", "licence"),
-}
 _INLINE_LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+[\"'][^)]*[\"'])?\s*\)")
 _REF_LINK = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
 _FENCED = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
-_CHANGELOG = re.compile(r"(?i)^(changelog|changes|history|news)\b")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 
-def readme(repo: Repo) -> dict[str, Any]:
-    candidates = [f for f in repo.files if "/" not in f and f.lower().startswith("readme")]
-    if not candidates:
-        return {"path": None, "sections": [], "missing_sections": sorted(README_SECTIONS)}
-    rel = sorted(candidates, key=lambda f: (not f.lower().endswith(".md"), f))[0]
-    lines = repo.lines(rel)
-    headings = [ln.lstrip("#").strip().lower() for ln in lines if ln.startswith("#")]
-    headings += [
-        lines[i].strip().lower()
-        for i in range(len(lines) - 1)
-        if lines[i].strip() and re.fullmatch(r"[=\-~^]{3,}", lines[i + 1].strip())
-    ]
-    present = sorted(
-        name
-        for name, words in README_SECTIONS.items()
-        if any(w in h for h in headings for w in words)
-    )
-    missing = sorted(set(README_SECTIONS) - set(present))
-    return {"path": rel, "sections": headings[:30], "missing_sections": missing}
-
-
 def docstrings(repo: Repo) -> dict[str, Any]:
-    """Modules, classes and public functions with a docstring, out of all (tests left out)."""
+    """Public modules, classes and functions with a docstring, out of all: the public API.
+    Tests, private modules (``_parser.py``, anything inside ``_internal/``), the docs' own
+    Python and packaging scripts (``setup.py``, ``noxfile.py``) are not API and are left out."""
     documented = total = 0
     missing: list[str] = []
+    exported = _reexported(repo)
     for rel in repo.source_files("python"):
         tree = repo.python_tree(rel)
-        if tree is None or is_test_file(rel):
+        public = _public_module(rel)
+        if tree is None or is_test_file(rel) or not (public or rel in exported):
             continue
-        items: list[tuple[str, Any]] = [(f"{rel} (module)", tree)] if tree.body else []
-        items += [(f"{rel}:{node.lineno} {node.name}", node) for node in _public_defs(tree.body)]
+        items: list[tuple[str, Any]] = [(f"{rel} (module)", tree)] if tree.body and public else []
+        items += [
+            (f"{rel}:{node.lineno} {node.name}", node)
+            for node in _public_defs(tree.body)
+            if public or node.name in exported[rel]
+        ]
         for label, node in items:
             total += 1
             if ast.get_docstring(node):
@@ -71,6 +53,30 @@ def docstrings(repo: Repo) -> dict[str, Any]:
                 missing.append(label)
     percent = round(100 * documented / total, 1) if total else 100.0
     return {"documented": documented, "total": total, "percent": percent, "missing": missing[:20]}
+
+
+def _reexported(repo: Repo) -> dict[str, set[str]]:
+    """Names a public module imports from a private sibling (``from ._parser import loads``):
+    API defined in a private module, which counts as public."""
+    found: dict[str, set[str]] = {}
+    for rel in repo.source_files("python"):
+        tree = repo.python_tree(rel)
+        if tree is None or not _public_module(rel) or is_test_file(rel):
+            continue
+        folder = PurePosixPath(rel).parent
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                target = (folder / (node.module.replace(".", "/") + ".py")).as_posix()
+                found.setdefault(target, set()).update(a.name for a in node.names)
+    return found
+
+
+def _public_module(rel: str) -> bool:
+    parts = rel.split("/")
+    if parts[0] in ("docs", "doc") or parts[-1] in ("setup.py", "noxfile.py", "fabfile.py"):
+        return False
+    names = [p.removesuffix(".py") for p in parts]
+    return not any(n.startswith("_") and n not in ("__init__", "__main__") for n in names)
 
 
 def _public_defs(body: list[ast.stmt]) -> list[Any]:
@@ -133,7 +139,7 @@ def main() -> None:
     agentlib.progress(f"docstrings: {doc['documented']}/{doc['total']} ({doc['percent']}%)")
     broken = broken_links(repo)
     agentlib.progress(f"{len(broken)} broken relative links")
-    changelog = next((f for f in repo.files if "/" not in f and _CHANGELOG.match(f)), None)
+    found_changelog = changelog(repo)
     docs_dir = any(f.startswith("docs/") for f in repo.files)
 
     incomplete: list[str] = []
@@ -144,7 +150,7 @@ def main() -> None:
     incomplete += [f"broken links in {p}" for p in sorted({b["path"] for b in broken})]
     if doc["total"] and doc["percent"] < args.min_docstrings:
         incomplete.append(f"docstring coverage {doc['percent']}% < {args.min_docstrings}%")
-    if changelog is None:
+    if found_changelog is None:
         incomplete.append("no changelog")
     risks = []
     if broken:
@@ -165,7 +171,7 @@ def main() -> None:
                     "readme": found_readme,
                     "docstrings": doc,
                     "broken_links": broken[:50],
-                    "changelog": changelog,
+                    "changelog": found_changelog,
                     "docs_dir": docs_dir,
                     "incomplete_items": incomplete,
                     "incomplete": len(incomplete),

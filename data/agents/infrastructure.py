@@ -2,9 +2,10 @@
 runtime versions actually configured, free disk and memory, ``pytest --collect-only`` (bounded),
 and an import-time baseline the testing phase compares against.
 
-``runtime.<name>`` is the configured version (``.python-version``, CI matrix, Dockerfile, the
-workspace's virtualenv, in that order), under the same path as the architecture agent's declared
-one.
+``runtime.<name>`` lists the versions configured or tested (``.python-version``, CI matrices, tox
+and nox environments, Dockerfile, the workspace's virtualenv), under the same path as the
+architecture agent's declared range, with ``evidence`` saying where each was read. A declared
+lower bound that no CI, tox or nox job tests is a risk, not a conflict.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import agentlib
 import manifests
 import project_exec
 import repo_scan
+import runtimes
 from repo_scan import Repo, is_test_file, risk
 
 CI_PROVIDERS = {
@@ -144,6 +146,35 @@ def infra_risks(
     return risks
 
 
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def untested_lower_bounds(
+    declared: dict[str, Any], configured: dict[str, list[dict[str, Any]]]
+) -> list[dict[str, str]]:
+    """A declared lower bound below every version a CI, tox or nox job tests: users on that
+    version run code nobody tested. A risk (medium), not a conflict: both statements hold."""
+    risks = []
+    for name, item in declared.items():
+        tested = [c for c in configured.get(name, []) if c.get("tested")]
+        bound = runtimes.lower_bound(item["spec"])
+        if not tested or bound is None:
+            continue
+        lowest = min(tested, key=lambda c: _version_key(c["version"]))
+        if _version_key(lowest["version"]) > bound[: len(_version_key(lowest["version"]))]:
+            risks.append(
+                risk(
+                    f"infra.{name}_lower_bound_untested",
+                    "medium",
+                    f"{item['source']} admits {name} {item['spec']}, but the lowest version "
+                    f"tested is {lowest['version']}",
+                    f"tested in {', '.join(sorted({c['source'] for c in tested}))}",
+                )
+            )
+    return risks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--collect-timeout", type=float, default=60.0)
@@ -154,7 +185,7 @@ def main() -> None:
     runners = test_runners(repo, tests)
     ci = manifests.ci_files(repo)
     agentlib.progress(f"{len(tests)} test files, runners: {', '.join(runners) or 'none'}")
-    configured = manifests.configured_runtimes(repo)
+    configured = runtimes.configured_runtimes(repo)
     res = resources(root)
     agentlib.progress(
         f"{res['disk_free_mb']} MB disk free, {res.get('memory_available_mb')} MB memory"
@@ -186,7 +217,10 @@ def main() -> None:
             ],
         },
         "configured_runtime": configured,
-        "runtime": {name: items[0]["version"] for name, items in configured.items()},
+        "runtime": {
+            name: sorted({i["version"] for i in items}, key=_version_key)
+            for name, items in configured.items()
+        },
         "environment": {
             "interpreter": platform.python_version(),
             "implementation": platform.python_implementation(),
@@ -196,7 +230,10 @@ def main() -> None:
         "collect": collected,
         "performance": {"import_s": baseline},
     }
-    runtime = ", ".join(f"{k} {v[0]['version']} ({v[0]['source']})" for k, v in configured.items())
+    runtime = "; ".join(
+        f"{k} {', '.join(findings['runtime'][k])} ({', '.join(dict.fromkeys(i['source'] for i in v))})"
+        for k, v in configured.items()
+    )
     agentlib.result(
         {
             "summary": (
@@ -207,12 +244,25 @@ def main() -> None:
             "findings": findings,
             "risks": infra_risks(
                 tests, ci, configured, res, collected, bool(repo.source_files("python"))
-            ),
+            )
+            + untested_lower_bounds(runtimes.declared_runtimes(repo), configured),
             "dependencies": [f"tool:{r}" for r in runners],
             "metrics": {
                 "files": len(repo.files),
                 "duration_ms": repo_scan.elapsed_ms(started),
                 "collect_s": collected.get("duration_s", 0.0),
+            },
+            "evidence": {
+                f"runtime.{name}": [
+                    {
+                        "file": i["source"],
+                        "line": i["line"],
+                        "text": i["text"],
+                        "value": i["version"],
+                    }
+                    for i in items
+                ]
+                for name, items in configured.items()
             },
         }
     )

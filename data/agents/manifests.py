@@ -1,5 +1,5 @@
-"""What a repository's manifests and configuration say: declared and configured runtime versions,
-CI files and their matrices, and declared dependencies of Python, Node, Go and Rust projects.
+"""What a repository's manifests and configuration say: CI files and their matrices, and the
+declared dependencies of Python, Node, Go and Rust projects (runtime versions: :mod:`runtimes`).
 
 Read without third-party parsers (no YAML library): CI matrices are found line by line.
 """
@@ -10,96 +10,12 @@ import json
 import re
 from typing import Any
 
-from repo_scan import Repo, read_text
+from repo_scan import Repo
 
-_VERSION = re.compile(r"(\d+)\.(\d+)")
-_MAJOR = re.compile(r"(\d+)")
-RUNTIMES: dict[str, dict[str, Any]] = {
-    "python": {"files": [".python-version", "runtime.txt"], "ci_key": "python-version",
-               "image": "python", "asdf": "python", "major_only": False},
-    "node": {"files": [".nvmrc", ".node-version"], "ci_key": "node-version",
-             "image": "node", "asdf": "nodejs", "major_only": True},
-    "go": {"files": [".go-version"], "ci_key": "go-version",
-           "image": "golang", "asdf": "golang", "major_only": False},
-}  # fmt: skip
 CI_PATTERNS = (
     ".github/workflows/*.yml", ".github/workflows/*.yaml", ".gitlab-ci.yml", ".circleci/config.yml",
     "Jenkinsfile", "azure-pipelines.yml", ".travis.yml", "bitbucket-pipelines.yml", ".drone.yml",
 )  # fmt: skip
-
-
-def normalise_version(text: str, runtime: str = "python") -> str | None:
-    """'>=3.11' -> '3.11', 'python:3.12-slim' -> '3.12'; node to its major ('v20.1' -> '20')."""
-    if RUNTIMES.get(runtime, {}).get("major_only"):
-        match = _MAJOR.search(text)
-        return match.group(1) if match else None
-    match = _VERSION.search(text)
-    return f"{match.group(1)}.{match.group(2)}" if match else None
-
-
-def declared_runtimes(repo: Repo) -> dict[str, dict[str, str]]:
-    """Runtime versions the project's manifests declare: {runtime: {spec, version, source}}."""
-    found: dict[str, dict[str, str]] = {}
-    project = repo.toml("pyproject.toml").get("project", {})
-    poetry = repo.toml("pyproject.toml").get("tool", {}).get("poetry", {})
-    spec = project.get("requires-python") or poetry.get("dependencies", {}).get("python")
-    source = "pyproject.toml"
-    if not spec:
-        match = re.search(r"python_requires\s*=\s*['\"]?([^'\"\n]+)", repo.text("setup.cfg") or "")
-        match = match or re.search(
-            r"python_requires\s*=\s*['\"]([^'\"]+)", repo.text("setup.py") or ""
-        )
-        spec, source = (match.group(1).strip(), "setup.cfg/setup.py") if match else (None, "")
-    if isinstance(spec, str) and (version := normalise_version(spec)):
-        found["python"] = {"spec": spec, "version": version, "source": source}
-    engines = package_json(repo).get("engines") or {}
-    node = engines.get("node") if isinstance(engines, dict) else None
-    if isinstance(node, str) and (version := normalise_version(node, "node")):
-        found["node"] = {"spec": node, "version": version, "source": "package.json"}
-    match = re.search(r"^go\s+(\d+\.\d+)", repo.text("go.mod") or "", re.M)
-    if match:
-        found["go"] = {"spec": match.group(1), "version": match.group(1), "source": "go.mod"}
-    return found
-
-
-def configured_runtimes(repo: Repo) -> dict[str, list[dict[str, str]]]:
-    """Runtime versions the environment is set up with, most authoritative source first."""
-    found: dict[str, list[dict[str, str]]] = {}
-    for runtime in RUNTIMES:
-        seen = [
-            {"version": version, "source": source}
-            for text, source in _version_sources(repo, runtime)
-            if (version := normalise_version(text, runtime))
-        ]
-        if seen:
-            found[runtime] = seen
-    return found
-
-
-def _version_sources(repo: Repo, runtime: str) -> list[tuple[str, str]]:
-    """(text holding a version, where it was found) for one runtime, in order of authority."""
-    how = RUNTIMES[runtime]
-    sources: list[tuple[str, str]] = []
-    for name in how["files"]:
-        first = next((ln.strip() for ln in repo.lines(name) if ln.strip()), "")
-        if first:
-            sources.append((first, name))
-    for line in repo.lines(".tool-versions"):
-        words = line.split()
-        if len(words) >= 2 and words[0] == how["asdf"]:
-            sources.append((words[1], ".tool-versions"))
-    for rel in ci_files(repo):
-        sources += [(value, rel) for value in ci_matrix_values(repo.text(rel) or "", how["ci_key"])]
-    image = re.compile(rf"^\s*FROM\s+(?:\S+/)?{how['image']}:(\S+)", re.I | re.M)
-    for rel in repo.matching("Dockerfile", "Dockerfile.*", "*.Dockerfile"):
-        sources += [(match.group(1), rel) for match in image.finditer(repo.text(rel) or "")]
-    if runtime == "python":
-        for venv in (".venv", "venv"):
-            cfg = read_text(repo.root / venv / "pyvenv.cfg") or ""
-            match = re.search(r"^version(?:_info)?\s*=\s*(\S+)", cfg, re.M)
-            if match:
-                sources.append((match.group(1), f"{venv}/pyvenv.cfg"))
-    return sources
 
 
 def ci_files(repo: Repo) -> list[str]:
@@ -107,8 +23,12 @@ def ci_files(repo: Repo) -> list[str]:
 
 
 def ci_matrix_values(text: str, key: str) -> list[str]:
-    """The values given to ``key`` in a CI file (inline lists, block lists, scalars), in order."""
+    """The values given to ``key`` in a CI file (inline lists, block lists, scalars), in order;
+    ``python-version: ${{ matrix.python }}`` is followed to the matrix's ``python`` values."""
     values: list[str] = []
+    for name in re.findall(rf"{re.escape(key)}\s*:\s*\$\{{\{{\s*matrix\.([\w-]+)", text, re.I):
+        if name.lower() != key.lower():
+            values += ci_matrix_values(text, name)
     lines = text.splitlines()
     pattern = re.compile(rf"^(\s*)-?\s*{re.escape(key)}\s*:\s*(.*)$", re.I)
     for index, line in enumerate(lines):

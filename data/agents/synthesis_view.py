@@ -24,6 +24,13 @@ def sorted_risks(risks: Any) -> list[dict[str, Any]]:
     return sorted(items, key=lambda r: (severity_rank(r.get("severity")), str(r.get("id", ""))))
 
 
+def value_text(value: Any) -> str:
+    """A finding's value for a sentence: a list as ``3.11, 3.12``, anything else as itself."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
 def inner(document: Any) -> dict[str, Any]:
     """The body of a synthesis (sections, findings, conflicts, risks) from either shape."""
     if not isinstance(document, dict):

@@ -13,7 +13,7 @@ from typing import Any
 
 import agentlib
 import repo_scan
-from synthesis_view import SEVERITIES, Consolidated, consolidation
+from synthesis_view import SEVERITIES, Consolidated, consolidation, value_text
 
 
 def strategy(view: Consolidated) -> str:
@@ -47,7 +47,8 @@ def strategy(view: Consolidated) -> str:
 
 def _conflict_text(conflict: dict[str, Any]) -> str:
     values = ", ".join(
-        f"{k.rpartition('.')[2]}={v}" for k, v in (conflict.get("candidates") or {}).items()
+        f"{k.rpartition('.')[2]}={value_text(v)}"
+        for k, v in (conflict.get("candidates") or {}).items()
     )
     return f"{conflict.get('path')}: {values}" if values else str(conflict.get("path"))
 

@@ -46,18 +46,27 @@ def runtime_lines(view: Consolidated) -> list[str]:
         parts = []
         if name in declared:
             d = declared[name]
-            parts.append(f"declared {d.get('version')} (`{d.get('spec')}` in {d.get('source')})")
+            parts.append(f"declared `{d.get('spec')}` ({_where(d)})")
         if configured.get(name):
-            c = configured[name][0]
-            parts.append(f"configured {c.get('version')} ({c.get('source')})")
+            found = {}
+            for c in configured[name]:
+                found.setdefault(c.get("version"), []).append(_where(c))
+            shown = ", ".join(f"{v} ({', '.join(dict.fromkeys(w))})" for v, w in found.items())
+            parts.append(f"configured or tested {shown}")
         conflict = next((c for c in view.conflicts if c.get("path") == f"runtime.{name}"), None)
         if conflict and conflict.get("resolved"):
             value = (conflict.get("resolution") or {}).get("value", view.value(f"runtime.{name}"))
             parts.append(f"**conflict resolved: {value}**")
         elif conflict:
-            parts.append("**open conflict: declared and configured versions differ**")
+            why = conflict.get("reason") or "declared and configured versions differ"
+            parts.append(f"**open conflict: {why}**")
         lines.append(f"- {name}: " + "; ".join(parts))
     return lines or ["- no runtime version declared or configured"]
+
+
+def _where(item: dict[str, Any]) -> str:
+    line = item.get("line")
+    return f"{item.get('source')}:{line}" if line else str(item.get("source"))
 
 
 def render(inputs: dict[str, Any], view: Consolidated) -> str:

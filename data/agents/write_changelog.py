@@ -9,16 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 import doc_writer
-from synthesis_view import SEVERITIES, Consolidated, run_id
+from synthesis_view import SEVERITIES, Consolidated, run_id, value_text
 
 
 def conflict_lines(view: Consolidated) -> list[str]:
     lines = []
     for conflict in view.conflicts:
         values = ", ".join(
-            f"{agent.rpartition('.')[2]} says {value}"
+            f"{agent.rpartition('.')[2]} says {value_text(value)}"
             for agent, value in (conflict.get("candidates") or {}).items()
         )
+        if conflict.get("reason"):
+            values += f" ({conflict['reason']})"
         if conflict.get("resolved"):
             chosen = (conflict.get("resolution") or {}).get(
                 "value", view.value(str(conflict.get("path")))

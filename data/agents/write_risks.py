@@ -8,7 +8,7 @@ from typing import Any
 
 import doc_writer
 from doc_writer import table
-from synthesis_view import SEVERITIES, Consolidated
+from synthesis_view import SEVERITIES, Consolidated, value_text
 
 
 def render(inputs: dict[str, Any], view: Consolidated) -> str:
@@ -22,12 +22,22 @@ def render(inputs: dict[str, Any], view: Consolidated) -> str:
         rows = []
         for c in view.conflicts:
             candidates = "; ".join(
-                f"{a.rpartition('.')[2]}: {v}" for a, v in (c.get("candidates") or {}).items()
+                f"{a.rpartition('.')[2]}: {value_text(v)}"
+                for a, v in (c.get("candidates") or {}).items()
             )
             resolution = c.get("resolution") or {}
             status = f"resolved: {resolution.get('value')}" if c.get("resolved") else "open"
-            rows.append([c.get("id"), c.get("path"), c.get("severity"), candidates, status])
-        out.append(table(["ID", "Path", "Severity", "Candidates", "Status"], rows))
+            rows.append(
+                [
+                    c.get("id"),
+                    c.get("path"),
+                    c.get("severity"),
+                    c.get("reason") or "",
+                    candidates,
+                    status,
+                ]
+            )
+        out.append(table(["ID", "Path", "Severity", "Why", "Candidates", "Status"], rows))
     else:
         out.append("The analysis agents agreed on every shared finding.")
     for severity in SEVERITIES:

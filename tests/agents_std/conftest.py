@@ -13,8 +13,14 @@ from tests.agents_std.harness import PY_PROJECT, SAMPLE, make_py_mismatch, write
 
 @pytest.fixture
 def py_mismatch(tmp_path: Path) -> Path:
-    """pyproject declares Python 3.11, .python-version configures 3.12."""
+    """pyproject requires Python >=3.11, .python-version configures 3.10: a true conflict."""
     return make_py_mismatch(tmp_path / "mismatch")
+
+
+@pytest.fixture
+def py_compatible(tmp_path: Path) -> Path:
+    """pyproject requires Python >=3.11, .python-version configures 3.12: different, no conflict."""
+    return make_py_mismatch(tmp_path / "compatible", "3.12.1")
 
 
 @pytest.fixture

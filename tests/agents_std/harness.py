@@ -173,8 +173,9 @@ PY_PROJECT = {
 }
 
 
-def make_py_mismatch(root: Path) -> Path:
-    """A Python project whose pyproject declares 3.11 while .python-version configures 3.12."""
+def make_py_mismatch(root: Path, configured: str = "3.10.4") -> Path:
+    """A Python project whose pyproject requires >=3.11 while .python-version configures
+    ``configured`` (3.10.4 by default: outside the range, a true conflict)."""
     repo = write_tree(root, PY_PROJECT)
-    (repo / ".python-version").write_text("3.12.1\n", encoding="utf-8")
+    (repo / ".python-version").write_text(f"{configured}\n", encoding="utf-8")
     return repo

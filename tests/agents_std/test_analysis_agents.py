@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from engine.consolidation import consolidate
 from tests.agents_std.harness import run_agent, run_agents, write_tree
 
 
@@ -24,8 +25,11 @@ def test_architecture_finds_packages_entry_points_dependencies_and_edges(py_mism
     edges = {tuple(e) for e in f["imports"]["edges"]}
     assert ("mismatch.cli", "mismatch.core") in edges
     assert ("mismatch.core", "mismatch.util") in edges
-    assert f["runtime"] == {"python": "3.11"}
+    assert f["runtime"] == {"python": ">=3.11"}
     assert f["declared_runtime"]["python"]["spec"] == ">=3.11"
+    assert run.result["evidence"]["runtime.python"] == [
+        {"file": "pyproject.toml", "line": 4, "text": 'requires-python = ">=3.11"', "value": ">=3.11"}
+    ]
     assert "python:requests>=2.31" in run.result["dependencies"]
 
 
@@ -43,7 +47,7 @@ def test_architecture_reads_node_and_go_projects(polyglot: Path) -> None:
     assert ("bin/webctl", "lib/util") in edges
     assert ("cmd/svc", "internal/store") in edges
     assert {s["name"] for s in f["services"]} == {"api", "db"}
-    assert f["runtime"] == {"node": "18", "go": "1.22"}
+    assert f["runtime"] == {"node": ">=18", "go": ">=1.22"}
     assert "docker-compose.yml" in f["config_files"]
 
 
@@ -59,7 +63,7 @@ def test_lite_backup_and_reduced_scope_do_less(py_mismatch: Path) -> None:
     assert "a/b/c" in {c["path"] for c in full["components"]}
     assert "a/b/c" not in {c["path"] for c in lite["components"]}
     assert lite["imports"]["edges"] == [] and full["imports"]["edges"]
-    assert lite["runtime"] == {"python": "3.11"}
+    assert lite["runtime"] == {"python": ">=3.11"}
     assert scoped.findings["project"]["files"] < full["project"]["files"]
 
 
@@ -103,8 +107,18 @@ def test_infrastructure_reports_configured_runtime_tests_and_resources(py_mismat
 
     assert run.returncode == 0, run.stderr
     f = run.findings
-    assert f["runtime"] == {"python": "3.12"}
-    assert f["configured_runtime"]["python"][0] == {"version": "3.12", "source": ".python-version"}
+    assert f["runtime"] == {"python": ["3.10"]}
+    assert f["configured_runtime"]["python"][0] == {
+        "version": "3.10",
+        "found": "3.10.4",
+        "source": ".python-version",
+        "line": 1,
+        "text": "3.10.4",
+        "tested": False,
+    }
+    assert run.result["evidence"]["runtime.python"] == [
+        {"file": ".python-version", "line": 1, "text": "3.10.4", "value": "3.10"}
+    ]
     assert f["tests"]["files"] == 1 and f["tests"]["runner"] == "pytest"
     assert f["collect"]["ran"] and f["collect"]["collected"] == 1 and f["collect"]["errors"] == 0
     assert f["resources"]["disk_free_mb"] > 0 and f["resources"]["cpu_count"] >= 1
@@ -120,34 +134,85 @@ def test_infrastructure_reads_ci_matrix_and_collect_errors(py_agree: Path) -> No
     run = run_agent("infrastructure.py", py_agree)
 
     f = run.findings
-    assert f["runtime"] == {"python": "3.12"}
+    assert f["runtime"] == {"python": ["3.12", "3.13"]}
     assert f["ci"]["providers"] == ["GitHub Actions"]
     assert f["ci"]["python_matrix"] == ["3.12", "3.13"]
     assert f["collect"]["errors"] == 1
     assert run.risk_ids()["infra.collect_errors"] == "high"
 
 
-def test_runtime_paths_differ_on_mismatch_and_agree_otherwise(
-    py_mismatch: Path, py_agree: Path
-) -> None:
-    runs = run_agents(
-        ("architecture.py", py_mismatch),
-        ("infrastructure.py", py_mismatch),
-        ("architecture.py", py_agree),
-        ("infrastructure.py", py_agree),
+def runtime_conflicts(repo: Path) -> list[dict[str, object]]:
+    """What the standard workflow's analysis consolidation raises on runtime.* for ``repo``."""
+    arch, infra = run_agents(("architecture.py", repo), ("infrastructure.py", repo))
+    result = consolidate(
+        "analysis_synthesis",
+        {"analysis.architecture": arch.result, "analysis.infrastructure": infra.result},
+        severity_rules=[("runtime.*", "critical")],
+        compare_rules=[("runtime.*", "version_in_range", None)],
+        timestamp="2026-01-02T03:04:05Z",
     )
-    declared_a, configured_a, declared_b, configured_b = (
-        run.findings["runtime"]["python"] for run in runs
-    )
+    return [c.model_dump() for c in result.conflicts if c.path.startswith("runtime.")]
 
-    assert (declared_a, configured_a) == ("3.11", "3.12")
-    assert declared_b == configured_b == "3.12"
+
+def test_only_a_configured_version_outside_the_declared_range_conflicts(
+    py_mismatch: Path, py_compatible: Path, py_agree: Path
+) -> None:
+    (conflict,) = runtime_conflicts(py_mismatch)
+    assert conflict["severity"] == "critical"
+    assert conflict["reason"] == (
+        "3.10 (analysis.infrastructure) is outside >=3.11 (analysis.architecture)"
+    )
+    assert conflict["evidence"]["analysis.architecture"][0]["file"] == "pyproject.toml"
+    assert conflict["evidence"]["analysis.infrastructure"][0]["file"] == ".python-version"
+    assert runtime_conflicts(py_compatible) == []
+    assert runtime_conflicts(py_agree) == []
+
+
+def test_tox_nox_and_ci_versions_are_tested_versions(py_compatible: Path) -> None:
+    (py_compatible / "tox.ini").write_text(
+        "[tox]\nenvlist =\n    py3{13,12}\n    pypy311\n    lint\n", encoding="utf-8"
+    )
+    (py_compatible / "noxfile.py").write_text(
+        "import nox\n\n\n@nox.session(python=['3.11', '3.14'])\ndef tests(session):\n    pass\n",
+        encoding="utf-8",
+    )
+    run = run_agent("infrastructure.py", py_compatible)
+
+    assert run.findings["runtime"] == {"python": ["3.11", "3.12", "3.13", "3.14"]}
+    tested = {
+        (c["source"], c["line"], c["version"])
+        for c in run.findings["configured_runtime"]["python"]
+        if c["tested"]
+    }
+    assert tested == {
+        ("tox.ini", 3, "3.13"),
+        ("tox.ini", 3, "3.12"),
+        ("tox.ini", 4, "3.11"),
+        ("noxfile.py", 4, "3.11"),
+        ("noxfile.py", 4, "3.14"),
+    }
+    assert "infra.python_lower_bound_untested" not in run.risk_ids()
+    assert runtime_conflicts(py_compatible) == []
+
+
+def test_a_lower_bound_no_job_tests_is_a_risk_not_a_conflict(py_agree: Path) -> None:
+    pyproject = py_agree / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(">=3.12", ">=3.9"), encoding="utf-8")
+
+    run = run_agent("infrastructure.py", py_agree)
+
+    assert run.risk_ids()["infra.python_lower_bound_untested"] == "medium"
+    risk = next(r for r in run.result["risks"] if r["id"] == "infra.python_lower_bound_untested")
+    assert risk["title"] == (
+        "pyproject.toml admits python >=3.9, but the lowest version tested is 3.12"
+    )
+    assert runtime_conflicts(py_agree) == []
 
 
 def test_infrastructure_on_node_go_project(polyglot: Path) -> None:
     f = run_agent("infrastructure.py", polyglot).findings
 
-    assert f["runtime"] == {"node": "20", "go": "1.21"}
+    assert f["runtime"] == {"node": ["20"], "go": ["1.21"]}
     assert f["tests"]["runners"] == ["npm test", "go test"]
     assert f["collect"] == {"ran": False, "reason": "no Python tests"}
 

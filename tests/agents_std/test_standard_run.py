@@ -26,12 +26,22 @@ def test_sample_pauses_on_the_conflict_then_proceeds_after_resolve(sample_copy: 
     (conflict,) = status["conflicts"]
     assert conflict["path"] == "runtime.python" and conflict["severity"] == "critical"
     assert conflict["candidates"] == {
-        "analysis.architecture": "3.11",
-        "analysis.infrastructure": "3.12",
+        "analysis.architecture": ">=3.11",
+        "analysis.infrastructure": ["3.10"],
     }
+    assert conflict["reason"] == (
+        "3.10 (analysis.infrastructure) is outside >=3.11 (analysis.architecture)"
+    )
+    assert conflict["evidence"]["analysis.infrastructure"] == [
+        {"file": ".python-version", "line": 1, "text": "3.10", "value": "3.10"}
+    ]
+    shown = run_cli("status", "last", cwd=sample_copy).stdout
+    assert "why: 3.10 (analysis.infrastructure) is outside >=3.11" in shown
+    assert "from .python-version:1: 3.10" in shown
+    assert 'from pyproject.toml:10: requires-python = ">=3.11"' in shown
 
     resolve = run_cli(
-        "resolve", "last", conflict["id"], "--pick", "analysis.infrastructure", cwd=sample_copy
+        "resolve", "last", conflict["id"], "--pick", "analysis.architecture", cwd=sample_copy
     )
     assert resolve.returncode == 0, resolve.stderr
     resumed = run_cli("resume", "last", "--headless", cwd=sample_copy, timeout=180)
@@ -47,6 +57,6 @@ def test_sample_pauses_on_the_conflict_then_proceeds_after_resolve(sample_copy: 
         "security",
         "documentation",
     }
-    assert "resolved to `3.12`" in (sample_copy / "CHANGELOG.md").read_text()
+    assert "resolved to `>=3.11`" in (sample_copy / "CHANGELOG.md").read_text()
     assert (sample_copy / "docs" / "ARCHITECTURE.md").read_text().count("```mermaid") == 1
     assert "c_" in (sample_copy / "docs" / "RISKS.md").read_text()

@@ -42,6 +42,7 @@ def consolidate_analysis(repo: Path) -> tuple[Consolidation, dict[str, AgentRun]
         {f"analysis.{name}": run.result for name, run in runs.items()},
         sections=stage.sections,
         severity_rules=[(rule.path, rule.severity) for rule in stage.conflict_severity],
+        compare_rules=[(rule.path, rule.rule, rule.tolerance) for rule in stage.compare],
         timestamp="2026-01-01T00:00:00Z",
     )
     return result, runs
@@ -93,9 +94,10 @@ def test_consolidation_raises_the_critical_runtime_conflict(analysed: Any) -> No
 
     assert [(c.path, c.severity) for c in result.conflicts] == [("runtime.python", "critical")]
     assert result.conflicts[0].candidates == {
-        "analysis.architecture": "3.11",
-        "analysis.infrastructure": "3.12",
+        "analysis.architecture": ">=3.11",
+        "analysis.infrastructure": ["3.10"],
     }
+    assert result.conflicts[0].reason.startswith("3.10 (analysis.infrastructure) is outside")
     body = result.synthesis["synthesis"]
     assert body["architecture_map"]["components"][0]["name"] == "mismatch"
     assert body["infrastructure_state"]["tests"]["runner"] == "pytest"
@@ -194,9 +196,15 @@ def test_implementation_steps_write_their_documents(analysed: Any) -> None:
     changelog = (repo / "CHANGELOG.md").read_text()
     assert changelog.startswith("# Changelog\n")
     assert "## " in changelog and "phaseboard run `r1`" in changelog
-    assert "architecture says 3.11, infrastructure says 3.12; still open" in changelog
+    assert (
+        "architecture says >=3.11, infrastructure says 3.10 (3.10 (analysis.infrastructure) is "
+        "outside >=3.11 (analysis.architecture)); still open" in changelog
+    )
+    assert "declared `>=3.11` (pyproject.toml:4); configured or tested 3.10 (.python-version:1)" in (
+        architecture
+    )
     risks = (repo / "docs" / "RISKS.md").read_text()
-    assert f"| {result.conflicts[0].id} | runtime.python | critical |" in risks
+    assert f"| {result.conflicts[0].id} | runtime.python | critical | 3.10 " in risks
     assert "infra.no_ci" in risks
     verify = subprocess.run(
         [sys.executable, str(AGENTS / "managed_doc.py"), "verify", "docs/ARCHITECTURE.md",
@@ -208,13 +216,13 @@ def test_implementation_steps_write_their_documents(analysed: Any) -> None:
 
 def test_documents_show_a_resolution(analysed: Any) -> None:
     repo, result, runs = analysed
-    resolved = apply_resolution(result, result.conflicts[0].id, "3.12")
+    resolved = apply_resolution(result, result.conflicts[0].id, ">=3.11")
 
     run_agent("write_changelog.py", repo, inputs=stage_inputs(resolved, runs))
     run_agent("write_architecture.py", repo, inputs=stage_inputs(resolved, runs))
 
-    assert "resolved to `3.12`" in (repo / "CHANGELOG.md").read_text()
-    assert "conflict resolved: 3.12" in (repo / "docs" / "ARCHITECTURE.md").read_text()
+    assert "resolved to `>=3.11`" in (repo / "CHANGELOG.md").read_text()
+    assert "conflict resolved: >=3.11" in (repo / "docs" / "ARCHITECTURE.md").read_text()
 
 
 def test_changelog_entries_are_prepended_and_a_retry_rewrites_its_own(analysed: Any) -> None:

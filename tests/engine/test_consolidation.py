@@ -450,7 +450,9 @@ def test_markdown_has_conflict_table_and_escapes_cells() -> None:
 
     assert md.startswith("# Analysis synthesis\n")
     assert TS in md
-    assert "| ID | Path | Severity | Candidates | Resolution |" in md
+    assert (
+        "| ID | Path | Severity | Why | Candidates (and where each was found) | Resolution |" in md
+    )
     python_row = next(line for line in md.splitlines() if "runtime.python" in line)
     assert "| critical |" in python_row
     assert 'analysis.architecture: "3.11"; analysis.code: "3.12"' in python_row
@@ -463,7 +465,7 @@ def test_markdown_has_conflict_table_and_escapes_cells() -> None:
     assert re.search(r"\| secrets_in_repo \| critical \| Secrets \\\| in repo \|", md)
     for line in md.splitlines():
         if line.startswith("| "):
-            assert len(re.findall(r"(?<!\\)\|", line)) in (5, 6)
+            assert len(re.findall(r"(?<!\\)\|", line)) in (5, 6, 7)
     assert "> # Not a heading" in md
     assert "(30 more)" in md
     assert "- Implementation strategy: address 1 critical and 1 high risks first" in md

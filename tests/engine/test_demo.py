@@ -15,16 +15,20 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     first = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
     assert first.returncode == 4, first.stderr
     demo = tmp_path / "phaseboard-demo"
-    assert (demo / ".python-version").read_text().strip() == "3.12"
+    assert (demo / ".python-version").read_text().strip() == "3.10"
     assert "cd phaseboard-demo" in first.stderr
     status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
     code = next(a for a in status["stages"][0]["agents"] if a["id"] == "code")
     assert [a["status"] for a in code["attempts"]] == ["failed", "succeeded"]
     [conflict] = [c for c in status["conflicts"] if not c["resolved"]]
     assert conflict["path"] == "runtime.python" and conflict["severity"] == "critical"
+    assert conflict["candidates"] == {
+        "analysis.architecture": ">=3.11",
+        "analysis.infrastructure": ["3.10"],
+    }
 
     resolved = run_cli(
-        "resolve", "last", conflict["id"], "--pick", "analysis.infrastructure", cwd=demo
+        "resolve", "last", conflict["id"], "--pick", "analysis.architecture", cwd=demo
     )
     assert resolved.returncode == 0, resolved.stderr
     done = run_cli("resume", "last", "--headless", cwd=demo, timeout=180)

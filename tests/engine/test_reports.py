@@ -179,7 +179,8 @@ async def test_final_markdown_opens_with_the_verdict(run: Run) -> None:
     summary = text.split("## Technical details")[0]
     assert "**Verdict: BLOCK** — do not deploy." in summary
     assert "3 blocker(s)" in summary
-    assert "Tests: 8 passed, 1 failed." in summary
+    assert "- Tests (analysis.architecture): failed: 5 passed, 1 failed." in summary
+    assert "- Tests (analysis.code): passed: 3 passed, 0 failed." in summary
     assert "\x1b" not in text
     assert f"phaseboard rollback {RUN_ID} rp1" in text
     assert "| failures_by_category.timeout | 1 |" in text

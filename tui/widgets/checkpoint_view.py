@@ -56,20 +56,20 @@ def decision_table(decision: dict[str, Any], variables: dict[str, str]) -> Rende
     table.add_column("value", no_wrap=True, overflow="ellipsis")
     for check in decision.get("critical", []):
         table.add_row(
-            Text("critical: " + agent_text(check.get("expr", ""), 56)),
+            Text("critical: " + agent_text(check.get("description") or check.get("expr", ""), 56)),
             _mark(bool(check.get("passed")), variables),
             _value(check.get("value"), check.get("error")),
         )
     for warn in decision.get("warnings", []):
         table.add_row(
-            Text("warning: " + agent_text(warn.get("expr", ""), 56)),
+            Text("warning: " + agent_text(warn.get("description") or warn.get("expr", ""), 56)),
             Text(f"+{warn.get('count', 0)}"),
             _value(warn.get("value"), warn.get("error")),
         )
     verdict = str(decision.get("verdict", ""))
     summary = Text()
     summary.append(f"critical {'pass' if decision.get('critical_pass') else 'FAIL'}")
-    summary.append(f" · warnings {decision.get('warning_count', 0)}")
+    summary.append(f" · failed warning checks {decision.get('warning_count', 0)}")
     summary.append(
         f" · PROCEED below {decision.get('proceed_below')}, "
         f"CONDITIONAL below {decision.get('conditional_below')}, else BLOCK · verdict "
