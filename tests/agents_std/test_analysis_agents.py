@@ -28,7 +28,12 @@ def test_architecture_finds_packages_entry_points_dependencies_and_edges(py_mism
     assert f["runtime"] == {"python": ">=3.11"}
     assert f["declared_runtime"]["python"]["spec"] == ">=3.11"
     assert run.result["evidence"]["runtime.python"] == [
-        {"file": "pyproject.toml", "line": 4, "text": 'requires-python = ">=3.11"', "value": ">=3.11"}
+        {
+            "file": "pyproject.toml",
+            "line": 4,
+            "text": 'requires-python = ">=3.11"',
+            "value": ">=3.11",
+        }
     ]
     assert "python:requests>=2.31" in run.result["dependencies"]
 

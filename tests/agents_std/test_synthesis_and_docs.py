@@ -200,8 +200,9 @@ def test_implementation_steps_write_their_documents(analysed: Any) -> None:
         "architecture says >=3.11, infrastructure says 3.10 (3.10 (analysis.infrastructure) is "
         "outside >=3.11 (analysis.architecture)); still open" in changelog
     )
-    assert "declared `>=3.11` (pyproject.toml:4); configured or tested 3.10 (.python-version:1)" in (
-        architecture
+    assert (
+        "declared `>=3.11` (pyproject.toml:4); configured or tested 3.10 (.python-version:1)"
+        in (architecture)
     )
     risks = (repo / "docs" / "RISKS.md").read_text()
     assert f"| {result.conflicts[0].id} | runtime.python | critical | 3.10 " in risks

@@ -67,7 +67,9 @@ def _range(text: str) -> Range:
 
 def test_version_rule_checks_configured_versions_against_the_declared_range() -> None:
     declared = ("analysis.architecture", ">=3.9")
-    assert disagreement("version_in_range", [declared, ("analysis.infra", ["3.11", "3.14"])]) is None
+    assert (
+        disagreement("version_in_range", [declared, ("analysis.infra", ["3.11", "3.14"])]) is None
+    )
     why = disagreement("version_in_range", [declared, ("analysis.infra", ["3.8", "3.11"])])
     assert why == "3.8 (analysis.infra) is outside >=3.9 (analysis.architecture)"
     # two environments on different versions both hold; so do two overlapping declarations
@@ -182,7 +184,9 @@ stages:
     problems = [str(p) for p in caught.value.problems]
     assert any(p.startswith("w.yaml:11:") and "rule: expected one of" in p for p in problems)
     assert "w.yaml:9:9: rule 'tolerance' needs a tolerance" in problems
-    assert any(p.startswith("w.yaml:10:") and "only read by rule 'tolerance'" in p for p in problems)
+    assert any(
+        p.startswith("w.yaml:10:") and "only read by rule 'tolerance'" in p for p in problems
+    )
 
 
 def test_each_failed_warning_check_counts_once_whatever_number_it_gives() -> None:
