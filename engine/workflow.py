@@ -14,7 +14,7 @@ import math
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -137,6 +137,10 @@ class Budget(_Model):
 
 
 class AgentDefaults(_Model):
+    """Limits of every agent that does not set its own. An agent that sets ``timeout``,
+    ``idle_timeout``, ``memory_mb`` or ``cpu_percent`` to null has no such limit, whatever these
+    say; ``retries``, ``retry_backoff`` and ``grace`` set to null come from here."""
+
     timeout: Seconds | None = 300
     """Wall-clock limit of one attempt, in seconds (null: none)."""
     idle_timeout: Seconds | None = None
@@ -155,11 +159,18 @@ class AgentDefaults(_Model):
 
 
 _LIMITS = tuple(AgentDefaults.model_fields)
+_NULL_IS_NO_LIMIT = frozenset(
+    name
+    for name, field in AgentDefaults.model_fields.items()
+    if type(None) in get_args(field.annotation)
+)
+"""The limits an agent turns off by setting them to null: those ``defaults`` may set to null."""
 
 
 class AgentSpec(_Model):
-    """One agent. Limits left unset (timeout ... grace) come from the workflow's ``defaults``:
-    use :meth:`Workflow.effective`."""
+    """One agent. Limits left out (timeout ... grace) come from the workflow's ``defaults``; a
+    ``timeout``, ``idle_timeout``, ``memory_mb`` or ``cpu_percent`` set to null means no such
+    limit for this agent: use :meth:`Workflow.effective`."""
 
     id: Id
     title: str | None = None
@@ -171,10 +182,13 @@ class AgentSpec(_Model):
     env: dict[Name, str] = {}
     """Extra environment variables for the agent."""
     timeout: Seconds | None = None
+    """Wall-clock limit of one attempt, in seconds; left out: `defaults`; null: none."""
     idle_timeout: Seconds | None = None
+    """Stalled after this long without output; left out: `defaults`; null: never."""
     retries: Annotated[int, Field(ge=0)] | None = None
     retry_backoff: Annotated[float, Field(ge=0)] | None = None
     memory_mb: Annotated[int, Field(ge=1)] | None = None
+    """Resident memory limit of the process group; left out: `defaults`; null: none."""
     cpu_percent: Annotated[int, Field(ge=1, le=100)] | None = None
     grace: Annotated[float, Field(ge=0)] | None = None
     backup: Id | None = None
@@ -387,13 +401,18 @@ class Workflow(_Model):
         raise KeyError(agent_id)
 
     def effective(self, agent: AgentT) -> AgentT:
-        """A copy of ``agent`` with every limit it leaves unset taken from ``defaults``."""
+        """A copy of ``agent`` with every limit it leaves unset taken from ``defaults``; a
+        ``timeout``, ``idle_timeout``, ``memory_mb`` or ``cpu_percent`` it sets to null stays
+        None (no limit): told apart from one left out by pydantic's ``model_fields_set``."""
         key = (id(agent), id(self.defaults))
         cached = _EFFECTIVE.get(key)
         if cached is not None and cached[0] is agent and cached[1] is self.defaults:
             return cast("AgentT", cached[2])
+        explicit = agent.model_fields_set & _NULL_IS_NO_LIMIT
         update = {
-            name: getattr(self.defaults, name) for name in _LIMITS if getattr(agent, name) is None
+            name: getattr(self.defaults, name)
+            for name in _LIMITS
+            if getattr(agent, name) is None and name not in explicit
         }
         copy = agent.model_copy(update=update)
         if len(_EFFECTIVE) >= _EFFECTIVE_KEPT:

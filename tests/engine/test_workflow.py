@@ -132,6 +132,54 @@ def test_full_workflow_loads() -> None:
     assert workflow.stage_index("testing") == 4
 
 
+NULL_LIMITS = """\
+version: 1
+name: limits
+defaults: {timeout: 60, idle_timeout: 30, memory_mb: 512, cpu_percent: 25,
+           retries: 2, retry_backoff: 4, grace: 1}
+stages:
+  - id: s
+    kind: agents
+    agents:
+      - id: unlimited
+        run: [x]
+        timeout: null
+        idle_timeout: null
+        memory_mb: null
+        cpu_percent: null
+        retries: null
+        retry_backoff: null
+        grace: null
+      - {id: inherits, run: [x]}
+      - {id: own, run: [x], cpu_percent: 50}
+  - id: c
+    kind: consolidation
+    inputs: [s]
+    synthesizer: {run: [y], cpu_percent: null}
+"""
+
+
+def test_an_explicit_null_turns_a_limit_off_and_a_missing_one_inherits() -> None:
+    workflow = parse_workflow(NULL_LIMITS, "w.yaml")
+    limits = ("timeout", "idle_timeout", "memory_mb", "cpu_percent")
+    others = ("retries", "retry_backoff", "grace")
+
+    def effective(agent_id: str, stage: str = "s") -> tuple[object, ...]:
+        agent = workflow.effective(workflow.agent(stage, agent_id))
+        return tuple(getattr(agent, name) for name in (*limits, *others))
+
+    assert effective("unlimited") == (None, None, None, None, 2, 4.0, 1.0)  # null: no limit
+    assert effective("inherits") == (60, 30, 512, 25, 2, 4.0, 1.0)
+    assert effective("own")[3] == 50
+    assert effective("synthesizer", "c")[:4] == (60, 30, 512, None)
+    # the distinction survives the copies made of a workflow, and each agent is cached apart
+    copied = workflow.with_params({})
+    agent = copied.agent("s", "unlimited")
+    assert copied.effective(agent).cpu_percent is None
+    assert copied.effective(agent) is copied.effective(agent)
+    assert copied.effective(copied.agent("s", "inherits")).cpu_percent == 25
+
+
 def test_unknown_ids_raise_key_error() -> None:
     workflow = parse_workflow(BASE, "w.yaml")
     with pytest.raises(KeyError):
@@ -471,6 +519,7 @@ def test_json_schema_is_valid_and_accepts_the_full_workflow() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     validator.validate(yaml.safe_load(FULL.read_text()))
     validator.validate(yaml.safe_load(BASE))
+    validator.validate(yaml.safe_load(NULL_LIMITS))
     wrong = yaml.safe_load(arch_key("timout: 5"))
     assert not validator.is_valid(wrong)
     assert not validator.is_valid(yaml.safe_load(edit("kind: agents", "kind: agent")))
