@@ -264,6 +264,7 @@ class AgentRunner:
             peak_rss_mb=round(exit_.peak_rss_mb, 1),
             cpu_s=round(exit_.cpu_s, 3),
             throttled_s=round(exit_.throttled_s, 3),
+            cpu_limit=exit_.cpu_limit,
             error=outcome.error,
             tokens=parser.tokens,
             cost_usd=round(parser.cost_usd, 6),

@@ -1,12 +1,14 @@
-"""Holding an attempt to its ``cpu_percent``: the way ``cpulimit`` does it, for a process group.
+"""Holding an attempt to its ``cpu_percent`` without a cgroup: the way ``cpulimit`` does it, for
+a process group (the executor uses :mod:`engine.cpu_cgroup`'s kernel quota where it can).
 
-The tree's CPU time is measured every ``PERIOD_S``; once it has used more than its share of one
-core over the time it ran (plus a small credit, ``BURST_S`` of its share, so a short spike
-passes), the whole group is paused with SIGSTOP for as long as it takes its share to catch up,
-then resumed with SIGCONT. This needs no privileges and no cgroup delegation, and works for any
-command; the price is a coarse duty cycle (runs of about ``PERIOD_S``) rather than a smooth
-share. An attempt that stays well under its share is measured less often (up to every
-``IDLE_PERIOD_S``), so a waiting LLM CLI costs next to nothing.
+The share is ``cpu_percent`` of the machine: 25 on a 2-CPU machine is half a CPU. The tree's CPU
+time is measured every ``PERIOD_S``; once it has used more than its share over the time it ran
+(plus a small credit, ``BURST_S`` of its share, so a short spike passes), the whole group is
+paused with SIGSTOP for as long as it takes its share to catch up, then resumed with SIGCONT.
+This needs no privileges and no cgroup delegation, and works for any command; the price is a
+coarse duty cycle (runs of about ``PERIOD_S``) rather than a smooth share. An attempt that stays
+well under its share is measured less often (up to every ``IDLE_PERIOD_S``), so a waiting LLM CLI
+costs next to nothing.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from engine.cgroup_mounts import machine_cpus
+
 PERIOD_S = 0.1
 """Measurement period while the tree uses a fair part of its share."""
 IDLE_PERIOD_S = 1.0
 """Longest measurement period, reached by doubling while the tree stays under a quarter of its
 share."""
 BURST_S = 0.25
-"""Credit a tree may build while under its share, in seconds at its share: 0.25 s at 20 % lets
-it run 0.05 s of CPU before the first pause, enough for an interpreter to start."""
+"""Credit a tree may build while under its share, in seconds at its share: 0.25 s at 0.2 CPU
+lets it run 0.05 s of CPU before the first pause, enough for an interpreter to start."""
 MAX_PAUSE_S = 2.0
 """Longest single pause; a longer debt is paid over several."""
 MEASURES_PER_S = 200.0
@@ -32,7 +36,8 @@ measured less often, and runs in longer bursts."""
 
 
 class CpuThrottle:
-    """Pauses and resumes one attempt's processes to keep them at ``percent`` of one core.
+    """Pauses and resumes one attempt's processes to keep them at ``percent`` of ``cpus`` CPUs
+    (by default the machine's, :func:`~engine.cgroup_mounts.machine_cpus`).
 
     ``measure`` returns the CPU seconds the tree has used so far (never less than before);
     ``pause`` and ``resume`` signal the group. :meth:`run` loops until cancelled, and always
@@ -49,11 +54,13 @@ class CpuThrottle:
         pause: Callable[[], None],
         resume: Callable[[], None],
         *,
+        cpus: float | None = None,
         on_resumed: Callable[[float, float], None] | None = None,
     ) -> None:
         if not 0 < percent <= 100:
             raise ValueError(f"cpu_percent must be in (0, 100], not {percent}")
-        self.share = percent / 100.0
+        self.share = percent / 100.0 * (machine_cpus() if cpus is None else cpus)
+        """CPU seconds the tree may use per second."""
         self._measure = measure
         self._pause = pause
         self._resume = resume

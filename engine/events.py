@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from engine.executor import CpuLimit
+
 RunStatus = Literal["running", "paused", "interrupted", "completed", "failed", "stopped"]
 NodeStatus = Literal[
     "pending", "running", "succeeded", "failed", "skipped", "missing", "rolled_back"
@@ -94,7 +96,11 @@ class AttemptFinished(Payload):
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
     throttled_s: float = 0.0
-    """Time paused to hold the attempt to its ``cpu_percent``."""
+    """Time held back to keep the attempt to its ``cpu_percent`` (paused, or throttled by the
+    kernel: see :attr:`engine.executor.AttemptExit.throttled_s`)."""
+    cpu_limit: CpuLimit | None = None
+    """How ``cpu_percent`` was enforced (``cgroup v2``, ``cgroup v1`` or ``signals``); None
+    without a CPU limit, and in runs recorded before it was kept."""
     error: str | None = None
     tokens: int = 0
     cost_usd: float = 0.0

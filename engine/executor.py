@@ -24,6 +24,11 @@ ExitReason = Literal[
     "spawn_failed",  # could not start: not found, not executable, bad cwd
 ]
 
+CpuLimit = Literal["cgroup v2", "cgroup v1", "signals"]
+"""How an attempt was held to its ``cpu_percent``: by the kernel, with a CFS quota on a cgroup of
+its own, or by pausing and resuming its process group (SIGSTOP/SIGCONT) where no cgroup CPU
+controller is writable."""
+
 
 @dataclass(frozen=True, slots=True)
 class AttemptSpec:
@@ -39,8 +44,9 @@ class AttemptSpec:
     idle_timeout_s: float | None = None
     memory_mb: int | None = None
     cpu_percent: int | None = None
-    """At most this percent of one core for the whole process tree, over time; the executor
-    slows the attempt down to it (the local one pauses and resumes its process group)."""
+    """At most this percent of the machine's CPUs (100: all of them, no limit) for the whole
+    process tree, over time; the executor slows the attempt down to it (the local one with a
+    cgroup's CPU quota where it can, else by pausing and resuming the process group)."""
     grace_s: float = 3.0
     """Time between SIGTERM and SIGKILL when the group is stopped."""
     max_line_chars: int = 65536
@@ -72,7 +78,10 @@ class AttemptExit:
     """With ``stdout_tee``: the whole raw stdout when the executor kept it in memory (it is
     then not in the file); None when it is in the file."""
     throttled_s: float = 0.0
-    """Time the attempt spent paused to hold it to ``cpu_percent``."""
+    """Time the attempt was held back to keep it to ``cpu_percent``: paused (signals), or
+    throttled by the kernel (a cgroup's ``cpu.stat``, summed over the CPUs it ran on)."""
+    cpu_limit: CpuLimit | None = None
+    """How ``cpu_percent`` was enforced; None when the attempt had no CPU limit."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ queues them and splits them into lines in batches.
 
 Memory is enforced by sampling, not ``RLIMIT_AS`` (runtimes such as the JVM, Go
 and Node reserve far more virtual memory than they use), and never through
-``preexec_fn``, which is unsafe once threads exist.
+``preexec_fn``, which is unsafe once threads exist. ``cpu_percent`` is a cgroup's CPU quota
+where a controller is writable (:mod:`engine.cpu_cgroup`), else a
+:class:`~engine.cpu_throttle.CpuThrottle` that pauses and resumes the group.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ import subprocess
 import time
 from collections.abc import AsyncIterator
 
-from engine import process_tree
+from engine import cpu_cgroup, process_tree
 from engine.attempt_output import AttemptOutput
 from engine.attempt_sampler import SETTLED_SAMPLE_S, AttemptSampler
 from engine.child_watcher import exit_usage, use_pidfd_child_watcher
 from engine.cpu_throttle import CpuThrottle
-from engine.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo
+from engine.executor import AttemptExit, AttemptSpec, CpuLimit, ExitReason, LogLine, ProcessInfo
 from engine.group_watcher import GroupWatcher
 from engine.stdout_tee import StdoutTee
 
@@ -62,6 +64,7 @@ class LocalExecutor:
         if reap_orphans:
             process_tree.become_subreaper()
         use_pidfd_child_watcher()
+        cpu_cgroup.clean_leftovers_once()
 
     async def start(self, spec: AttemptSpec) -> LocalAttempt:
         attempt = LocalAttempt(spec, self.host, self._sampler, self._watcher)
@@ -82,6 +85,9 @@ class LocalExecutor:
         if not process_tree.is_same_group(info.pid, info.pgid, info.create_time):
             return False
         process_tree.terminate_group(info.pgid, self._orphan_grace_s)
+        found = cpu_cgroup.controller()
+        if found is not None:
+            found.clean_leftovers()  # the dead engine's cgroup for this attempt, now empty
         return True
 
 
@@ -136,6 +142,9 @@ class LocalAttempt:
         self._supervisor: asyncio.Task[None] | None = None
         self._throttle: CpuThrottle | None = None
         self._throttling: asyncio.Task[None] | None = None
+        self._cgroup: cpu_cgroup.AttemptCgroup | None = None
+        self._cpu_limit: CpuLimit | None = None
+        self._throttled_s = 0.0
         self._exit: asyncio.Future[AttemptExit] = asyncio.get_running_loop().create_future()
 
     async def spawn(self) -> None:
@@ -144,6 +153,9 @@ class LocalAttempt:
             self._fail_spawn("a shell command must be one string" if spec.argv else "empty command")
             return
         argv = ("/bin/sh", "-c", spec.argv[0]) if spec.shell else spec.argv
+        if spec.cpu_percent is not None and spec.cpu_percent < 100:  # 100: all of the machine
+            argv, self._cgroup = cpu_cgroup.limited(argv, spec.cpu_percent, spec.env, spec.cwd)
+            self._cpu_limit = self._cgroup.label if self._cgroup else "signals"
         if spec.stdout_tee is not None:
             self._tee = StdoutTee(spec.stdout_tee)
         self._started = self._output.last_output = time.monotonic()
@@ -207,6 +219,9 @@ class LocalAttempt:
         try:
             await self._monitor()
             await self._drain_and_clean()
+            if self._cgroup is not None:
+                cgroup, self._cgroup = self._cgroup, None
+                self._throttled_s = await cgroup.release()
         except asyncio.CancelledError:
             # The event loop is shutting down: no grace, but leave nothing behind.
             self._reason = self._reason or "stopped"
@@ -219,9 +234,10 @@ class LocalAttempt:
     async def _monitor(self) -> None:
         """Enforce the time limits until the leader exits; meanwhile the executor's sampler
         measures the tree and enforces the memory limit (see :class:`~engine.attempt_sampler.AttemptSampler`),
-        and a :class:`~engine.cpu_throttle.CpuThrottle` holds it to ``cpu_percent``."""
+        and, without a cgroup, a :class:`~engine.cpu_throttle.CpuThrottle` holds it to
+        ``cpu_percent``."""
         self._sampler.add(self)
-        if self._spec.cpu_percent is not None:
+        if self._cpu_limit == "signals" and self._spec.cpu_percent is not None:
             self._throttle = CpuThrottle(
                 self._spec.cpu_percent,
                 self._cpu_so_far,
@@ -375,6 +391,10 @@ class LocalAttempt:
         if not self._leader_exited.is_set() and self.info is not None:
             process_tree.signal_group(self.info.pgid, signal.SIGKILL)
             self._reason = self._reason or "stopped"
+        if self._cgroup is not None:  # cut short: one try, or left for the next engine start
+            self._throttled_s = self._cgroup.throttled_s()
+            self._cgroup.remove()
+            self._cgroup = None
         if not self._output.closed.is_set():
             self._abandon_pipes()
         if self._transport is not None:
@@ -401,11 +421,15 @@ class LocalAttempt:
                     cpu_s=cpu_s,
                     error=self._error,
                     stdout=stdout,
-                    throttled_s=self._throttle.paused_s if self._throttle else 0.0,
+                    throttled_s=self._throttle.paused_s if self._throttle else self._throttled_s,
+                    cpu_limit=self._cpu_limit,
                 )
             )
 
     def _fail_spawn(self, error: str) -> None:
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         self._reason = "spawn_failed"
         self._output.never_started()
         self._exit.set_result(AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, error))

@@ -41,6 +41,8 @@ class AttemptState:
     peak_rss_mb: float = 0.0
     cpu_s: float = 0.0
     throttled_s: float = 0.0
+    cpu_limit: str | None = None
+    """How ``cpu_percent`` was enforced: ``cgroup v2``, ``cgroup v1``, ``signals``, or None."""
     error: str | None = None
     tokens: int = 0
     cost_usd: float = 0.0
@@ -320,6 +322,7 @@ class RunState:
         attempt.peak_rss_mb = d.get("peak_rss_mb", 0.0)
         attempt.cpu_s = d.get("cpu_s", 0.0)
         attempt.throttled_s = d.get("throttled_s", 0.0)
+        attempt.cpu_limit = d.get("cpu_limit")
         attempt.error = d.get("error")
         attempt.tokens = d.get("tokens", 0)
         attempt.cost_usd = d.get("cost_usd", 0.0)

@@ -159,6 +159,7 @@ def _attempt(a: AttemptState) -> dict[str, Any]:
         "peak_rss_mb": a.peak_rss_mb,
         "cpu_s": a.cpu_s,
         "throttled_s": a.throttled_s,
+        "cpu_limit": a.cpu_limit,
         "scope": a.scope,
         "error": a.error,
         "tokens": a.tokens,
@@ -306,6 +307,9 @@ def _stage_lines(st: StageState) -> list[str]:
             lines.append(
                 f"          last error: {last.category or 'failed'}{': ' if why else ''}{why}"
             )
+        if last is not None and last.cpu_limit:
+            held = "paused" if last.cpu_limit == "signals" else "throttled"
+            lines.append(f"          cpu limit: {last.cpu_limit} ({held} {last.throttled_s:.1f}s)")
     return lines
 
 

@@ -152,8 +152,10 @@ class AgentDefaults(_Model):
     memory_mb: Annotated[int, Field(ge=1)] | None = None
     """Resident memory limit of the attempt's whole process group."""
     cpu_percent: Annotated[int, Field(ge=1, le=100)] | None = None
-    """At most this percent of one core for the attempt's whole process group, over time: the
-    group is paused (SIGSTOP) while it is ahead of its share and resumed (SIGCONT) after."""
+    """At most this percent of the machine's CPUs for the attempt's whole process tree, over
+    time (25 on a 2-CPU machine: half a CPU; 100 or null: no limit). Held by a cgroup's CPU quota
+    where the engine can write one, else by pausing the group (SIGSTOP) while it is ahead of its
+    share and resuming it (SIGCONT) after."""
     grace: Annotated[float, Field(ge=0)] = 3.0
     """Seconds between SIGTERM and SIGKILL when an attempt is stopped."""
 
@@ -190,6 +192,8 @@ class AgentSpec(_Model):
     memory_mb: Annotated[int, Field(ge=1)] | None = None
     """Resident memory limit of the process group; left out: `defaults`; null: none."""
     cpu_percent: Annotated[int, Field(ge=1, le=100)] | None = None
+    """At most this percent of the machine's CPUs (25 on 2 CPUs: half a CPU), by a cgroup's
+    CPU quota or by pausing the group; left out: `defaults`; 100 or null: no limit."""
     grace: Annotated[float, Field(ge=0)] | None = None
     backup: Id | None = None
     """Agent of the same stage (with `standby: true`) to fail over to."""

@@ -519,6 +519,9 @@ def test_json_schema_is_valid_and_accepts_the_full_workflow() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     validator.validate(yaml.safe_load(FULL.read_text()))
     validator.validate(yaml.safe_load(BASE))
+    agent = schema["$defs"]["AgentSpec"]["properties"]["cpu_percent"]
+    assert "machine" in agent["description"] and {"type": "null"} in agent["anyOf"]
+    assert "machine" in schema["$defs"]["AgentDefaults"]["properties"]["cpu_percent"]["description"]
     validator.validate(yaml.safe_load(NULL_LIMITS))
     wrong = yaml.safe_load(arch_key("timout: 5"))
     assert not validator.is_valid(wrong)

@@ -249,8 +249,9 @@ class AgentPane(Vertical, can_focus=True):
             info.append(f"  {duration(took)}")
             peak = max((a.peak_rss_mb for a in live), default=0.0)
             info.append(f"  {peak:.0f}MB" if peak else "  -MB", style="dim")
-            if current.throttled_s:  # held to cpu_percent
-                info.append(f"  paused {duration(current.throttled_s)}", style="dim")
+            if current.throttled_s:  # held to cpu_percent: paused (signals) or throttled (cgroup)
+                held = "throttled" if (current.cpu_limit or "").startswith("cgroup") else "paused"
+                info.append(f"  {held} {duration(current.throttled_s)}", style="dim")
         if agent.status == "succeeded" and agent.result is not None:
             info.append("  " + result_summary(agent.result), style="italic")
         elif current is not None and current.status == "failed":
