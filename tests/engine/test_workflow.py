@@ -180,6 +180,12 @@ def test_an_explicit_null_turns_a_limit_off_and_a_missing_one_inherits() -> None
     assert copied.effective(copied.agent("s", "inherits")).cpu_percent == 25
 
 
+def test_the_bundled_unit_tests_agent_runs_without_a_cpu_limit() -> None:
+    workflow = load_workflow(resolve_workflow_path("standard"))
+    assert workflow.defaults.cpu_percent is not None
+    assert workflow.effective(workflow.agent("testing", "unit_tests")).cpu_percent is None
+
+
 def test_unknown_ids_raise_key_error() -> None:
     workflow = parse_workflow(BASE, "w.yaml")
     with pytest.raises(KeyError):
