@@ -15,7 +15,6 @@ import os
 import platform
 import re
 import shutil
-import sys
 import time
 from typing import Any
 
@@ -24,6 +23,7 @@ import manifests
 import project_exec
 import repo_scan
 import runtimes
+import suite_env
 from repo_scan import Repo, is_test_file, risk
 
 CI_PROVIDERS = {
@@ -33,6 +33,7 @@ CI_PROVIDERS = {
 }  # fmt: skip
 _COLLECTED = re.compile(r"(\d+) tests? collected|collected (\d+) items?")
 _ERRORS = re.compile(r"(\d+) errors?\b")
+_MISSING = re.compile(r"No module named '([\w]+)")
 
 
 def test_runners(repo: Repo, tests: list[str]) -> list[str]:
@@ -67,18 +68,23 @@ def test_runners(repo: Repo, tests: list[str]) -> list[str]:
 
 
 def collect(repo: Repo, timeout: float) -> dict[str, Any]:
-    """What ``pytest --collect-only`` finds, bounded by ``timeout`` seconds."""
-    if not project_exec.has_module("pytest"):
-        return {"ran": False, "reason": "pytest is not importable by this interpreter"}
-    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
-    done = project_exec.run_bounded(
-        argv, repo.root, timeout, project_exec.child_env(repo, extra_path=False)
-    )
+    """What ``pytest --collect-only`` finds, bounded by ``timeout`` seconds, in the environment
+    the testing phase will run the suite in (the workspace's own, else phaseboard's)."""
+    plan = suite_env.python_plan(repo)
+    environment = {"kind": plan.kind, "python": plan.python, "why": plan.why}
+    if plan.runner != "pytest" or plan.python is None:
+        return {
+            "ran": False,
+            "reason": "pytest is not importable there",
+            "environment": environment,
+        }
+    argv = [plan.python, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"]
+    done = project_exec.run_bounded(argv, repo.root, timeout, plan.env)
     tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-3:])
     collected = next((int(a or b) for a, b in _COLLECTED.findall(done.stdout)), 0)
     lines = done.stdout.strip().splitlines()
     errors = sum(int(n) for n in _ERRORS.findall(lines[-1])) if lines else 0
-    return {
+    found: dict[str, Any] = {
         "ran": True,
         "collected": collected,
         "errors": errors,
@@ -86,7 +92,16 @@ def collect(repo: Repo, timeout: float) -> dict[str, Any]:
         "duration_s": done.duration_s,
         "timed_out": done.timed_out,
         "tail": tail[-500:],
+        "environment": environment,
     }
+    own = {name.split(".")[0] for name in repo.python_modules}
+    missing = sorted(set(_MISSING.findall(done.stdout + done.stderr)) - own)
+    if errors and plan.kind == "phaseboard" and missing:
+        found["unverified"] = (
+            f"phaseboard's interpreter lacks {', '.join(missing)}, which the tests import; the "
+            "workspace has no environment of its own to collect them in"
+        )
+    return found
 
 
 def resources(root: Any) -> dict[str, Any]:
@@ -125,7 +140,13 @@ def infra_risks(
         risks.append(risk("infra.no_tests", "high", "No test files found"))
     if not ci:
         risks.append(risk("infra.no_ci", "medium", "No CI configuration found"))
-    if collected.get("errors"):
+    if collected.get("unverified"):
+        risks.append(
+            risk(
+                "infra.collect_unverified", "medium", "Tests not collected", collected["unverified"]
+            )
+        )
+    elif collected.get("errors"):
         risks.append(
             risk(
                 "infra.collect_errors",

@@ -1,9 +1,9 @@
 """Testing agent 1, Unit and Integration: run the workspace's own tests, in its own environment,
 with a timeout, and tell what happened as it is.
 
-:mod:`test_env` chooses the command (a ``--test-command``, the project's virtual environment,
+:mod:`suite_env` chooses the command (a ``--test-command``, the project's virtual environment,
 phaseboard's interpreter only as a last resort; npm, go or cargo outside Python) and
-:mod:`test_output` reads its output as it is printed, so a suite stopped at its timeout still
+:mod:`suite_output` reads its output as it is printed, so a suite stopped at its timeout still
 reports what ran. A suite that could not be run (no toolchain, dependencies not installed, a
 package phaseboard's interpreter lacks) is ``not_run`` with the reason and no counts: "0 failed"
 would be a claim nobody checked. Line coverage only when the chosen environment has ``coverage``
@@ -25,11 +25,11 @@ from typing import Any
 import agentlib
 import project_exec
 import repo_scan
-import test_env
+import suite_env
 from project_exec import Completed
 from repo_scan import Repo, is_test_file, risk
-from test_env import Plan
-from test_output import KEYS, Tally
+from suite_env import Plan
+from suite_output import KEYS, Tally
 
 MAX_DEPTH = 2
 """Test runs of bundled agents nested this deep are not started (a suite that runs itself)."""
@@ -197,7 +197,7 @@ def main() -> None:
         plan = None
         if project_exec.test_depth() >= MAX_DEPTH:
             tests = findings(None, "not_run", "nested inside another agent's test run")
-        elif (plan := test_env.choose(repo, args.test_command, Path(tmp))) is None:
+        elif (plan := suite_env.choose(repo, args.test_command, Path(tmp))) is None:
             tests = findings(None, "not_run", NO_TESTS)
         elif plan.not_run:
             tests = findings(plan, "not_run", plan.not_run)

@@ -143,7 +143,16 @@ def test_infrastructure_reads_ci_matrix_and_collect_errors(py_agree: Path) -> No
     assert f["ci"]["providers"] == ["GitHub Actions"]
     assert f["ci"]["python_matrix"] == ["3.12", "3.13"]
     assert f["collect"]["errors"] == 1
-    assert run.risk_ids()["infra.collect_errors"] == "high"
+    # without an environment of its own, a missing package says nothing about the project
+    assert f["collect"]["environment"]["kind"] == "phaseboard"
+    assert "lacks not_a_module_anywhere" in f["collect"]["unverified"]
+    assert run.risk_ids()["infra.collect_unverified"] == "medium"
+    assert "infra.collect_errors" not in run.risk_ids()
+
+    (py_agree / "tests" / "test_broken.py").write_text("from mismatch.core import nothing\n")
+    broken = run_agent("infrastructure.py", py_agree)
+    assert "unverified" not in broken.findings["collect"]
+    assert broken.risk_ids()["infra.collect_errors"] == "high"
 
 
 def runtime_conflicts(repo: Path) -> list[dict[str, object]]:

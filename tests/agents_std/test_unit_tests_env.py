@@ -309,7 +309,7 @@ def test_cargo_test_runs_offline_and_unresolved_crates_are_not_run(tmp_path: Pat
 
 
 def tally(runner: str, text: str) -> Any:
-    spec = importlib.util.spec_from_file_location("agent_test_output", AGENTS / "test_output.py")
+    spec = importlib.util.spec_from_file_location("agent_suite_output", AGENTS / "suite_output.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
