@@ -160,7 +160,9 @@ def security_risks(found: dict[str, Any]) -> list[dict[str, str]]:
         )
     deps = found["dependencies"]
     if deps["unpinned"]:
-        severity = "low" if deps["lock_files"] else "medium"
+        # development tools without a version only change what a developer installs
+        runtime = [d for d in deps["unpinned"] if not d.endswith(" (dev)")]
+        severity = "medium" if runtime and not deps["lock_files"] else "low"
         risks.append(
             risk(
                 "security.unpinned_dependencies",

@@ -250,3 +250,21 @@ def test_deployment_validates_configs_and_looks_for_rollback_and_monitoring(
     assert deployment["rollback"] == {"present": True, "evidence": ["docs/RUNBOOK.md"]}
     assert deployment["monitoring"]["evidence"] == ["Dockerfile"]
     assert {"Dockerfile", "docker-compose.yml"} <= set(deployment["artifacts"])
+
+
+def test_unpinned_development_tools_are_a_low_risk(tmp_path: Path) -> None:
+    """more-itertools and python-dotenv list their tools (ruff, tox) without versions in
+    requirements/dev files; that changes only what a developer installs."""
+    repo = write_tree(
+        tmp_path / "tools",
+        {
+            "pyproject.toml": '[project]\nname = "t"\ndependencies = ["attrs>=23"]\n',
+            "requirements/dev.txt": "ruff\ntox\n",
+        },
+    )
+    run = run_agent("security.py", repo)
+    assert run.findings["security"]["dependencies"]["unpinned"] == [
+        "python:ruff (dev)",
+        "python:tox (dev)",
+    ]
+    assert run.risk_ids() == {"security.unpinned_dependencies": "low"}

@@ -381,3 +381,30 @@ def test_progress_characters_are_counted_when_a_project_asks_for_quiet_output() 
 
     counts = reader.counts(timed_out=True)
     assert [counts[k] for k in COUNTS] == [9, 3, 1, 1, 2, 3]
+
+
+def test_entry_points_start_in_the_workspace_environment(tmp_path: Path) -> None:
+    """The e2e agent starts console scripts with the same interpreter: a CLI whose package is
+    in the workspace's .venv starts; without it, it is not checked rather than failing."""
+    files = {
+        "pyproject.toml": '[project]\nname = "needy"\n[project.scripts]\nneedy = "needy.cli:main"\n',
+        "needy/__init__.py": "",
+        "needy/cli.py": "import needed_pkg\n\n\ndef main():\n    print('answer', needed_pkg.ANSWER)\n",
+    }
+    bare = write_tree(tmp_path / "bare", files)
+    with_env = write_tree(tmp_path / "with_env", files)
+    make_venv(with_env / ".venv")
+    broken = write_tree(tmp_path / "broken", files)
+    make_venv(broken / ".venv")
+    (broken / "needy" / "cli.py").write_text("def main():\n    raise SystemExit('boom')\n")
+
+    bare_run, env_run, broken_run = (run_agent("e2e.py", r) for r in (bare, with_env, broken))
+
+    assert bare_run.findings["e2e"]["not_checked"] == 1
+    assert bare_run.findings["e2e"]["failed"] == 0
+    assert bare_run.risk_ids() == {"e2e.not_checked": "medium"}
+    assert "lacks needed_pkg" in bare_run.findings["e2e"]["results"][0]["unchecked"]
+    assert env_run.findings["e2e"]["environment"]["kind"] == "venv"
+    assert env_run.findings["e2e"]["results"][0]["ok"] is True
+    assert env_run.risk_ids() == {}
+    assert broken_run.risk_ids() == {"e2e.entry_points": "high"}
