@@ -94,7 +94,7 @@ def _suite_text(suite: dict[str, Any]) -> str:
         text += ": " + ", ".join(counted)
     if suite.get("reason"):
         text += f" ({md(suite['reason'], 200)})"
-    if suite.get("command"):
+    if suite.get("command") and suite["status"] != "not_run":
         text += f"; ran {md_code(suite['command'][:200])}"
     return text
 

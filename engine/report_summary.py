@@ -90,7 +90,7 @@ def project_summary(state: RunState) -> dict[str, Any]:
     for st, agent, result in _results(state):
         findings = _findings(result)
         tests = findings.get("tests")
-        if isinstance(tests, dict):
+        if isinstance(tests, dict) and ({"status", "passed", "failed"} & tests.keys()):
             passed += _count(tests.get("passed"))
             failed += _count(tests.get("failed"))
             suites.append(_suite(f"{st.id}.{agent.id}", tests))

@@ -72,6 +72,13 @@ def collect(repo: Repo, timeout: float) -> dict[str, Any]:
     the testing phase will run the suite in (the workspace's own, else phaseboard's)."""
     plan = suite_env.python_plan(repo)
     environment = {"kind": plan.kind, "python": plan.python, "why": plan.why}
+    if plan.not_run:
+        return {
+            "ran": False,
+            "reason": plan.not_run,
+            "unverified": plan.not_run,
+            "environment": environment,
+        }
     if plan.runner != "pytest" or plan.python is None:
         return {
             "ran": False,

@@ -108,7 +108,66 @@ def python_plan(repo: Repo) -> Plan:
     )
     env = project_exec.child_env(repo, extra_path=True)  # the project is not installed there
     plan = _probe(repo, "phaseboard", sys.executable, "; ".join([*notes, why]), env, notes)
-    return plan or Plan(None, [], "phaseboard", sys.executable, why, env, "; ".join(notes))
+    if plan is None:
+        return Plan(None, [], "phaseboard", sys.executable, why, env, "; ".join(notes))
+    elsewhere = foreign_copies(repo, env)
+    if elsewhere:
+        shown = ", ".join(f"{name} from {where}" for name, where in elsewhere.items())
+        plan.not_run = (
+            f"phaseboard's interpreter would import {shown}, not this workspace's code (a "
+            "project that is built, not run from source): create the workspace's own "
+            "environment (.venv) or set test_command"
+        )
+    return plan
+
+
+FIND = """
+import importlib.util, json, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:
+        continue
+    if spec is not None:
+        found[name] = spec.origin or next(iter(spec.submodule_search_locations or []), "")
+print(json.dumps(found))
+"""
+
+
+def import_names(repo: Repo) -> list[str]:
+    """The names the project's code is imported by: its top-level Python packages and modules,
+    its type stubs (``rpds.pyi`` of a Rust extension), and its distribution name."""
+    names = {
+        name.split(".")[0] for name, rel in repo.python_modules.items() if not is_test_file(rel)
+    }
+    names |= {f.removesuffix(".pyi") for f in repo.files if "/" not in f and f.endswith(".pyi")}
+    project = str((repo.toml("pyproject.toml").get("project") or {}).get("name") or "")
+    names.add(project.lower().replace("-", "_").replace(".", "_"))
+    return sorted(
+        n for n in names if n.isidentifier() and n not in ("setup", "conftest", "noxfile")
+    )
+
+
+def foreign_copies(repo: Repo, env: dict[str, str]) -> dict[str, str]:
+    """Import names of the project that phaseboard's interpreter resolves outside the workspace:
+    the tests would exercise that installed copy, so their verdict says nothing of this code."""
+    names = import_names(repo)
+    if not names:
+        return {}
+    done = project_exec.run_bounded(
+        [sys.executable, "-c", FIND, *names], repo.root, ASK_TIMEOUT, env
+    )
+    try:
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {}
+    root = str(repo.root.resolve())
+    return {
+        name: str(Path(where).parent)
+        for name, where in found.items()
+        if where and not str(Path(where).resolve()).startswith(root + os.sep)
+    }
 
 
 def _probe(

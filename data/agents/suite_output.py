@@ -60,10 +60,11 @@ _CARGO_OFFLINE = re.compile(
 )
 _GO_TEST = re.compile(r"^--- (PASS|FAIL|SKIP): (\S+)")
 _GO_WORD = {"PASS": "passed", "FAIL": "failed", "SKIP": "skipped"}
-_NODE_COUNT = re.compile(r"^(?:#|\u2139) (tests|pass|fail|skipped|todo|cancelled) (\d+)$")
+_NODE_COUNT = re.compile(r"^(?:#|\u2139) (tests|pass|fail|skipped|todo|cancelled)\s+(\d+)$")
 _NODE_WORD = {"pass": "passed", "fail": "failed", "skipped": "skipped", "todo": "skipped"}
-_TAP_TEST = re.compile(r"^(not ok|ok) \d+ - (.+?)(?: # (?:SKIP|TODO)\b.*)?$")
-_SPEC_TEST = re.compile(r"^(\u2714|\u2716) (.+?)(?: \([\d.]+m?s\))?$")
+_TAP_TEST = re.compile(r"^(not ok|ok) \d+(?: -)? (.+?)(?: # (?:SKIP|TODO)\b.*)?$")
+_SPEC_TEST = re.compile(r"^(\u2714|\u2716) (?!\d+ problems? \()(.+?)(?: \([\d.]+m?s\))?$")
+"""node --test's spec lines; eslint's "✖ 53 problems (0 errors, 53 warnings)" is not a test."""
 _MOCHA = re.compile(r"^\s+(\d+) (passing|failing|pending)\b")
 _JEST = re.compile(r"^Tests:\s+(.*\d+ total)")
 _JEST_FAIL = re.compile(r"^\s*\u25cf (.+)$")
@@ -234,7 +235,7 @@ class Tally:
             use = self.per_test
         counts: dict[str, Any] = dict(use) if use is not None else dict.fromkeys(KEYS)
         # a collection error is no collected test that ran
-        ran = len(self._ran) or sum(counts[k] or 0 for k in ("passed", "failed", "skipped"))
+        ran = max(len(self._ran), sum(counts[k] or 0 for k in ("passed", "failed", "skipped")))
         counts["collected"] = self.collected
         counts["not_run"] = max(0, self.collected - ran) if self.collected is not None else None
         counts["reported_warnings"] = None if timed_out else self.warnings

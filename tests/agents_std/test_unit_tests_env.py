@@ -408,3 +408,39 @@ def test_entry_points_start_in_the_workspace_environment(tmp_path: Path) -> None
     assert env_run.findings["e2e"]["results"][0]["ok"] is True
     assert env_run.risk_ids() == {}
     assert broken_run.risk_ids() == {"e2e.entry_points": "high"}
+
+
+def test_a_built_project_is_not_tested_against_an_installed_copy(tmp_path: Path) -> None:
+    """rpds-py's shape: a compiled extension with a type stub and Python tests. phaseboard's own
+    interpreter has a release of it installed; the tests would exercise that copy, so they are
+    not run rather than reported for this workspace's code."""
+    repo = write_tree(
+        tmp_path / "built",
+        {
+            "pyproject.toml": '[project]\nname = "orjson"\n',
+            "orjson.pyi": "def dumps(obj: object) -> bytes: ...\n",
+            "src/lib.rs": "// the extension's source\n",
+            "tests/test_dumps.py": "import orjson\n\n\ndef test_dumps():\n    assert orjson.dumps(1)\n",
+        },
+    )
+    tests = findings_of(run_agent("unit_tests.py", repo))
+    assert tests["status"] == "not_run"
+    assert "would import orjson from" in tests["reason"]
+    assert tests["passed"] is None and tests["environment"]["kind"] == "phaseboard"
+    infra = run_agent("infrastructure.py", repo)
+    assert infra.risk_ids()["infra.collect_unverified"] == "medium"
+
+
+def test_tape_output_and_a_linter_before_it() -> None:
+    """minimist's `npm test`: eslint's summary, then tape's TAP with repeated test names and a
+    two-space count line; 153 tests, all passing."""
+    lines = "\n".join(f"ok {n} should be deeply equivalent" for n in range(1, 153))
+    tape = tally(
+        "npm",
+        "\u2716 53 problems (0 errors, 53 warnings)\n"
+        f"TAP version 13\n# parse args\n{lines}\nnot ok 153 should be equal\n"
+        "1..153\n# tests 153\n# pass  152\n# fail  1\n",
+    )
+    counts = tape.counts(False)
+    assert [counts[k] for k in ("collected", "passed", "failed", "not_run")] == [153, 152, 1, 0]
+    assert tape.failing == ["should be equal"]
