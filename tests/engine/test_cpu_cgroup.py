@@ -131,7 +131,7 @@ async def test_the_signals_path_can_be_forced(
     assert cgroup_of(attempt.info.pid, controller) == controller.parent  # left where it was
     await attempt.stop()
     result = await finish(attempt, collector)
-    assert result.cpu_limit == "signals" and result.throttled_s > 0
+    assert result.cpu_limit == "signals"  # held by pauses: test_cpu_throttle.py
 
 
 @real
