@@ -8,7 +8,6 @@ capacity should go (the largest components, the most complex functions, the test
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import agentlib
@@ -65,7 +64,6 @@ def allocation(view: Consolidated) -> dict[str, Any]:
         for f in (code.get("complex_functions") or [])[:5]
     ]
     by_severity = {s: sum(r.get("severity") == s for r in view.risks) for s in SEVERITIES}
-    cpus = int((infra.get("resources") or {}).get("cpu_count") or os.cpu_count() or 1)
     extended = by_severity["critical"] + by_severity["high"] > 0 or len(components) > 10
     agents = 5 if extended else 3
     tests = infra.get("tests") or {}
@@ -79,7 +77,8 @@ def allocation(view: Consolidated) -> dict[str, Any]:
             "test_files": tests.get("files", 0),
             "extended_testing_advised": extended,
             "parallel_agents": agents,
-            "cpu_percent_per_agent": max(10, min(50, 100 * cpus // agents)),
+            # cpu_percent is a share of the machine: at most 25% an agent, 60% for the phase
+            "cpu_percent_per_agent": max(5, min(25, 60 // agents)),
         },
         "effort_by_severity": by_severity,
     }
