@@ -94,6 +94,10 @@ def _suite_text(suite: dict[str, Any]) -> str:
         text += ": " + ", ".join(counted)
     if suite.get("reason"):
         text += f" ({md(suite['reason'], 200)})"
+    if suite.get("failing"):
+        shown = ", ".join(md_code(t[:120]) for t in suite["failing"][:5])
+        more = len(suite["failing"]) - 5
+        text += f"; failing: {shown}" + (f" and {more} more" if more > 0 else "")
     if suite.get("command") and suite["status"] != "not_run":
         text += f"; ran {md_code(suite['command'][:200])}"
     return text

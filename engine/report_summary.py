@@ -51,6 +51,7 @@ def _suite(agent: str, tests: dict[str, Any]) -> dict[str, Any]:
         "status": status,
         **{key: tests.get(key) if isinstance(tests.get(key), int) else None for key in counts},
         "command": tests.get("command") if isinstance(tests.get("command"), str) else None,
+        "failing": [str(t) for t in tests.get("failing") or [] if isinstance(t, str)][:10],
         "reason": tests.get("reason") or tests.get("note") or "",
     }
 

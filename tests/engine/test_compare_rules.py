@@ -3,6 +3,7 @@ conflict carries, and the go/no-go matrix counting each failed warning check onc
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -271,3 +272,28 @@ stages:
         in summary
     )
     assert "- ready: warning check failed: docs_missing found (value 4)" in report
+
+
+def test_the_report_names_the_failing_tests_and_a_suite_not_run(tmp_path: Path) -> None:
+    failed = json.dumps(
+        {"tests": {"status": "failed", "passed": 3, "failed": 2, "failing": ["t::a", "t::b"]}}
+    )
+    not_run = json.dumps({"tests": {"status": "not_run", "reason": "no .venv", "passed": None}})
+    (tmp_path / "w.yaml").write_text(
+        f"""\
+version: 1
+name: w
+stages:
+  - id: a
+    kind: agents
+    agents:
+      - {{id: unit, run: {agent_cmd("--findings", failed)}}}
+      - {{id: other, run: {agent_cmd("--findings", not_run)}}}
+""",
+        encoding="utf-8",
+    )
+    done = run_cli("run", "w.yaml", "--headless", "--workspace", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = next((tmp_path / ".phaseboard" / "runs").glob("*/final_report.md")).read_text()
+    assert "- Tests (a.unit): failed: 3 passed, 2 failed; failing: `t::a`, `t::b`." in report
+    assert "- Tests (a.other): not run (no .venv)." in report
