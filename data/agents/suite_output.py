@@ -49,7 +49,9 @@ _UNITTEST_WORD = {
     "ERROR": "errors",
     "unexpected success": "failed",
 }
-_UNITTEST_FAILED = re.compile(r"^(?:FAIL|ERROR): (\w+) \(([\w.]+)\)")
+_UNITTEST_FAILED = re.compile(r"^(?:FAIL|ERROR): ([\w.]+) \(([\w.]+)\)")
+"""``ERROR: tests.test_x (unittest.loader._FailedTest.tests.test_x)`` names a module it could not
+import; a test's line names the test (``FAIL: test_y (tests.test_x.T.test_y)``)."""
 _UNITTEST_RAN = re.compile(r"^Ran (\d+) tests? in ")
 _UNITTEST_END = re.compile(r"^(OK|FAILED)(?: \((.*)\))?$")
 _CARGO_TEST = re.compile(r"^test (.+?) \.\.\. (ok|FAILED|ignored)\b")
@@ -84,6 +86,8 @@ class Tally:
         self.failing: list[str] = []
         self.missing_modules: list[str] = []
         self.collection_error = False
+        self.import_failures: list[str] = []
+        """Test modules unittest could not import (it runs the others)."""
         self.unresolved = False
         self._ran: set[str] = set()
         self._in_run = True
@@ -169,6 +173,8 @@ class Tally:
             self._failing(_unittest_id(m.group(1), m.group(2)))
             if m.group(2).startswith("unittest.loader."):
                 self.collection_error = True
+                if m.group(1) not in self.import_failures:
+                    self.import_failures.append(m.group(1))
             return
         if m := _UNITTEST_TEST.match(line):
             self._pending = _unittest_id(m.group(1), m.group(2))

@@ -36,6 +36,10 @@ MAX_DEPTH = 2
 PROGRESS_EVERY_TESTS = 200
 NO_TESTS = "no tests found"
 RUNNER_NO_TESTS = "no tests found by the runner"
+PYTEST_STYLE = (
+    "phaseboard's interpreter has no pytest, and unittest finds no tests here (they are written "
+    "for pytest): create the workspace's own environment (.venv) or set test_command"
+)
 
 
 def findings(plan: Plan | None, status: str, reason: str = "") -> dict[str, Any]:
@@ -94,7 +98,8 @@ def run_suite(
 def verdict(
     repo: Repo, plan: Plan, tally: Tally, done: Completed, timeout: float
 ) -> dict[str, Any]:
-    reason = cannot_run(repo, plan, tally, done)
+    partial = partly_unimportable(repo, plan, tally)
+    reason = "" if partial else cannot_run(repo, plan, tally, done)
     tests = findings(plan, "not_run", reason)
     tests.update(
         duration_s=done.duration_s,
@@ -106,6 +111,13 @@ def verdict(
         return tests
     counts = tally.counts(done.timed_out)
     tests.update(counts, failing=tally.failing)
+    if partial:  # unittest ran the other modules: their results stand, the rest is not run
+        counts["errors"] = max(0, (counts["errors"] or 0) - len(tally.import_failures))
+        failing = [t for t in tally.failing if t not in tally.import_failures]
+        tests.update(counts, failing=failing)
+        if not (counts["failed"] or counts["errors"]):
+            tests.update(status="incomplete", reason=partial)
+            return tests
     none_ran = counts["passed"] is not None and not sum(counts[k] for k in KEYS)
     if (counts["failed"] or counts["errors"]) and done.returncode == 0 and not done.timed_out:
         # the runner says the suite passed: lines read as failures were something else
@@ -122,13 +134,33 @@ def verdict(
         tests["reason"] = f"stopped at the {timeout:g}s timeout before the suite finished"
     elif done.returncode == 5 and plan.runner in ("pytest", "unittest"):  # no tests collected
         tests["status"], tests["reason"] = "not_run", RUNNER_NO_TESTS
-    elif done.returncode != 0:
+    elif done.returncode != 0 and not partial:
         tests["status"] = "failed"
+    elif none_ran and plan.kind == "phaseboard" and plan.runner == "unittest":
+        tests["status"], tests["reason"] = "not_run", PYTEST_STYLE
     else:
         tests["status"], tests["reason"] = (
-            ("not_run", RUNNER_NO_TESTS) if none_ran else ("passed", "")
+            ("not_run", RUNNER_NO_TESTS) if none_ran else ("passed", partial)
         )
     return tests
+
+
+def partly_unimportable(repo: Repo, plan: Plan, tally: Tally) -> str:
+    """Under phaseboard's interpreter, unittest runs the modules it can import: when the others
+    fail only for a third-party package it lacks, why they were not run; else ""."""
+    if plan.kind != "phaseboard" or not tally.import_failures:
+        return ""
+    own = {name.split(".")[0] for name in repo.python_modules}
+    foreign = [m for m in tally.missing_modules if m not in own]
+    if not foreign or len(foreign) != len(tally.missing_modules):
+        return ""
+    if tally.seen <= len(tally.import_failures):
+        return ""  # nothing else ran: the whole suite is not run (cannot_run says why)
+    return (
+        f"{len(tally.import_failures)} test module(s) not run "
+        f"({', '.join(tally.import_failures[:5])}): phaseboard's interpreter lacks "
+        f"{', '.join(foreign)}; create the workspace's own environment (.venv) or set test_command"
+    )
 
 
 def cannot_run(repo: Repo, plan: Plan, tally: Tally, done: Completed) -> str:
@@ -181,6 +213,8 @@ def assess(tests: dict[str, Any], timeout: float, where: str) -> tuple[str, list
         counts += f" (stopped at the {timeout:g}s timeout)"
         title = f"Tests stopped at the {timeout:g}s timeout"
         risks.append(risk("unit.timeout", "medium", title, f"{tests['not_run']} tests not run"))
+    elif status == "incomplete" or (status == "passed" and reason):
+        risks.append(risk("unit.incomplete", "medium", "Part of the suite was not run", reason))
     if status == "failed":
         title = (
             f"{tests['failed']} failing test(s), {tests['errors']} error(s)"

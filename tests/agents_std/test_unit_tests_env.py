@@ -444,3 +444,39 @@ def test_tape_output_and_a_linter_before_it() -> None:
     counts = tape.counts(False)
     assert [counts[k] for k in ("collected", "passed", "failed", "not_run")] == [153, 152, 1, 0]
     assert tape.failing == ["should be equal"]
+
+
+def test_under_unittest_a_module_that_cannot_be_imported_leaves_the_rest_standing(
+    tmp_path: Path,
+) -> None:
+    """idna's shape under a phaseboard without pytest: unittest runs every module it can import;
+    the one needing `hypothesis` is not run, which is neither a failure nor the whole suite."""
+    bare = tmp_path / "bare-python"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    repo = write_tree(
+        tmp_path / "partly",
+        {
+            "tests/__init__.py": "",
+            "tests/test_plain.py": (
+                "import unittest\n\n\nclass T(unittest.TestCase):\n"
+                "    def test_a(self):\n        pass\n\n    def test_b(self):\n        pass\n"
+            ),
+            "tests/test_props.py": "import needed_pkg\n",
+            "tests/test_style.py": "def test_pytest_style():\n    pass\n",
+        },
+    )
+    run = run_agent("unit_tests.py", repo, python=str(bare / "bin" / "python"))
+    tests = findings_of(run)
+    assert tests["runner"] == "unittest" and tests["environment"]["kind"] == "phaseboard"
+    assert tests["status"] == "incomplete"
+    assert (tests["passed"], tests["failed"], tests["errors"]) == (2, 0, 0)
+    assert "tests.test_props" in tests["reason"] and "lacks needed_pkg" in tests["reason"]
+    assert run.risk_ids() == {"unit.incomplete": "medium"}
+
+    (repo / "tests" / "test_plain.py").unlink()
+    (repo / "tests" / "test_props.py").unlink()
+    only_pytest_style = findings_of(
+        run_agent("unit_tests.py", repo, python=str(bare / "bin" / "python"))
+    )
+    assert only_pytest_style["status"] == "not_run"
+    assert "has no pytest" in only_pytest_style["reason"]
