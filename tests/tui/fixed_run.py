@@ -81,7 +81,17 @@ CRITICAL = {
     "stage": "analysis_synthesis",
     "path": "runtime.python",
     "severity": "critical",
-    "candidates": {"analysis.architecture": "3.11", "analysis.infrastructure": "3.12"},
+    "candidates": {"analysis.architecture": ">=3.12", "analysis.infrastructure": ["3.11"]},
+    "rule": "version_in_range",
+    "reason": "3.11 (analysis.infrastructure) is outside >=3.12 (analysis.architecture)",
+    "evidence": {
+        "analysis.architecture": [
+            {"file": "pyproject.toml", "line": 7, "text": 'requires-python = ">=3.12"'}
+        ],
+        "analysis.infrastructure": [
+            {"file": ".python-version", "line": 1, "text": "3.11", "value": "3.11"}
+        ],
+    },
 }
 WARNING = {
     "id": "c_77d0e412",
@@ -94,7 +104,7 @@ RESULTS: dict[str, Any] = {
     "architecture": {
         "summary": "layered CLI, 3 packages",
         "findings": {
-            "runtime": {"python": "3.11"},
+            "runtime": {"python": ">=3.12"},
             "modules": {"count": 14},
             "entry_points": ["wordstat"],
         },
@@ -106,8 +116,8 @@ RESULTS: dict[str, Any] = {
         "risks": [],
     },
     "infrastructure": {
-        "summary": "CI on 3.12, no Dockerfile",
-        "findings": {"runtime": {"python": "3.12"}, "ci": "github"},
+        "summary": ".python-version 3.11, no Dockerfile",
+        "findings": {"runtime": {"python": ["3.11"]}, "ci": "github"},
         "risks": [{"id": "r_ci", "severity": "high", "title": "no lockfile"}],
     },
 }
@@ -121,7 +131,7 @@ def _iso(ts: float) -> str:
 
 def _synthesis(resolved: bool) -> dict[str, Any]:
     findings = {
-        "runtime": {"python": "3.12" if resolved else "3.11"},
+        "runtime": {"python": ">=3.11" if resolved else ">=3.12"},
         "modules": {"count": 14},
         "entry_points": ["wordstat"],
         "complexity": {"max": 11},
@@ -354,9 +364,9 @@ def complete_history() -> list[tuple[float, str, Payload]]:
                 conflict="c_3f1a9b2e",
                 stage="analysis_synthesis",
                 path="runtime.python",
-                value="3.12",
+                value=">=3.11",
                 picked="analysis.infrastructure",
-                note="CI runs 3.12",
+                note="3.11 is supported",
                 by=OPERATOR,
                 at=at,
             ),
