@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 from engine.evidence import evidence_line
+from engine.next_actions import next_actions
+from engine.operator_text import command
 from engine.report_issues import FAILED, decisions
 from engine.report_summary import stage_duration
 from engine.report_text import as_text, decisions_md, md, md_code, md_row, tidy
 from engine.state import RunState
-from engine.status_view import command, iso
+from engine.status_view import iso
 
 
 def render_continuity(state: RunState) -> str:
@@ -20,9 +22,10 @@ def render_continuity(state: RunState) -> str:
     lines.append(f"- Workspace: {md_code(state.workspace)}")
     lines.append(f"- As of: {iso(state.last_ts or None) or '-'} (event {state.last_seq})")
     lines += _where(state)
-    if state.awaiting:
+    awaiting = next_actions(state)
+    if awaiting:
         lines += ["", "## Awaiting the operator", ""]
-        lines += [f"- {md(item, 300)}" for item in state.awaiting]
+        lines += [f"- {md(item, 300)}" for item in awaiting]
     lines += _open_conflicts_md(state)
     lines += _failed_checkpoints_md(state)
     lines += _failed_agents_md(state)

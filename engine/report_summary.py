@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from engine.finding_paths import canonical_json
+from engine.operator_text import command
 from engine.placeholders import build_argv, run_placeholders
 from engine.state import AgentState, RunState, StageState
-from engine.status_view import command
 from engine.workflow import AgentsStage, CheckpointStage
 
 MONITORING_KEYS = ("metrics_configured", "alerts_defined", "dashboards_created")

@@ -26,6 +26,7 @@ from engine.events import (
 )
 from engine.expressions import ExpressionError, evaluate
 from engine.inputs import inputs_document
+from engine.next_actions import failed_agents_before, next_actions
 from engine.reports import ReportWriter
 from engine.session import RunSession
 from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage
@@ -258,7 +259,7 @@ class StageRunners(RunSession):
         reason = f"checkpoint {spec.id} failed: " + ", ".join(c["id"] for c in failed)
         for action in spec.on_failure:
             if action == "retry_failed" and not st.retry_used:
-                resets = self._failed_agents_before(spec.id)
+                resets = failed_agents_before(self.state, spec.id)
                 if resets:
                     await self.emit(
                         *[
@@ -271,40 +272,7 @@ class StageRunners(RunSession):
                 await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
                 await self.reports.write_stage(spec.id)
                 prefix = "escalated: " if action == "escalate" else ""
-                return ("pause", prefix + reason, self._awaiting(spec, failed))
+                return ("pause", prefix + reason, next_actions(self.state, pausing=True))
         await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
         await self.reports.write_stage(spec.id)
         return ("fail", reason, [])
-
-    def _failed_agents_before(self, checkpoint: str) -> list[tuple[str, str]]:
-        order = self._slice()
-        out = []
-        for sid in reversed(order[: order.index(checkpoint)]):
-            st = self.state.stages[sid]
-            if st.kind == "checkpoint":
-                break
-            if st.kind != "agents":
-                continue
-            for agent in st.primaries():
-                if agent.status in ("failed", "missing") and not st.covered(agent):
-                    out.append((sid, agent.id))
-        return out
-
-    def _awaiting(self, spec: CheckpointStage, failed: list[dict[str, Any]]) -> list[str]:
-        run = self.run_id
-        lines = []
-        for conflict in self.state.open_conflicts():
-            names = list(conflict.candidates)
-            lines.append(
-                f"resolve conflict {conflict.id} ({conflict.path}, {conflict.severity}; "
-                f"candidates {', '.join(names)}): "
-                f"phaseboard resolve {run} {conflict.id} --pick {names[0] if names else 'AGENT'}"
-            )
-        for sid, aid in self._failed_agents_before(spec.id):
-            lines.append(f"retry {sid}.{aid}: phaseboard retry {run} {sid}.{aid}")
-        criteria = ", ".join(c["id"] for c in failed)
-        lines.append(
-            f"or accept the failed criteria ({criteria}): "
-            f"phaseboard accept {run} {spec.id} --note TEXT"
-        )
-        return lines

@@ -10,11 +10,14 @@ import json
 import re
 import shlex
 import textwrap
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from engine.evidence import evidence_line
+from engine.forecast import Forecast
 from engine.metrics import run_metrics
+from engine.next_actions import next_actions
 from engine.sanitize import sanitize_line
 from engine.state import AgentState, AttemptState, ConflictState, RunState, StageState
 from engine.store import RunRow
@@ -52,15 +55,12 @@ def plain(value: Any, limit: int | None = None) -> str:
     return text
 
 
-def command(*words: str) -> str:
-    """A command line the operator can paste: each word shell-quoted where needed."""
-    return " ".join(shlex.quote(word) for word in words)
-
-
 # -- status --json ---------------------------------------------------------------------------
 
 
-def status_document(state: RunState) -> dict[str, Any]:
+def status_document(
+    state: RunState, outlook: Forecast | None = None, now: float | None = None
+) -> dict[str, Any]:
     return {
         "run": _run(state),
         "stages": [_stage(st, state) for st in state.stages.values()],
@@ -79,6 +79,7 @@ def status_document(state: RunState) -> dict[str, Any]:
         ],
         "metrics": run_metrics(state),
         "decisions": [decision_entry(d) for d in state.decisions_log],
+        "progress": outlook.as_dict(time.time() if now is None else now) if outlook else None,
     }
 
 
@@ -93,7 +94,7 @@ def _run(state: RunState) -> dict[str, Any]:
         "ended_at": iso(state.ended_at),
         "duration_s": _duration(state.started_at, state.ended_at),
         "reason": state.reason,
-        "awaiting": list(state.awaiting),
+        "awaiting": next_actions(state),
         "workflow_path": state.workflow_path,
         "run_dir": state.run_dir,
         "params": dict(state.params),
@@ -225,9 +226,9 @@ def runs_item(item: RunRow | RunState, now: float | None = None) -> dict[str, An
 # -- status (for people) ---------------------------------------------------------------------
 
 
-def status_lines(state: RunState) -> list[str]:
+def status_lines(state: RunState, outlook: Forecast | None = None) -> list[str]:
     """A compact plain-text view; every line fits in 80 columns, and commands stay pasteable
-    (a long one is split with a trailing backslash)."""
+    (a long one is split with a trailing backslash). ``outlook`` adds progress and the ETA."""
     run = state.run_id
     lines = [
         f"run {run}  workflow {plain(state.workflow_name)}",
@@ -237,6 +238,8 @@ def status_lines(state: RunState) -> list[str]:
     ]
     if state.reason:
         lines += _wrap(f"reason: {plain(state.reason)}", "  ")
+    if outlook is not None:
+        lines += progress_lines(outlook)
     lines += ["", "stages"]
     for st in state.stages.values():
         lines += _stage_lines(st)
@@ -249,12 +252,34 @@ def status_lines(state: RunState) -> list[str]:
             check = "verified" if p.verified else "unverified"
             lines.append(f"  {p.id:<6} before {where}  {p.files} files  {check}  {p.at}")
             lines += _command_lines(["phaseboard", "rollback", run, p.id], "    ")
-    if state.awaiting:
+    awaiting = next_actions(state)
+    if awaiting:
         lines += ["", "awaiting the operator"]
-        for item in state.awaiting:
+        for item in awaiting:
             lines += _wrap(f"- {plain(item)}", "    ", first="  ")
     lines += ["", f"decision: {state.decision or 'none yet'}"]
     return [_fit(line) for line in lines]
+
+
+def progress_lines(outlook: Forecast) -> list[str]:
+    """Progress, the estimate and its basis, the active agents and the blockers."""
+    eta = "unknown" if outlook.eta_s is None else _span(outlook.eta_s)
+    lines = [
+        f"progress {outlook.percent}% ({outlook.done} of {outlook.total} steps)   eta {eta}",
+        *_wrap(f"({plain(outlook.basis)})", "  ", first="  "),
+    ]
+    if outlook.current:
+        lines += _wrap(f"current: {', '.join(outlook.current)}", "  ")
+    if outlook.active:
+        lines += _wrap(f"active: {', '.join(outlook.active)}", "  ")
+    for blocker in outlook.blockers:
+        lines += _wrap(f"blocker: {plain(blocker.text)}", "  ")
+    return lines
+
+
+def _span(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _fit(line: str) -> str:

@@ -26,6 +26,7 @@ from engine.events import Event, Payload
 from engine.migrations import MIGRATIONS, SCHEMA_VERSION
 from engine.store_control import ControlTables
 from engine.store_core import StoreError
+from engine.store_history import HistoryTables
 from engine.store_logs import LogTables
 from engine.store_rows import (
     Command,
@@ -69,10 +70,11 @@ def _prepare_file(path: Path) -> None:
         os.close(fd)
 
 
-class Store(LogTables, ControlTables):
+class Store(LogTables, ControlTables, HistoryTables):
     """Async access to one phaseboard database: runs, events and snapshots here, logs in
     :class:`~engine.store_logs.LogTables`, commands and the lock in
-    :class:`~engine.store_control.ControlTables`."""
+    :class:`~engine.store_control.ControlTables`, earlier runs' durations in
+    :class:`~engine.store_history.HistoryTables`."""
 
     # -- opening ---------------------------------------------------------------------------
 

@@ -96,6 +96,7 @@ class MainScreen(MainActions, Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.query_one(RunHeader).history = self.pb.history
         self.pb.run_changed.subscribe(self, self.on_batch, immediate=True)
         self.set_interval(1.0, self.tick)
         self.query_one(StageList).focus()

@@ -22,6 +22,8 @@ from textual.theme import Theme
 
 from engine.commands import Outcome
 from engine.events import Event
+from engine.forecast import History
+from engine.next_actions import next_actions
 from engine.runs import NotFound, find_db
 from engine.state import RunState
 from engine.store import Store
@@ -109,6 +111,8 @@ class PhaseboardApp(App[int]):
         self.state = RunState(run_id or "")
         self.events: deque[Event] = deque(maxlen=EVENTS_KEPT)
         self.engine_alive = False
+        self.history = History()
+        """Durations of earlier runs of the open run's workflow (its completion estimate)."""
         self.run_changed: Signal[RunBatch] = Signal(self, "run-changed")
         self._last_status = ""
         self._proc_reported = False
@@ -169,8 +173,14 @@ class PhaseboardApp(App[int]):
         while len(self.screen_stack) > 1:
             await self.pop_screen()
         await self.watcher.start()
+        self.history = await self._history(run_id)
         await self.push_screen(MainScreen())
         self._hold_gc()
+
+    async def _history(self, run_id: str) -> History:
+        """Durations of the earlier completed runs of this run's workflow, for the estimate."""
+        name = self.state.workflow_name
+        return History.of(await self.store.run_durations(name, run_id)) if name else History()
 
     async def _picked(self, run_id: str | None) -> None:
         if run_id is not None and run_id != self.run_id:
@@ -199,7 +209,7 @@ class PhaseboardApp(App[int]):
         if status == before or (not before and status not in ("paused",)):
             return
         if status == "paused":
-            todo = "; ".join(a.split(": phaseboard ", 1)[0] for a in state.awaiting[:3])
+            todo = "; ".join(a.split(": phaseboard ", 1)[0] for a in next_actions(state)[:3])
             self.notify(
                 f"{state.reason}\n{todo}".strip(),
                 title="Run paused: your turn",

@@ -82,14 +82,18 @@ async def runs(args: argparse.Namespace) -> int:
 
 
 async def status(args: argparse.Namespace) -> int:
+    from engine.forecast import History, forecast
     from engine.status_view import status_document, status_lines
 
     async with _opened(args) as store:
         session = await _session(store, args.run)
+        state, now = session.state, time.time()
+        history = History.of(await store.run_durations(state.workflow_name, state.run_id))
+        outlook = forecast(state, history, now) if state.workflow is not None else None
         if args.json:
-            print(json.dumps(status_document(session.state), indent=2, default=str))
+            print(json.dumps(status_document(state, outlook, now), indent=2, default=str))
         else:
-            print("\n".join(status_lines(session.state)))
+            print("\n".join(status_lines(state, outlook)))
         return 0
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.engine import Engine, RunOutcome
 from engine.local_executor import LocalExecutor
+from engine.next_actions import next_actions
 from engine.progress import progress_line
 from engine.runs import (
     UsageError,
@@ -123,7 +124,11 @@ def _closing(session: RunSession, outcome: RunOutcome, *, cd: str | None = None)
     _err(f"  files: {session.run_dir}")
     steps = [f"cd {cd}"] if cd else []
     if outcome.status == "paused":
-        steps += [line.split(": ", 1)[-1] for line in session.state.awaiting]
+        steps += [
+            line.rsplit(": ", 1)[-1]
+            for line in next_actions(session.state)
+            if not line.rsplit(": ", 1)[-1].startswith("phaseboard resume")
+        ]
         steps.append(f"phaseboard resume {rid} --headless")
     elif outcome.status in ("interrupted", "stopped"):
         steps.append(f"phaseboard resume {rid} --headless")
