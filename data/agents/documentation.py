@@ -169,7 +169,7 @@ def main() -> None:
             "findings": {
                 "documentation": {
                     "readme": found_readme,
-                    "docstrings": doc,
+                    "docstrings": {**doc, "min_percent": args.min_docstrings},
                     "broken_links": broken[:50],
                     "changelog": found_changelog,
                     "docs_dir": docs_dir,

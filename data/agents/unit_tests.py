@@ -88,11 +88,24 @@ def run_suite(
     )
     tests = verdict(repo, plan, tally, done, timeout)
     tests["command"] = shlex.join(argv)  # with coverage's wrapper when it measured the run
-    coverage: dict[str, Any] = {}
+    coverage: dict[str, Any] = {"percent": None, "reason": no_coverage(plan, tests)}
     if data_file is not None and tests["status"] in ("passed", "failed") and not done.timed_out:
-        percent = coverage_percent(repo, plan, data_file)
-        coverage = {"percent": percent} if percent is not None else {}
+        coverage = coverage_findings(repo, plan, data_file)
     return tests, coverage
+
+
+def no_coverage(plan: Plan, tests: dict[str, Any]) -> str:
+    """Why this run's coverage was not measured (only read when it was not)."""
+    if plan.kind == "param":
+        return "the test_command parameter runs as it is, not under coverage.py"
+    if plan.runner not in ("pytest", "unittest"):
+        return f"coverage is measured for Python suites only (this one runs {plan.runner})"
+    if not plan.coverage:
+        where = plan.label.removeprefix("in ").removeprefix("with ")
+        return f"coverage is not installed in {where} (phaseboard installs nothing)"
+    if tests["timed_out"]:
+        return "the suite was stopped at its timeout"
+    return "the tests were not run" if tests["status"] == "not_run" else "the suite did not finish"
 
 
 def verdict(
@@ -184,15 +197,28 @@ def cannot_run(repo: Repo, plan: Plan, tally: Tally, done: Completed) -> str:
     return ""
 
 
-def coverage_percent(repo: Repo, plan: Plan, data_file: Path) -> float | None:
+def coverage_findings(repo: Repo, plan: Plan, data_file: Path) -> dict[str, Any]:
+    """coverage.py's total for the run, as it reports it with the project's own configuration:
+    ``percent``, what it measured (``line``, or ``line and branch`` where the project turns branch
+    coverage on) and the statement counts; ``percent`` None and the reason when it could not."""
     report = data_file.with_suffix(".json")
     argv = [str(plan.python), "-m", "coverage", "json", f"--data-file={data_file}"]
     done = project_exec.run_bounded([*argv, "-o", str(report)], repo.root, 60, plan.env)
     if done.returncode != 0 or not report.exists():
-        return None
-    totals = json.loads(report.read_text(encoding="utf-8")).get("totals", {})
-    value = totals.get("percent_covered")
-    return round(float(value), 1) if value is not None else None
+        why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return {"percent": None, "reason": f"coverage.py could not report: {why[:200]}"}
+    data = json.loads(report.read_text(encoding="utf-8"))
+    totals = data.get("totals", {})
+    if totals.get("percent_covered") is None:
+        return {"percent": None, "reason": "coverage.py reported no total"}
+    branch = bool(data.get("meta", {}).get("branch_coverage"))
+    return {
+        "percent": round(float(totals["percent_covered"]), 1),
+        "tool": "coverage.py",
+        "measure": "line and branch" if branch else "line",
+        "covered_lines": totals.get("covered_lines"),
+        "statements": totals.get("num_statements"),
+    }
 
 
 def assess(tests: dict[str, Any], timeout: float, where: str) -> tuple[str, list[dict[str, str]]]:
@@ -250,9 +276,10 @@ def main() -> None:
     agentlib.progress(summary)
     test_files = [f for f in repo.files if is_test_file(f)]
     result: dict[str, Any] = {"tests": tests, **({"coverage": coverage} if coverage else {})}
+    percent = coverage.get("percent")
     agentlib.result(
         {
-            "summary": summary + (f"; coverage {coverage['percent']}%" if coverage else ""),
+            "summary": summary + (f"; coverage {percent}%" if percent is not None else ""),
             "findings": result,
             "risks": risks,
             "dependencies": [f"tool:{tests['runner']}"] if tests["runner"] else [],
