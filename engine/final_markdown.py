@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.quality import metric_detail, metric_text
 from engine.report_summary import MONITORING_KEYS
 from engine.report_text import (
     as_text,
@@ -188,6 +189,8 @@ def _rollback_md(plan: dict[str, Any]) -> list[str]:
 def _metrics_md(metrics: dict[str, Any]) -> list[str]:
     lines = ["", "## Metrics", "", "| Metric | Value |", "|---|---|"]
     for key, value in metrics.items():
+        if key in ("quality_metrics", "agent_performance"):
+            continue
         if isinstance(value, dict):
             for sub, item in value.items():
                 lines.append(md_row(f"{key}.{sub}", item))
@@ -195,4 +198,35 @@ def _metrics_md(metrics: dict[str, Any]) -> list[str]:
                 lines.append(md_row(key, "-"))
         else:
             lines.append(md_row(key, value))
+    lines += _quality_md(metrics.get("quality_metrics") or {})
+    efficiency = (metrics.get("agent_performance") or {}).get("resource_efficiency")
+    return lines + (_efficiency_md(efficiency) if efficiency else [])
+
+
+def _quality_md(quality: dict[str, Any]) -> list[str]:
+    if not quality:
+        return []
+    lines = ["", "### Quality metrics", "", "| Metric | Value | Made of | Source |"]
+    lines.append("|---|---|---|---|")
+    for name, metric in quality.items():
+        text, detail = metric_text(name, metric), metric_detail(name, metric)
+        lines.append(md_row(name.replace("_", " "), text, detail, metric.get("source") or "-"))
+    return lines
+
+
+def _efficiency_md(efficiency: dict[str, Any]) -> list[str]:
+    lines = ["", "### Resource efficiency", ""]
+    lines.append(
+        "CPU time over wall time of the finished attempts (over 1.0: more than one process "
+        "busy; time held back by `cpu_percent` counts as wall time)."
+    )
+    lines += ["", "| Agent | CPU / wall | CPU (s) | Wall (s) | Held back (s) | Attempts |"]
+    lines.append("|---|---|---|---|---|---|")
+    rows = [("the run", efficiency), *efficiency.get("agents", {}).items()]
+    for who, item in rows:
+        text = metric_text("resource_efficiency", item)
+        cells = [f"{item[k]:.1f}" for k in ("cpu_s", "wall_s", "throttled_s")]
+        if item.get("value") is None:
+            cells = ["-"] * len(cells)
+        lines.append(md_row(who, text, *cells, item["attempts"]))
     return lines

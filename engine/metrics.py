@@ -1,9 +1,13 @@
-"""Run metrics derived from the folded state (the seed's key performance indicators)."""
+"""Run metrics derived from the folded state (the seed's key performance indicators).
+
+``quality_metrics`` and ``agent_performance`` come from :mod:`engine.quality`: each metric there
+has a ``value`` (``None`` when the run did not measure it) and its ``source``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from engine.quality import agent_performance, quality_metrics
 from engine.state import RunState
 
 
@@ -56,6 +60,8 @@ def run_metrics(state: RunState) -> dict[str, Any]:
         "rollback_points_verified": sum(1 for p in state.rollback_points if p.verified),
         "rollbacks": len(state.rollbacks),
         "changed_files": len(changed),
+        "quality_metrics": quality_metrics(state),
+        "agent_performance": agent_performance(state),
     }
 
 

@@ -186,6 +186,29 @@ async def test_final_markdown_opens_with_the_verdict(run: Run) -> None:
     assert "| failures_by_category.timeout | 1 |" in text
 
 
+async def test_final_report_has_the_quality_metrics_with_their_sources(run: Run) -> None:
+    report = final_report(run.state)
+    quality = report["metrics"]["quality_metrics"]
+    assert quality["test_coverage"]["value"] is None  # no agent measured it: null, never 0
+    assert quality["documentation_completeness"]["source"] is None
+    assert quality["error_rate"]["by_category"] == {"timeout": 1, "agent_failure": 1}
+    metrics = render_final_markdown(report).split("\n## Metrics\n")[1]
+    assert "quality_metrics." not in metrics and "agent_performance." not in metrics
+    quality_table = metrics.split("### Quality metrics")[1].split("###")[0]
+    assert "| test coverage | not measured | no agent reported findings.coverage.percent | - |" in (
+        quality_table
+    )
+    assert (
+        "| error rate | 50.0% | 2 failed of 4 attempts (timeout 1, agent_failure 1) "
+        "| the run's attempts (rolled-back attempts left out) |"
+    ) in quality_table
+    efficiency = metrics.split("### Resource efficiency")[1]
+    assert "time held back by `cpu_percent` counts as wall time" in efficiency
+    assert "| the run | 0.01 | 0.7 | 63.0 | 0.0 | 3 |" in efficiency
+    assert "| analysis.architecture | 0.01 | 0.7 | 61.5 | 0.0 | 2 |" in efficiency
+    assert "| analysis.infra | not measured | - | - | - | 0 |" in efficiency  # failed at once
+
+
 async def test_a_proceed_run_is_ready(proceed_run: Run) -> None:
     report = final_report(proceed_run.state)
     ready = report["deployment_readiness"]
