@@ -136,6 +136,8 @@ class MainScreen(MainActions, Screen[None]):
             self.query_one(CheckpointView).show(state)
         if batch.first or kinds & {
             "attempt_finished",
+            "agent_finished",
+            "agent_reset",
             "stage_finished",
             "rolled_back",
             "run_status",

@@ -112,6 +112,8 @@ async def test_main_screen_fills_in(tmp_path: Path, workspace: Path) -> None:
         await pilot.press("5")
         spark = screen.query_one("#attempt-spark", Sparkline)
         assert len(list(spark.data or [])) == 3
+        metrics = " ".join(text_of(screen.query_one("#metrics-body")).split())
+        assert "test coverage not measured no agent reported findings.coverage.percent" in metrics
         await pilot.press("3")
         body = text_of(screen.query_one("#checkpoint-body"))
         assert "two_done" in body and "pass" in body

@@ -1,4 +1,5 @@
-"""The Metrics tab: phase durations, success rate, attempt times, retries, memory."""
+"""The Metrics tab: phase durations, success rate, attempt times, retries, memory, and the
+quality metrics (coverage, documentation, error rate, CPU over wall time), each with its source."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Sparkline, Static
 
 from engine.metrics import run_metrics
+from engine.quality import metric_detail, metric_text
 from engine.state import RunState
 from tui.widgets.formatting import duration
 
@@ -67,7 +69,60 @@ def metrics_renderable(metrics: dict[str, Any]) -> Group:
     top = max(durations.values(), default=0.0)
     for sid, secs in durations.items():
         phases.add_row(sid, duration(secs), _bar(secs, top))
-    return Group(summary, Text("phase durations", style="bold underline"), phases)
+    return Group(
+        summary,
+        Text("phase durations", style="bold underline"),
+        phases,
+        Text("quality", style="bold underline"),
+        quality_table(metrics.get("quality_metrics") or {}),
+        Text("cpu time / wall time", style="bold underline"),
+        efficiency_table((metrics.get("agent_performance") or {}).get("resource_efficiency")),
+    )
+
+
+QUALITY_LABELS = {
+    "test_coverage": "test coverage",
+    "documentation_completeness": "documentation",
+    "error_rate": "error rate",
+}
+
+
+def quality_table(quality: dict[str, Any]) -> Table:
+    """One row a metric: its value and what it is made of, and under it where it came from
+    (or why the run did not measure it)."""
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, metric in quality.items():
+        label = QUALITY_LABELS.get(name, name)
+        if metric.get("value") is None:
+            table.add_row(label, "not measured", Text(metric_detail(name, metric), style="dim"))
+            continue
+        table.add_row(label, metric_text(name, metric), metric_detail(name, metric))
+        table.add_row("", "", Text(f"from {metric['source']}", style="dim"))
+    return table
+
+
+def efficiency_table(efficiency: dict[str, Any] | None) -> Table:
+    """CPU time over wall time, the run's and each agent's, with a bar (full at 1.0, one busy
+    process); time held back by ``cpu_percent`` is wall time, shown beside it."""
+    table = Table(box=None, show_header=False, padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(no_wrap=True, justify="right")
+    table.add_column(no_wrap=True)
+    if not efficiency:
+        return table
+    rows = [("the run", efficiency), *efficiency.get("agents", {}).items()]
+    top = max([1.0, *(item["value"] or 0.0 for _, item in rows)])
+    for who, item in rows:
+        value = item.get("value")
+        if value is None:
+            table.add_row(who, "-", Text("no finished attempt", style="dim"))
+            continue
+        held = f" held {duration(item['throttled_s'])}" if item.get("throttled_s") else ""
+        table.add_row(who, f"{value:.2f}", _bar(value, top) + held)
+    return table
 
 
 class MetricsView(VerticalScroll):
