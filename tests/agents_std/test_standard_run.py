@@ -4,6 +4,7 @@ the code agent fails once on purpose and is retried, the runtime conflict pauses
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -57,6 +58,37 @@ def test_sample_pauses_on_the_conflict_then_proceeds_after_resolve(sample_copy: 
         "security",
         "documentation",
     }
+    quality_of_the_report(Path(status["run"]["run_dir"]))
     assert "resolved to `>=3.11`" in (sample_copy / "CHANGELOG.md").read_text()
     assert (sample_copy / "docs" / "ARCHITECTURE.md").read_text().count("```mermaid") == 1
     assert "c_" in (sample_copy / "docs" / "RISKS.md").read_text()
+
+
+def quality_of_the_report(run_dir: Path) -> None:
+    """The final report of the run above has its documentation and error-rate metrics with
+    their sources; coverage only where the unit_tests agent could measure it."""
+    report = json.loads((run_dir / "final_report.json").read_text(encoding="utf-8"))
+    quality = report["metrics"]["quality_metrics"]
+    docs = quality["documentation_completeness"]
+    assert docs["source"].startswith("testing.documentation (")
+    assert (docs["value"], docs["present"], docs["checked"]) == (100.0, 7, 7)
+    errors = quality["error_rate"]  # 11 attempts: code's first failed on purpose
+    assert (errors["value"], errors["failed"], errors["attempts"]) == (0.0909, 1, 11)
+    assert errors["by_category"] == {"agent_failure": 1}
+    # The sample has no environment of its own: its tests run with phaseboard's interpreter
+    # (this one), which measures coverage only where coverage is installed (a dev install is
+    # not enough: pyproject.toml does not ask for it).
+    coverage = quality["test_coverage"]
+    if importlib.util.find_spec("coverage") is None:
+        assert (coverage["value"], coverage["source"]) == (None, None)
+        assert coverage["reason"] == (
+            "testing.unit_tests: coverage is not installed in phaseboard's interpreter "
+            "(phaseboard installs nothing)"
+        )
+    else:
+        assert 0 < coverage["value"] <= 100
+        assert coverage["source"] == "testing.unit_tests (coverage.py, line coverage)"
+    markdown = (run_dir / "final_report.md").read_text(encoding="utf-8")
+    assert "| documentation completeness | " in markdown and "| error rate | " in markdown
+    efficiency = report["metrics"]["agent_performance"]["resource_efficiency"]
+    assert efficiency["value"] > 0 and efficiency["agents"]["testing.unit_tests"]["value"] > 0
