@@ -54,6 +54,7 @@ __all__ = [
     "Extended",
     "Id",
     "Issue",
+    "OnExhausted",
     "Problem",
     "SeverityRule",
     "Stage",
@@ -136,10 +137,36 @@ class Budget(_Model):
     """Stop the attempt once its messages report a higher cost than this."""
 
 
+class OnExhausted(_Model):
+    """How the retry of an attempt stopped at a resource limit (``resource_exhausted``) runs:
+    with the limit that stopped it multiplied by a factor, up to a cap; each further exhaustion
+    multiplies again. When that limit cannot be raised (no factor for it, or already at its cap)
+    and the agent has a ``reduced_scope``, the retry and the ones after it run with that scope
+    (task splitting). Set in ``defaults`` and on an agent: the agent's keys win, one by one."""
+
+    memory_factor: Annotated[float, Field(gt=1)] | None = None
+    """Multiply ``memory_mb`` by this for the retry after an attempt was stopped at it (1.5:
+    half as much again); null: the memory limit stays."""
+    max_memory_mb: Annotated[int, Field(ge=1)] | None = None
+    """``memory_mb`` is never raised above this (null: no cap)."""
+    budget_factor: Annotated[float, Field(gt=1)] | None = None
+    """Multiply the budget's ``tokens`` (or ``cost_usd``) by this for the retry after an attempt
+    went past it; null: the budget stays."""
+    max_budget_tokens: Annotated[int, Field(ge=1)] | None = None
+    """The token budget is never raised above this (null: no cap)."""
+    max_budget_cost_usd: Annotated[float, Field(gt=0)] | None = None
+    """The cost budget is never raised above this (null: no cap)."""
+
+    def merged(self, over: OnExhausted) -> OnExhausted:
+        """This rule with the keys ``over`` sets (an explicit null included) taken from it."""
+        return self.model_copy(update={k: getattr(over, k) for k in over.model_fields_set})
+
+
 class AgentDefaults(_Model):
     """Limits of every agent that does not set its own. An agent that sets ``timeout``,
-    ``idle_timeout``, ``memory_mb`` or ``cpu_percent`` to null has no such limit, whatever these
-    say; ``retries``, ``retry_backoff`` and ``grace`` set to null come from here."""
+    ``idle_timeout``, ``memory_mb``, ``cpu_percent`` or ``on_exhausted`` to null has no such
+    limit, whatever these say; ``retries``, ``retry_backoff`` and ``grace`` set to null come from
+    here."""
 
     timeout: Seconds | None = 300
     """Wall-clock limit of one attempt, in seconds (null: none)."""
@@ -158,6 +185,9 @@ class AgentDefaults(_Model):
     share and resuming it (SIGCONT) after."""
     grace: Annotated[float, Field(ge=0)] = 3.0
     """Seconds between SIGTERM and SIGKILL when an attempt is stopped."""
+    on_exhausted: OnExhausted | None = None
+    """How a retry after ``resource_exhausted`` raises the limit that stopped the attempt (null:
+    it runs with the same limits)."""
 
 
 _LIMITS = tuple(AgentDefaults.model_fields)
@@ -200,7 +230,8 @@ class AgentSpec(_Model):
     standby: bool = False
     """Never started by itself: only as another agent's backup."""
     reduced_scope: dict[str, Any] | None = None
-    """Given to the agent (PHASEBOARD_SCOPE) on its last, reduced-scope retry."""
+    """Given to the agent (PHASEBOARD_SCOPE) on its last, reduced-scope retry; with
+    ``on_exhausted``, from the retry after an exhaustion whose limit could not be raised."""
     output: Literal["messages", "json", "file"] = "messages"
     """Where the result comes from: JSON message lines, the whole stdout, or $PHASEBOARD_OUTPUT."""
     result_schema: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -212,6 +243,9 @@ class AgentSpec(_Model):
     verify: Command | None = None
     """Run after a rollback."""
     budget: Budget | None = None
+    on_exhausted: OnExhausted | None = None
+    """How a retry after ``resource_exhausted`` raises the limit that stopped the attempt; keys
+    left out come from ``defaults``; null: none, whatever ``defaults`` says."""
 
     def argv(self) -> list[str]:
         """The command as an argv list (a single script string with ``shell: true``)."""
@@ -406,8 +440,9 @@ class Workflow(_Model):
 
     def effective(self, agent: AgentT) -> AgentT:
         """A copy of ``agent`` with every limit it leaves unset taken from ``defaults``; a
-        ``timeout``, ``idle_timeout``, ``memory_mb`` or ``cpu_percent`` it sets to null stays
-        None (no limit): told apart from one left out by pydantic's ``model_fields_set``."""
+        ``timeout``, ``idle_timeout``, ``memory_mb``, ``cpu_percent`` or ``on_exhausted`` it
+        sets to null stays None (no limit): told apart from one left out by pydantic's
+        ``model_fields_set``. An ``on_exhausted`` set on both is merged key by key."""
         key = (id(agent), id(self.defaults))
         cached = _EFFECTIVE.get(key)
         if cached is not None and cached[0] is agent and cached[1] is self.defaults:
@@ -418,6 +453,8 @@ class Workflow(_Model):
             for name in _LIMITS
             if getattr(agent, name) is None and name not in explicit
         }
+        if agent.on_exhausted is not None and self.defaults.on_exhausted is not None:
+            update["on_exhausted"] = self.defaults.on_exhausted.merged(agent.on_exhausted)
         copy = agent.model_copy(update=update)
         if len(_EFFECTIVE) >= _EFFECTIVE_KEPT:
             del _EFFECTIVE[next(iter(_EFFECTIVE))]

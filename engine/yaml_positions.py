@@ -29,6 +29,7 @@ from engine.workflow import (
     DecisionCheck,
     DecisionMatrix,
     Extended,
+    OnExhausted,
     SeverityRule,
     Synthesizer,
     Workflow,
@@ -58,6 +59,7 @@ _BY_KEY: dict[str, type[BaseModel]] = {
     "extended": Extended,
     "synthesizer": Synthesizer,
     "budget": Budget,
+    "on_exhausted": OnExhausted,
     "decision": DecisionMatrix,
 }
 _BY_LIST: dict[str, tuple[str, type[BaseModel]]] = {

@@ -180,6 +180,44 @@ def test_an_explicit_null_turns_a_limit_off_and_a_missing_one_inherits() -> None
     assert copied.effective(copied.agent("s", "inherits")).cpu_percent == 25
 
 
+ON_EXHAUSTED = """\
+version: 1
+name: exhausted
+defaults:
+  memory_mb: 512
+  on_exhausted: {memory_factor: 1.5, max_memory_mb: 4096, budget_factor: 2}
+stages:
+  - id: s
+    kind: agents
+    agents:
+      - {id: inherits, run: [x]}
+      - {id: own, run: [x], on_exhausted: {memory_factor: 2, max_budget_tokens: 9000}}
+      - {id: uncapped, run: [x], on_exhausted: {max_memory_mb: null}}
+      - {id: without, run: [x], on_exhausted: null}
+"""
+
+
+def test_on_exhausted_comes_from_defaults_key_by_key() -> None:
+    workflow = parse_workflow(ON_EXHAUSTED, "w.yaml")
+
+    def rule(agent_id: str) -> tuple[object, ...] | None:
+        found = workflow.effective(workflow.agent("s", agent_id)).on_exhausted
+        if found is None:
+            return None
+        return (
+            found.memory_factor,
+            found.max_memory_mb,
+            found.budget_factor,
+            found.max_budget_tokens,
+        )
+
+    assert rule("inherits") == (1.5, 4096, 2.0, None)
+    assert rule("own") == (2.0, 4096, 2.0, 9000)  # the agent's keys win, the others inherit
+    assert rule("uncapped") == (1.5, None, 2.0, None)  # an explicit null drops the cap
+    assert rule("without") is None  # null: no rule, whatever defaults say
+    assert workflow.agent("s", "own").on_exhausted.max_memory_mb is None  # the original
+
+
 def test_the_bundled_unit_tests_agent_runs_without_a_cpu_limit() -> None:
     workflow = load_workflow(resolve_workflow_path("standard"))
     assert workflow.defaults.cpu_percent is not None
@@ -306,6 +344,14 @@ MISTAKES = [
     ("recursive alias", "version: &a [*a]\n", "1:10", "nesting is too deep"),
     ("non-finite number", arch_key("timeout: .inf"),
      "11:18", "timeout: expected a finite number"),
+    ("unknown on_exhausted key", arch_key("on_exhausted: {memory_factr: 2}"), "11:24",
+     "unknown key 'memory_factr' in on_exhausted (did you mean 'memory_factor'?)"),
+    ("negative factor", arch_key("on_exhausted: {budget_factor: -1.5}"), "11:39",
+     "budget_factor: must be greater than 1"),
+    ("factor that lowers", edit("params:", "defaults: {on_exhausted: {memory_factor: 0.5}}\nparams:"),
+     "3:42", "memory_factor: must be greater than 1"),
+    ("cap below one", arch_key("on_exhausted: {max_memory_mb: 0}"), "11:39",
+     "max_memory_mb: must be at least 1"),
 ]  # fmt: skip
 
 
