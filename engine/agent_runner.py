@@ -1,4 +1,5 @@
-"""One agent of one stage: attempts, retries with backoff, reduced scope, failover to a backup.
+"""One agent of one stage: attempts, retries with backoff, reduced scope, limits raised after
+an exhaustion (:mod:`engine.exhaustion`), failover to a backup.
 
 The runner speaks to the executor interface only; everything it learns becomes
 events. Categories and recovery follow INTERFACE.md section 3.
@@ -8,43 +9,35 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.events import AgentFinished, AgentMessage, AttemptFinished, AttemptStarted
-from engine.executor import AttemptExit, AttemptSpec, Executor, LogLine
+from engine.attempt_outcome import (
+    AttemptOutcome,
+    batch_messages,
+    capped,
+    classify,
+    masked_lines,
+)
+from engine.events import (
+    AgentFinished,
+    AgentMessage,
+    AttemptFinished,
+    AttemptStarted,
+    Exhausted,
+)
+from engine.executor import AttemptSpec, Executor
+from engine.exhaustion import Limits, after_exhaustion, with_reduced_scope
 from engine.placeholders import build_argv, run_placeholders
-from engine.results import Message, MessageParser, ResultError, check_result, extract_result
+from engine.results import MessageParser
 from engine.secrets import PieceMasker
 from engine.workflow import AgentSpec
 
 if TYPE_CHECKING:
     from engine.engine import Engine
 
-MESSAGE_CONTENT_CAP = 4000
-EX_DATAERR = 65
-"""An agent that exits 65 says its answer was unusable: data_corruption, retried with feedback."""
-EX_NOTFOUND = 127
-"""As a shell says: something the agent needs is not installed (integration_failure)."""
-
-
-@dataclass
-class AttemptOutcome:
-    ok: bool
-    result: Any = None
-    partial: bool = False
-    category: str | None = None
-    error: str | None = None
-    feedback: str | None = None
-    interrupted: bool = False
-    finished: AttemptFinished | None = None
-    """The attempt's closing event, not yet emitted: it goes in one commit with what follows."""
-
-    def take_finished(self) -> list[AttemptFinished]:
-        """The closing event for whoever emits it, once."""
-        finished, self.finished = self.finished, None
-        return [] if finished is None else [finished]
+__all__ = ["AgentRunner", "AttemptOutcome"]
 
 
 class AgentRunner:
@@ -72,23 +65,38 @@ class AgentRunner:
             backup = _find_agent(stage, self.agent.backup)
             await self._finish(self.agent, "failed", None, reason=f"failed over to {backup.id}")
             return await self._run_one(backup, backup_of=self.agent.id, mode="same")
-        ok = await self._run_one(self.agent, backup_of=None, mode=mode)
+        own = self.engine.state.stages[self.stage_id].agents[self.agent.id]
+        limits = None
+        if own.retry_memory_mb is not None:  # the operator's retry --more-memory
+            limits = replace(
+                self._limits(self.agent),
+                memory_mb=own.retry_memory_mb,
+                reason=own.retry_limits_reason,
+            )
+        ok = await self._run_one(self.agent, backup_of=None, mode=mode, limits=limits)
         if ok or self._abort or not self.agent.backup:
             return ok
         backup = _find_agent(stage, self.agent.backup)
         return await self._run_one(backup, backup_of=self.agent.id, mode="same")
 
-    async def _run_one(self, agent: AgentSpec, *, backup_of: str | None, mode: str) -> bool:
+    def _limits(self, agent: AgentSpec) -> Limits:
+        return Limits.of(self.engine.workflow.effective(agent))
+
+    async def _run_one(
+        self, agent: AgentSpec, *, backup_of: str | None, mode: str, limits: Limits | None = None
+    ) -> bool:
         eff = self.engine.workflow.effective(agent)
+        limits = limits or Limits.of(eff)
         tries = 1 + (eff.retries or 0)
         feedback: str | None = None
         last: AttemptOutcome | None = None
+        split = False  # task splitting: a limit that cannot be raised asks for the reduced scope
         for i in range(tries):
             reduced = agent.reduced_scope is not None and (
-                mode == "reduced" or (i > 0 and i == tries - 1)
+                mode == "reduced" or split or (i > 0 and i == tries - 1)
             )
             last = await self._attempt(
-                agent, backup_of=backup_of, reduced=reduced, feedback=feedback
+                agent, backup_of=backup_of, reduced=reduced, feedback=feedback, limits=limits
             )
             if last.ok:
                 await self._finish(
@@ -102,6 +110,14 @@ class AgentRunner:
             if closing := last.take_finished():
                 await self.engine.emit(*closing)  # alone: a retry follows
             feedback = last.feedback
+            if last.category == "resource_exhausted":
+                step = after_exhaustion(limits, eff.on_exhausted, last.exhausted, last.n)
+                limits = step.limits
+                if not step.raised and eff.on_exhausted and agent.reduced_scope is not None:
+                    split = True
+                    limits = replace(limits, reason=with_reduced_scope(limits.reason))
+            else:
+                limits = replace(limits, reason="")  # a raised limit stays raised
             if i < tries - 1:
                 delay = (eff.retry_backoff or 0) * (2**i)
                 if delay > 0 and not await self.engine.wait_or_stop(delay):
@@ -151,7 +167,13 @@ class AgentRunner:
     # -- one attempt -----------------------------------------------------------------------
 
     async def _attempt(
-        self, agent: AgentSpec, *, backup_of: str | None, reduced: bool, feedback: str | None
+        self,
+        agent: AgentSpec,
+        *,
+        backup_of: str | None,
+        reduced: bool,
+        feedback: str | None,
+        limits: Limits,
     ) -> AttemptOutcome:
         engine = self.engine
         state_agent = engine.state.stages[self.stage_id].agents[agent.id]
@@ -191,7 +213,7 @@ class AgentRunner:
             shell=agent.shell,
             timeout_s=eff.timeout,
             idle_timeout_s=eff.idle_timeout,
-            memory_mb=eff.memory_mb,
+            memory_mb=limits.memory_mb,
             cpu_percent=eff.cpu_percent,
             grace_s=eff.grace if eff.grace is not None else 3.0,
             stdout_tee=str(stdout_file) if agent.output == "json" else None,
@@ -212,10 +234,14 @@ class AgentRunner:
                 pgid=info.pgid if info else None,
                 create_time=info.create_time if info else None,
                 host=info.host if info else "",
+                memory_mb=limits.memory_mb,
+                budget_tokens=limits.tokens,
+                budget_cost_usd=limits.cost_usd,
+                limits_reason=limits.reason,
             )
         )
         parser = MessageParser()
-        budget_error: str | None = None
+        budget_error: tuple[Exhausted, str] | None = None
         try:
             maskers = (
                 {s: PieceMasker(engine.masker) for s in ("stdout", "stderr")}
@@ -226,9 +252,9 @@ class AgentRunner:
             key = (self.stage_id, agent.id, n)
             async for batch in running.lines():
                 if maskers is not None:
-                    batch = _masked(batch, maskers)
+                    batch = masked_lines(batch, maskers)
                 if parse:
-                    for message in _messages(batch, parser):
+                    for message in batch_messages(batch, parser):
                         await engine.emit(
                             AgentMessage(
                                 stage=self.stage_id,
@@ -236,19 +262,20 @@ class AgentRunner:
                                 attempt=n,
                                 message_type=message.message_type,
                                 priority=message.priority,
-                                content=_cap(message.content),
+                                content=capped(message.content),
                             )
                         )
                 await engine.sink.add(key, batch)
                 if budget_error is None:
-                    budget_error = _over_budget(agent, parser)
+                    budget_error = limits.over_budget(parser.tokens, parser.cost_usd)
                     if budget_error is not None:
                         await running.stop("stopped")
             exit_ = await running.wait()
         finally:
             self._running = None
         await engine.sink.flush()
-        outcome = self._classify(agent, exit_, parser, budget_error, stdout_file, output_file)
+        outcome = classify(agent, exit_, parser, budget_error, stdout_file, output_file)
+        outcome.n = n
         for raw in (stdout_file, output_file):  # read now; kept in the store, masked
             raw.unlink(missing_ok=True)
         if outcome.ok:
@@ -269,112 +296,11 @@ class AgentRunner:
             tokens=parser.tokens,
             cost_usd=round(parser.cost_usd, 6),
             partial=outcome.partial,
+            exhausted=outcome.exhausted,
         )
         return outcome
-
-    def _classify(
-        self,
-        agent: AgentSpec,
-        exit_: AttemptExit,
-        parser: MessageParser,
-        budget_error: str | None,
-        stdout_file: Path,
-        output_file: Path,
-    ) -> AttemptOutcome:
-        if budget_error is not None:
-            return AttemptOutcome(False, category="resource_exhausted", error=budget_error)
-        if exit_.reason == "spawn_failed":
-            return AttemptOutcome(False, category="integration_failure", error=exit_.error)
-        if exit_.reason in ("timeout", "idle_timeout"):
-            return AttemptOutcome(False, category="timeout", error=exit_.error or exit_.reason)
-        if exit_.reason == "memory":
-            return AttemptOutcome(False, category="resource_exhausted", error=exit_.error)
-        if exit_.reason == "stopped":
-            return AttemptOutcome(False, error="stopped", interrupted=True)
-        if exit_.exit_code == EX_DATAERR:
-            why = parser.last_error or "the agent reported that its result is unusable (exit 65)"
-            return AttemptOutcome(False, category="data_corruption", error=why, feedback=why)
-        if exit_.exit_code == EX_NOTFOUND:
-            return AttemptOutcome(
-                False,
-                category="integration_failure",
-                error=parser.last_error or "a command the agent needs was not found (exit 127)",
-            )
-        if exit_.exit_code != 0:
-            code = exit_.exit_code
-            what = (
-                f"killed by signal {-code}"
-                if code is not None and code < 0
-                else f"exit code {code}"
-            )
-            return AttemptOutcome(False, category="agent_failure", error=what)
-        try:
-            result = extract_result(agent.output, parser, stdout_file, output_file, exit_.stdout)
-            result, partial = check_result(result, agent.result_schema, agent.accept_partial)
-        except ResultError as exc:
-            return AttemptOutcome(
-                False, category="data_corruption", error=str(exc), feedback=str(exc)
-            )
-        return AttemptOutcome(True, result=result, partial=partial)
 
 
 def _find_agent(stage: Any, agent_id: str) -> AgentSpec:
     """An agent of the stage, extended agents included."""
     return stage.agent(agent_id)
-
-
-def _masked(batch: list[LogLine], maskers: dict[str, PieceMasker]) -> list[LogLine]:
-    """The lines with secrets masked; a piece held back whole (to be joined to the next one,
-    so a secret cut in two is still seen) is left out."""
-    out: list[LogLine] = []
-    for stream, text, ts, partial in batch:
-        text = maskers[stream].piece(text, partial)
-        if text or not partial:
-            out.append((stream, text, ts, partial))
-    return out
-
-
-def _messages(batch: list[LogLine], parser: MessageParser) -> list[Message]:
-    """Messages (other than the result) in the stdout lines of a batch.
-
-    Only a line that may be JSON goes to the parser: one that starts with ``{`` or a blank, a
-    piece of a long line, or the rest of one being assembled.
-    """
-    found: list[Message] = []
-    pending = parser.pending
-    for stream, text, _, partial in batch:
-        if not (partial or pending or text[:1] in "{ \t") or stream != "stdout":
-            continue
-        message = parser.feed(_unshared(text) if partial else text, partial)
-        pending = parser.pending
-        if message is not None and message.message_type != "result":
-            found.append(message)
-    return found
-
-
-def _unshared(text: str) -> str:
-    """A copy of a piece the parser may keep while it assembles a long line.
-
-    Binding a string in SQLite caches its UTF-8 form inside the string object for as long as
-    it lives: the piece stored by the log sink would keep that second copy while the parser
-    holds it (up to its cap of characters, 1 to 3 bytes each, on top of the text).
-    """
-    return "".join((text, ""))
-
-
-def _over_budget(agent: AgentSpec, parser: MessageParser) -> str | None:
-    budget = agent.budget
-    if budget is None:
-        return None
-    if budget.tokens is not None and parser.tokens > budget.tokens:
-        return f"token budget exceeded: {parser.tokens} > {budget.tokens}"
-    if budget.cost_usd is not None and parser.cost_usd > budget.cost_usd:
-        return f"cost budget exceeded: ${parser.cost_usd:.4f} > ${budget.cost_usd:.4f}"
-    return None
-
-
-def _cap(content: Any) -> Any:
-    text = content if isinstance(content, str) else json.dumps(content, default=str)
-    if len(text) <= MESSAGE_CONTENT_CAP:
-        return content
-    return text[:MESSAGE_CONTENT_CAP] + f"… ({len(text) - MESSAGE_CONTENT_CAP} more chars)"

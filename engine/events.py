@@ -26,6 +26,8 @@ Category = Literal[
     "agent_failure", "timeout", "data_corruption", "resource_exhausted", "integration_failure"
 ]
 Verdict = Literal["PROCEED", "CONDITIONAL_PROCEED", "BLOCK"]
+Exhausted = Literal["memory", "tokens", "cost_usd"]
+"""The limit that stopped a ``resource_exhausted`` attempt: ``memory_mb``, or its budget's."""
 
 
 class Payload(BaseModel):
@@ -82,6 +84,16 @@ class AttemptStarted(Payload):
     pgid: int | None = None
     create_time: float | None = None
     host: str = ""
+    memory_mb: int | None = None
+    """The memory limit the attempt ran with (None: none, or a run recorded before limits were
+    kept)."""
+    budget_tokens: int | None = None
+    """The token budget it ran with (None: none)."""
+    budget_cost_usd: float | None = None
+    """The cost budget it ran with (None: none)."""
+    limits_reason: str = ""
+    """Why its limits are not the workflow's (or the attempt before's): raised by
+    ``on_exhausted`` after an exhaustion, left at a cap, or raised by an operator's retry."""
 
 
 class AttemptFinished(Payload):
@@ -105,6 +117,9 @@ class AttemptFinished(Payload):
     tokens: int = 0
     cost_usd: float = 0.0
     partial: bool = False
+    exhausted: Exhausted | None = None
+    """For ``resource_exhausted``: the limit that stopped the attempt (None in runs recorded
+    before it was kept)."""
 
 
 class AgentMessage(Payload):
@@ -139,6 +154,11 @@ class AgentReset(Payload):
     by: str = ""
     checkpoint: str | None = None
     """Set when a checkpoint's retry_failed asked for it, rather than an operator."""
+    memory_mb: int | None = None
+    """The memory limit of the next attempt, raised by the operator (``retry --more-memory``);
+    None: the agent's own."""
+    limits_reason: str = ""
+    """Why, as the next attempt records it."""
 
 
 class Consolidated(Payload):

@@ -28,7 +28,10 @@ def progress_line(event: Event) -> str | None:
     if kind == "attempt_started":
         scope = " (reduced scope)" if d.get("scope") == "reduced" else ""
         backup = f" (backup of {d['backup_of']})" if d.get("backup_of") else ""
-        return f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} started{scope}{backup}"
+        limits = f" ({d['limits_reason']})" if d.get("limits_reason") else ""
+        return sanitize_line(
+            f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} started{scope}{backup}{limits}"
+        )
     if kind == "attempt_finished":
         if d["status"] == "succeeded":
             return f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} succeeded in {d['duration_s']:.1f}s"

@@ -54,6 +54,14 @@ class AttemptState:
     host: str = ""
     rolled_back: bool = False
     partial: bool = False
+    memory_mb: int | None = None
+    """The memory limit the attempt ran with; None: none (or not recorded, in older runs)."""
+    budget_tokens: int | None = None
+    budget_cost_usd: float | None = None
+    limits_reason: str = ""
+    """Why its limits are not the workflow's: see :class:`engine.events.AttemptStarted`."""
+    exhausted: str | None = None
+    """For ``resource_exhausted``: ``memory``, ``tokens`` or ``cost_usd``."""
 
 
 @dataclass
@@ -69,6 +77,9 @@ class AgentState:
     reason: str = ""
     retry_mode: str = "same"
     """How the next run of this agent goes, after an operator's retry (same, reduced, backup)."""
+    retry_memory_mb: int | None = None
+    """The memory of the next attempt, raised by an operator's ``retry --more-memory``."""
+    retry_limits_reason: str = ""
     attempts: list[AttemptState] = field(default_factory=list)
 
     @property
@@ -297,6 +308,8 @@ class RunState:
         if d.get("backup_of"):
             agent.backup_of = d["backup_of"]
         agent.retry_mode = "same"
+        agent.retry_memory_mb = None
+        agent.retry_limits_reason = ""
         agent.attempts.append(
             AttemptState(
                 n=d["attempt"],
@@ -306,6 +319,10 @@ class RunState:
                 pgid=d.get("pgid"),
                 create_time=d.get("create_time"),
                 host=d.get("host", ""),
+                memory_mb=d.get("memory_mb"),
+                budget_tokens=d.get("budget_tokens"),
+                budget_cost_usd=d.get("budget_cost_usd"),
+                limits_reason=d.get("limits_reason", ""),
             )
         )
 
@@ -327,6 +344,7 @@ class RunState:
         attempt.tokens = d.get("tokens", 0)
         attempt.cost_usd = d.get("cost_usd", 0.0)
         attempt.partial = d.get("partial", False)
+        attempt.exhausted = d.get("exhausted")
         attempt.ended_at = event.ts
 
     def _on_agent_message(self, event: Event, d: dict[str, Any]) -> None:
@@ -346,7 +364,10 @@ class RunState:
         agent.status = "pending"
         agent.result = None
         agent.retry_mode = d.get("mode", "same")
-        agent.reason = f"retry requested ({agent.retry_mode})"
+        agent.retry_memory_mb = d.get("memory_mb")
+        agent.retry_limits_reason = d.get("limits_reason", "")
+        more = f", {agent.retry_memory_mb} MB" if agent.retry_memory_mb else ""
+        agent.reason = f"retry requested ({agent.retry_mode}{more})"
         for other in st.agents.values():
             if other.backup_of == agent.id and other.status != "pending":
                 other.status = "rolled_back" if other.status == "succeeded" else other.status
@@ -361,6 +382,7 @@ class RunState:
                     "mode": agent.retry_mode,
                     "by": d.get("by", ""),
                     "at": event.ts,
+                    **({"memory_mb": agent.retry_memory_mb} if agent.retry_memory_mb else {}),
                 }
             )
         if st.status != "running":

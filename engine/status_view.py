@@ -169,6 +169,11 @@ def _attempt(a: AttemptState) -> dict[str, Any]:
         "rolled_back": a.rolled_back,
         "started_at": iso(a.started_at),
         "ended_at": iso(a.ended_at),
+        "memory_mb": a.memory_mb,
+        "budget_tokens": a.budget_tokens,
+        "budget_cost_usd": a.budget_cost_usd,
+        "limits_reason": a.limits_reason,
+        "exhausted": a.exhausted,
     }
 
 
@@ -335,6 +340,10 @@ def _stage_lines(st: StageState) -> list[str]:
         if last is not None and last.cpu_limit:
             held = "paused" if last.cpu_limit == "signals" else "throttled"
             lines.append(f"          cpu limit: {last.cpu_limit} ({held} {last.throttled_s:.1f}s)")
+        for attempt in live:  # limits raised (or left at a cap) after an exhaustion
+            if attempt.limits_reason:
+                text = f"attempt {attempt.n}: {plain(attempt.limits_reason)}"
+                lines += _wrap(text, " " * 12, first=" " * 10)
     return lines
 
 

@@ -65,6 +65,10 @@ def main() -> int:
     p.add_argument("--tail-blob", type=int, default=0, help="bytes with NUL, no newline, last")
     p.add_argument("--print-escaped", default="", help="print this text, backslash escapes decoded")
     p.add_argument("--wait-file", help="wait (up to 60 s) until this file exists")
+    p.add_argument("--alloc-mb", type=int, default=0, help="hold this many MiB (touched)")
+    p.add_argument(
+        "--alloc-mb-scoped", type=int, help="with PHASEBOARD_SCOPE set: hold this many instead"
+    )
     a = p.parse_args()
 
     attempt = int(os.environ.get("PHASEBOARD_ATTEMPT", "1"))
@@ -92,6 +96,13 @@ def main() -> int:
         deadline = time.monotonic() + 60
         while not Path(a.wait_file).exists() and time.monotonic() < deadline:
             time.sleep(0.01)
+    scoped = a.alloc_mb_scoped is not None and os.environ.get("PHASEBOARD_SCOPE")
+    hoard = [
+        b"\x01" * (10 * 1024 * 1024)
+        for _ in range((a.alloc_mb_scoped if scoped else a.alloc_mb) // 10)
+    ]
+    if hoard:
+        print(f"holding {10 * len(hoard)} MiB", flush=True)
     if a.tokens or a.cost:
         print(message("info", "spent", tokens=a.tokens, cost_usd=a.cost), flush=True)
     if a.sleep:

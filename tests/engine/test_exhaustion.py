@@ -1,0 +1,154 @@
+"""A retry after resource exhaustion: the limit raised (capped), the task split, the operator's
+``retry --more-memory``; with real agent processes that hold real memory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from engine.exhaustion import Limits, after_exhaustion
+from engine.workflow import OnExhausted
+from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
+
+HOG = agent_cmd("--alloc-mb", "100", "--sleep", "1")
+"""Holds 100 MiB (about 112 MiB resident with the interpreter) for a second, then succeeds:
+past a 60 or 100 MB limit, within 150."""
+
+
+def limits_of(state, agent: str = "a") -> list[tuple[object, ...]]:
+    return [
+        (a.n, a.status, a.category, a.memory_mb, a.scope, a.limits_reason)
+        for a in state.stages["s"].agents[agent].attempts
+    ]
+
+
+def test_memory_exhaustion_is_retried_with_the_limit_raised(
+    tmp_path: Path, workspace: Path
+) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        one_stage(
+            f"      - {{id: a, memory_mb: 60, grace: 0.5, run: {HOG}}}",
+            defaults="{timeout: 30, retries: 1, retry_backoff: 0,"
+            " on_exhausted: {memory_factor: 3, max_memory_mb: 4096}}",
+        )
+    )
+    run = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    reason = "memory 60 → 180 MB after attempt 1 was stopped at 60 MB"
+    assert f"attempt 2 started ({reason})" in run.stderr  # the headless progress line
+
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    first, second = status["stages"][0]["agents"][0]["attempts"]
+    assert (first["category"], first["exhausted"], first["memory_mb"]) == (
+        "resource_exhausted",
+        "memory",
+        60,
+    )
+    assert first["limits_reason"] == ""
+    assert (second["status"], second["memory_mb"], second["limits_reason"]) == (
+        "succeeded",
+        180,
+        reason,
+    )
+    assert second["budget_tokens"] is None and second["budget_cost_usd"] is None
+    text = run_cli("status", "last", cwd=workspace).stdout
+    assert f"attempt 2: {reason}" in text
+
+
+async def test_the_cap_holds_and_an_exhaustion_at_it_fails_as_before(
+    tmp_path: Path, workspace: Path
+) -> None:
+    yaml = one_stage(
+        "      - id: a\n"
+        "        memory_mb: 60\n"
+        "        grace: 0.5\n"
+        "        retries: 2\n"
+        "        retry_backoff: 0\n"
+        "        on_exhausted: {memory_factor: 3, max_memory_mb: 100}\n"
+        f"        run: {HOG}\n"
+    )
+    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    assert outcome.exit_code == 1
+    assert state.stages["s"].agents["a"].status == "failed"
+    exhausted = ("failed", "resource_exhausted")
+    assert limits_of(state) == [
+        (1, *exhausted, 60, "full", ""),
+        (2, *exhausted, 100, "full", "memory 60 → 100 MB, its cap, after attempt 1 was stopped at 60 MB"),
+        (3, *exhausted, 100, "full",
+         "memory not adjusted, at its cap (max_memory_mb 100): attempt 2 was stopped at 100 MB"),
+    ]  # fmt: skip
+
+
+async def test_a_limit_at_its_cap_splits_the_task(tmp_path: Path, workspace: Path) -> None:
+    hog = agent_cmd("--alloc-mb", "100", "--alloc-mb-scoped", "10", "--sleep", "1")
+    yaml = one_stage(
+        "      - id: a\n"
+        "        memory_mb: 60\n"
+        "        grace: 0.5\n"
+        "        retries: 4\n"
+        "        retry_backoff: 0\n"
+        "        reduced_scope: {depth: 1}\n"
+        f"        run: {hog}\n",
+        defaults="{timeout: 30, on_exhausted: {memory_factor: 3, max_memory_mb: 100}}",
+    )
+    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    assert outcome.exit_code == 0
+    exhausted = ("failed", "resource_exhausted")
+    assert limits_of(state) == [
+        (1, *exhausted, 60, "full", ""),
+        (2, *exhausted, 100, "full", "memory 60 → 100 MB, its cap, after attempt 1 was stopped at 60 MB"),
+        (3, "succeeded", None, 100, "reduced",
+         "memory not adjusted, at its cap (max_memory_mb 100): attempt 2 was stopped at 100 MB;"
+         " runs with its reduced scope"),
+    ]  # fmt: skip
+
+
+async def test_without_on_exhausted_a_retry_runs_with_the_same_limit(
+    tmp_path: Path, workspace: Path
+) -> None:
+    yaml = one_stage(
+        f"      - {{id: a, memory_mb: 60, grace: 0.5, retries: 1, retry_backoff: 0, run: {HOG}}}"
+    )
+    _, state, _ = await run_inline(tmp_path, workspace, yaml)
+    exhausted = ("failed", "resource_exhausted")
+    assert limits_of(state) == [(1, *exhausted, 60, "full", ""), (2, *exhausted, 60, "full", "")]
+
+
+async def test_a_budget_exhaustion_is_retried_with_the_budget_raised(
+    tmp_path: Path, workspace: Path
+) -> None:
+    yaml = one_stage(
+        "      - id: a\n"
+        "        retries: 1\n"
+        "        retry_backoff: 0\n"
+        "        budget: {tokens: 100, cost_usd: 1}\n"
+        "        on_exhausted: {budget_factor: 10, max_budget_tokens: 5000}\n"
+        f"        run: {agent_cmd('--tokens', '500')}\n"
+    )
+    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    assert outcome.exit_code == 0
+    first, second = state.stages["s"].agents["a"].attempts
+    assert (first.category, first.exhausted, first.budget_tokens) == (
+        "resource_exhausted",
+        "tokens",
+        100,
+    )
+    assert (second.status, second.budget_tokens, second.budget_cost_usd) == ("succeeded", 1000, 1)
+    assert second.limits_reason == (
+        "token budget 100 → 1000 tokens after attempt 1 was stopped at 100 tokens"
+    )
+
+
+def test_a_cost_budget_is_raised_to_its_cap_and_then_stays() -> None:
+    rule = OnExhausted(budget_factor=2, max_budget_cost_usd=0.75)
+    step = after_exhaustion(Limits(tokens=10, cost_usd=0.5), rule, "cost_usd", 1)
+    assert step.raised and (step.limits.tokens, step.limits.cost_usd) == (10, 0.75)
+    assert step.limits.reason == (
+        "cost budget $0.5000 → $0.7500, its cap, after attempt 1 was stopped at $0.5000"
+    )
+    again = after_exhaustion(step.limits, rule, "cost_usd", 2)
+    assert not again.raised and again.limits.cost_usd == 0.75
+    assert again.limits.reason.startswith("cost budget not adjusted, at its cap")
+    other = after_exhaustion(step.limits, rule, "memory", 2)  # no memory_factor: nothing to raise
+    assert not other.raised and other.limits.memory_mb is None and other.limits.reason == ""
