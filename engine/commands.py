@@ -20,6 +20,7 @@ from engine.events import (
     Payload,
     RunStatusChanged,
 )
+from engine.exhaustion import more_memory
 from engine.rollback import find_point, roll_back
 from engine.session import RunSession, now_iso
 from engine.store import Command
@@ -107,11 +108,18 @@ async def _retry(session: RunSession, cmd: Command, live: bool) -> tuple[list[Pa
         raise CommandRejected(f"{ref} has no backup agent")
     if mode == "reduced" and agent.reduced_scope is None:
         raise CommandRejected(f"{ref} has no reduced_scope")
-    payloads: list[Payload] = [
-        AgentReset(stage=stage_id, agent=agent_id, mode=mode, by=cmd.operator)  # type: ignore[arg-type]
-    ]
-    payloads += _paused_hint(session, live, f"retry of {ref} requested")
-    return payloads, f"{ref} will run again ({mode})"
+    reset = AgentReset(stage=stage_id, agent=agent_id, mode=mode, by=cmd.operator)  # type: ignore[arg-type]
+    how = mode
+    if cmd.args.get("more_memory"):
+        if mode == "backup":
+            raise CommandRejected(f"more memory is for {ref} itself, not with its backup")
+        plan = more_memory(session.workflow.effective(agent), current, cmd.operator)
+        if plan.refused:
+            raise CommandRejected(f"{ref} cannot get more memory: {plan.refused}")
+        reset = reset.model_copy(update={"memory_mb": plan.memory_mb, "limits_reason": plan.reason})
+        how += f", memory {plan.current} → {plan.memory_mb} MB"
+    payloads: list[Payload] = [reset, *_paused_hint(session, live, f"retry of {ref} requested")]
+    return payloads, f"{ref} will run again ({how})"
 
 
 def _candidate(candidates: dict[str, Any], pick: str) -> str:

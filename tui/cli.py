@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode = retry.add_mutually_exclusive_group()
     mode.add_argument("--reduced-scope", action="store_true")
     mode.add_argument("--backup", action="store_true")
+    retry.add_argument(
+        "--more-memory",
+        action="store_true",
+        help="raise memory_mb by the agent's on_exhausted memory_factor (1.5 without one)",
+    )
 
     resolve = add("resolve", "settle a conflict by picking an agent's value or giving one")
     resolve.add_argument("run")

@@ -31,7 +31,10 @@ async def retry(args: argparse.Namespace) -> int:
     mode = "reduced" if args.reduced_scope else "backup" if args.backup else "same"
     if "." not in args.agent:
         raise UsageError(f"AGENT must be STAGE.AGENT, got {args.agent!r}")
-    return await _command(args, "retry", {"agent": args.agent, "mode": mode})
+    payload: dict[str, Any] = {"agent": args.agent, "mode": mode}
+    if args.more_memory:
+        payload["more_memory"] = True
+    return await _command(args, "retry", payload)
 
 
 async def resolve(args: argparse.Namespace) -> int:

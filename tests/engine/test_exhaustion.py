@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from engine.exhaustion import Limits, after_exhaustion
+from engine.session import operator_name
 from engine.workflow import OnExhausted
 from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
 
@@ -152,3 +153,37 @@ def test_a_cost_budget_is_raised_to_its_cap_and_then_stays() -> None:
     assert again.limits.reason.startswith("cost budget not adjusted, at its cap")
     other = after_exhaustion(step.limits, rule, "memory", 2)  # no memory_factor: nothing to raise
     assert not other.raised and other.limits.memory_mb is None and other.limits.reason == ""
+
+
+def test_cli_retry_with_more_memory(tmp_path: Path, workspace: Path) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        one_stage(
+            f"      - {{id: a, memory_mb: 100, grace: 0.5, run: {HOG},"
+            " on_exhausted: {memory_factor: 2}}\n"
+            f"      - {{id: b, run: {agent_cmd()}}}\n"
+        )
+    )
+    run = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
+    assert run.returncode == 1, run.stderr  # retries: 0, the stage failed
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    assert status["run"]["status"] == "failed"
+
+    refused = run_cli("retry", "last", "s.b", "--more-memory", cwd=workspace)
+    assert refused.returncode == 1
+    assert "s.b cannot get more memory: it has no memory limit (memory_mb)" in refused.stderr
+    ok = run_cli("retry", "last", "s.a", "--more-memory", cwd=workspace)
+    assert ok.returncode == 0, ok.stderr
+    assert "s.a will run again (same, memory 100 → 200 MB)" in ok.stdout
+    resumed = run_cli("resume", "last", "--headless", cwd=workspace)
+    assert resumed.returncode == 0, resumed.stderr
+
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    first, second = status["stages"][0]["agents"][0]["attempts"]
+    assert (first["category"], first["memory_mb"]) == ("resource_exhausted", 100)
+    assert (second["status"], second["memory_mb"]) == ("succeeded", 200)
+    assert second["limits_reason"] == (
+        f"memory 100 → 200 MB: retry with 2x memory by {operator_name()}"
+    )
+    [decision] = status["decisions"]
+    assert (decision["kind"], decision["memory_mb"]) == ("retry", 200)
