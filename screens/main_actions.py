@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding, BindingType
 from textual.widgets import TabbedContent
 
+from engine.exhaustion import last_attempt, more_memory, stopped_for_memory
 from engine.workflow import AgentsStage
 from screens.modals import AcceptModal, ConfirmModal, RetryModal
 
@@ -20,7 +21,7 @@ MAIN_BINDINGS: list[BindingType] = [
         "retry",
         "retry",
         id="main.retry",
-        tooltip="Run the focused agent again: same, reduced scope, or its backup",
+        tooltip="Run the focused agent again: same, reduced scope, its backup, or more memory",
     ),
     Binding(
         "c",
@@ -126,17 +127,31 @@ class MainActions:
                 markup=False,
             )
             return
-        if state.stages[stage_id].agents[agent_id].status == "running":
+        current = state.stages[stage_id].agents[agent_id]
+        if current.status == "running":
             self.notify(f"{stage_id}.{agent_id} is running now", severity="warning", markup=False)
             return
         reduced = json.dumps(agent.reduced_scope) if agent.reduced_scope is not None else None
         ref = f"{stage_id}.{agent_id}"
+        workflow = state.workflow
+        assert workflow is not None  # it gave the agents stage above
+        plan = more_memory(workflow.effective(agent), current)
+        offer, why_not = None, "only after an attempt stopped at its memory limit"
+        if plan.refused:
+            why_not = plan.refused
+        elif stopped_for_memory(last_attempt(current)):
+            offer = f"{plan.factor:g}x memory: {plan.current} → {plan.memory_mb} MB"
 
         def chosen(mode: str | None) -> None:
-            if mode:
+            if mode == "more_memory":
+                self.pb.command("retry", {"agent": ref, "mode": "same", "more_memory": True})
+            elif mode:
                 self.pb.command("retry", {"agent": ref, "mode": mode})
 
-        self.pb.push_screen(RetryModal(ref, reduced=reduced, backup=agent.backup), chosen)
+        modal = RetryModal(
+            ref, reduced=reduced, backup=agent.backup, more_memory=offer, no_more_memory=why_not
+        )
+        self.pb.push_screen(modal, chosen)
 
     def action_conflicts(self) -> None:
         self.open_conflicts(None)

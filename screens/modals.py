@@ -14,20 +14,34 @@ from tui.widgets.formatting import agent_text
 
 
 class RetryModal(ModalScreen[str | None]):
-    """How to run an agent again: as configured, with its reduced scope, or its backup."""
+    """How to run an agent again: as configured, with its reduced scope, its backup, or (after
+    an attempt stopped at its memory limit) with more memory."""
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Cancel", id="modal.cancel"),
         Binding("s", "choose('same')", "Same", show=False),
         Binding("r", "choose('reduced')", "Reduced", show=False),
         Binding("b", "choose('backup')", "Backup", show=False),
+        Binding("m", "choose('more_memory')", "More memory", show=False),
     ]
 
-    def __init__(self, agent_ref: str, *, reduced: str | None, backup: str | None) -> None:
+    def __init__(
+        self,
+        agent_ref: str,
+        *,
+        reduced: str | None,
+        backup: str | None,
+        more_memory: str | None = None,
+        no_more_memory: str = "only after an attempt stopped at its memory limit",
+    ) -> None:
+        """``more_memory``: what a retry with more memory gives (``1.5x memory: 1024 → 1536
+        MB``), offered when set; else ``no_more_memory`` says why not."""
         super().__init__(classes="pb-modal")
         self.agent_ref = agent_ref
         self.reduced = reduced
         self.backup = backup
+        self.more_memory = more_memory
+        self.no_more_memory = no_more_memory
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -45,6 +59,15 @@ class RetryModal(ModalScreen[str | None]):
                 if self.backup
                 else Option(Text("b  backup: (none configured)"), id="backup", disabled=True)
             )
+            options.append(
+                Option(Text(f"m  retry with {self.more_memory}"), id="more_memory")
+                if self.more_memory
+                else Option(
+                    Text(f"m  more memory: ({self.no_more_memory})"),
+                    id="more_memory",
+                    disabled=True,
+                )
+            )
             yield OptionList(*options, id="retry-modes")
             yield Static("enter choose · esc cancel", classes="dialog-keys")
 
@@ -55,6 +78,13 @@ class RetryModal(ModalScreen[str | None]):
     def action_choose(self, mode: str) -> None:
         if (mode == "reduced" and self.reduced is None) or (mode == "backup" and not self.backup):
             self.notify(f"{self.agent_ref} has no {mode} option", severity="warning", markup=False)
+            return
+        if mode == "more_memory" and not self.more_memory:
+            self.notify(
+                f"more memory for {self.agent_ref}: {self.no_more_memory}",
+                severity="warning",
+                markup=False,
+            )
             return
         self.dismiss(mode)
 

@@ -104,3 +104,25 @@ stages:
       - id: write_more
         run: {agent_cmd("--write", "CHANGELOG.md=entry")}
 """
+
+
+def memory_flow() -> str:
+    """An agent that holds about 112 MiB against a 100 MB limit: stopped, until given more."""
+    return f"""
+version: 1
+name: memory
+defaults: {{timeout: 30, retries: 0, retry_backoff: 0}}
+stages:
+  - id: analysis
+    kind: agents
+    agents:
+      - id: hog
+        memory_mb: 100
+        grace: 0.5
+        run: {agent_cmd("--alloc-mb", "100", "--sleep", "1")}
+  - id: review
+    kind: checkpoint
+    criteria:
+      - {{id: all_done, expr: "stages.analysis.succeeded == stages.analysis.total"}}
+    on_failure: [manual_resolution]
+"""

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, OptionList
 
 from screens.conflicts import CandidateCard, ConflictScreen
 from screens.main import MainScreen
 from screens.modals import AcceptModal, ConfirmModal, RetryModal
 from screens.rollback import RollbackScreen
-from tests.tui.flows import accept_flow, conflict_flow, retry_flow, write_flow
+from tests.tui.flows import accept_flow, conflict_flow, memory_flow, retry_flow, write_flow
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, tree_digest, wait_for
 from tui.app import PhaseboardApp
 from tui.widgets.agent_pane import AgentGrid
@@ -49,6 +49,43 @@ async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -
         assert [a.status for a in flaky.attempts] == ["failed", "succeeded"]
         assert app.state.decisions_log[0]["kind"] == "retry"
         await wait_for(pilot, lambda: not banner.has_class("-shown"), "the banner to go")
+
+
+async def test_a_memory_exhausted_agent_is_retried_with_more_memory(
+    tmp_path: Path, workspace: Path
+) -> None:
+    db, run_id = await make_run(tmp_path, workspace, memory_flow())
+    app = PhaseboardApp(db, run_id, poll_interval=0.05)
+    async with engine_in_loop(db, run_id), app.run_test(size=(100, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.status == "paused", "the pause")
+        hog = app.state.stages["analysis"].agents["hog"]
+        assert [(a.category, a.memory_mb) for a in hog.attempts] == [("resource_exhausted", 100)]
+        screen = app.screen
+        assert isinstance(screen, MainScreen)
+        await pilot.press("up")  # from the checkpoint to the analysis stage
+        grid = screen.query_one(AgentGrid)
+        await wait_for(pilot, lambda: grid.agent_ids == ["hog"], "the analysis pane")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.focused_agent == "hog", "focus on hog")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, RetryModal), "the retry dialog")
+        option = app.screen.query_one("#retry-modes", OptionList).get_option("more_memory")
+        assert not option.disabled
+        assert "retry with 1.5x memory: 100 → 150 MB" in str(option.prompt)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.state.status == "completed", "the run to complete")
+        hog = app.state.stages["analysis"].agents["hog"]
+        assert [(a.status, a.memory_mb) for a in hog.attempts] == [
+            ("failed", 100),
+            ("succeeded", 150),
+        ]
+        assert hog.attempts[1].limits_reason.startswith("memory 100 → 150 MB: retry with 1.5x")
+        assert app.state.decisions_log[0]["memory_mb"] == 150
+        pane = grid.pane("hog")
+        assert pane is not None
+        await wait_for(
+            pilot, lambda: "mem 100→150MB" in text_of(pane.query_one(".pane-info")), "the pane"
+        )
 
 
 async def test_conflicts_resolved_on_screen_then_accept(tmp_path: Path, workspace: Path) -> None:

@@ -18,6 +18,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from engine.exhaustion import limits_change
 from engine.state import AgentState, StageState
 from engine.store import StoredLog
 from engine.workflow import Workflow
@@ -249,6 +250,8 @@ class AgentPane(Vertical, can_focus=True):
             info.append(f"  {duration(took)}")
             peak = max((a.peak_rss_mb for a in live), default=0.0)
             info.append(f"  {peak:.0f}MB" if peak else "  -MB", style="dim")
+            if changed := limits_change(live[-2] if len(live) > 1 else None, current):
+                info.append(f"  {changed}", style="bold")  # raised after an exhaustion
             if current.throttled_s:  # held to cpu_percent: paused (signals) or throttled (cgroup)
                 held = "throttled" if (current.cpu_limit or "").startswith("cgroup") else "paused"
                 info.append(f"  {held} {duration(current.throttled_s)}", style="dim")
