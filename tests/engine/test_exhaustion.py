@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.exhaustion import Limits, after_exhaustion
+from engine.events import Event
+from engine.exhaustion import Limits, after_exhaustion, more_memory, stopped_for_memory
 from engine.session import operator_name
-from engine.workflow import OnExhausted
+from engine.state import AgentState, AttemptState, RunState
+from engine.workflow import AgentSpec, OnExhausted
 from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
 
 HOG = agent_cmd("--alloc-mb", "100", "--sleep", "1")
@@ -153,6 +155,41 @@ def test_a_cost_budget_is_raised_to_its_cap_and_then_stays() -> None:
     assert again.limits.reason.startswith("cost budget not adjusted, at its cap")
     other = after_exhaustion(step.limits, rule, "memory", 2)  # no memory_factor: nothing to raise
     assert not other.raised and other.limits.memory_mb is None and other.limits.reason == ""
+
+
+def test_attempts_recorded_before_limits_were_kept_still_fold() -> None:
+    created = {
+        "kind": "run_created",
+        "workflow": "t",
+        "workflow_path": "wf.yaml",
+        "workflow_text": one_stage("      - {id: a, run: [x]}"),
+        "workspace": "/ws",
+        "run_dir": "/ws/.phaseboard/runs/r",
+    }
+    start = {"kind": "attempt_started", "stage": "s", "agent": "a", "attempt": 1}
+    end = {**start, "kind": "attempt_finished", "status": "failed"}
+    end["category"] = "resource_exhausted"
+    end["error"] = "memory limit exceeded: 70 MiB resident, limit 60 MiB"
+    events = [Event("r", n, 0.0, d["kind"], "", d) for n, d in enumerate((created, start, end))]
+    for event in events:
+        event.payload()  # valid as stored, without the fields added since
+    agent = RunState.fold("r", events).stages["s"].agents["a"]
+    [attempt] = agent.attempts
+    assert (attempt.memory_mb, attempt.limits_reason, attempt.exhausted) == (None, "", None)
+    assert stopped_for_memory(attempt)  # told from its error
+
+
+def test_more_memory_is_refused_at_the_cap_and_without_a_limit() -> None:
+    capped = AgentSpec(
+        id="a", run=["x"], memory_mb=100, on_exhausted=OnExhausted(max_memory_mb=150)
+    )
+    state = AgentState("a", "s", "a", attempts=[AttemptState(n=1, memory_mb=150)])
+    plan = more_memory(capped, state)
+    assert plan.refused == "its memory, 150 MB, is at its cap (max_memory_mb 150)"
+    fresh = more_memory(capped, AgentState("a", "s", "a"))  # from the workflow's limit
+    assert (fresh.factor, fresh.current, fresh.memory_mb) == (1.5, 100, 150)
+    unlimited = more_memory(AgentSpec(id="b", run=["x"]), AgentState("b", "s", "b"))
+    assert unlimited.refused == "it has no memory limit (memory_mb)"
 
 
 def test_cli_retry_with_more_memory(tmp_path: Path, workspace: Path) -> None:
