@@ -90,8 +90,11 @@ def next_actions(state: RunState, pausing: bool = False) -> list[str]:
     checkpoint = waiting_checkpoint(state) if status == "paused" else None
     if checkpoint is not None:
         for sid, aid in failed_agents_before(state, checkpoint.id):
-            retry = command("phaseboard", "retry", run, f"{sid}.{aid}")
-            actions.append(f"retry {sid}.{aid}: {retry}")
+            agent = state.stages[sid].agents[aid]
+            more = ["--more-memory"] if _last_exhausted(agent) == "memory" else []
+            retry = command("phaseboard", "retry", run, f"{sid}.{aid}", *more)
+            why = " with more memory" if more else ""
+            actions.append(f"retry {sid}.{aid}{why}: {retry}")
         still = failing_now(state, checkpoint)
         if still:
             accept = command("phaseboard", "accept", run, checkpoint.id, "--note", "TEXT")
@@ -122,6 +125,12 @@ def blockers(state: RunState) -> list[Blocker]:
             if _exhausted(agent) and not st.covered(agent):
                 found.append(Blocker("exhausted", f"{st.id}.{agent.id}: {_why(agent)}"))
     return found
+
+
+def _last_exhausted(agent: AgentState) -> str | None:
+    """What stopped the agent's last attempt: ``memory``, ``tokens``, ``cost_usd`` or None."""
+    live = [a for a in agent.attempts if not a.rolled_back]
+    return live[-1].exhausted if live and live[-1].category == "resource_exhausted" else None
 
 
 def _exhausted(agent: AgentState) -> bool:

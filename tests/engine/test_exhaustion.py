@@ -224,3 +224,23 @@ def test_cli_retry_with_more_memory(tmp_path: Path, workspace: Path) -> None:
     )
     [decision] = status["decisions"]
     assert (decision["kind"], decision["memory_mb"]) == ("retry", 200)
+
+
+def test_a_paused_run_suggests_more_memory_for_an_agent_stopped_at_its_limit(
+    tmp_path: Path, workspace: Path
+) -> None:
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        one_stage(f"      - {{id: a, memory_mb: 100, grace: 0.5, run: {HOG}}}\n")
+        + "  - id: gate\n    kind: checkpoint\n"
+        "    criteria: [{id: done, expr: 'stages.s.failed == 0'}]\n"
+        "    on_failure: [manual_resolution]\n"
+    )
+    run = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
+    assert run.returncode == 4, run.stderr
+    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    rid = status["run"]["id"]
+    assert status["run"]["awaiting"][0] == (
+        f"retry s.a with more memory: phaseboard retry {rid} s.a --more-memory"
+    )
+    assert status["progress"]["blockers"][-1]["kind"] == "exhausted"
