@@ -96,7 +96,6 @@ class MainScreen(MainActions, Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.query_one(RunHeader).history = self.pb.history
         self.pb.run_changed.subscribe(self, self.on_batch, immediate=True)
         self.set_interval(1.0, self.tick)
         self.query_one(StageList).focus()
@@ -150,7 +149,9 @@ class MainScreen(MainActions, Screen[None]):
         state = self.pb.state
         now = self.pb.clock()
         engine = self.pb.engine_state()
-        self.query_one(RunHeader).show(state, now, engine)
+        header = self.query_one(RunHeader)
+        header.history = self.pb.history
+        header.show(state, now, engine)
         self.query_one(PauseBanner).show(state, engine)
         self.query_one(StageList).show(state, now)
         if (state.status, engine) != self._bindings_for:

@@ -113,6 +113,7 @@ class PhaseboardApp(App[int]):
         self.engine_alive = False
         self.history = History()
         """Durations of earlier runs of the open run's workflow (its completion estimate)."""
+        self._history_of = ""
         self.run_changed: Signal[RunBatch] = Signal(self, "run-changed")
         self._last_status = ""
         self._proc_reported = False
@@ -173,14 +174,17 @@ class PhaseboardApp(App[int]):
         while len(self.screen_stack) > 1:
             await self.pop_screen()
         await self.watcher.start()
-        self.history = await self._history(run_id)
+        self.history = History()
+        self._history_of = ""
         await self.push_screen(MainScreen())
         self._hold_gc()
 
-    async def _history(self, run_id: str) -> History:
-        """Durations of the earlier completed runs of this run's workflow, for the estimate."""
-        name = self.state.workflow_name
-        return History.of(await self.store.run_durations(name, run_id)) if name else History()
+    async def _load_history(self, run_id: str, workflow: str) -> None:
+        """Durations of the earlier completed runs of this run's workflow, for the estimate;
+        read once the run's workflow is known (the first batch of its events)."""
+        history = History.of(await self.store.run_durations(workflow, run_id))
+        if run_id == self.run_id:
+            self.history = history
 
     async def _picked(self, run_id: str | None) -> None:
         if run_id is not None and run_id != self.run_id:
@@ -197,6 +201,14 @@ class PhaseboardApp(App[int]):
             self.state = batch.state
             self.engine_alive = batch.engine_alive
             self.events.extend(batch.events)
+            if batch.state.workflow_name and self._history_of != batch.state.run_id:
+                self._history_of = batch.state.run_id
+                self.run_worker(
+                    self._load_history(batch.state.run_id, batch.state.workflow_name),
+                    group="history",
+                    exclusive=True,
+                    exit_on_error=False,
+                )
             self._announce(batch.state)
             self.run_changed.publish(batch)
         finally:

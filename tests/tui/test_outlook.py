@@ -68,3 +68,23 @@ stages:
         assert stopped.returncode == 0, stopped.stderr
         await wait_for(pilot, lambda: app.state.status != "running", "the stop")
     assert (await engine).returncode == 130
+
+
+async def test_a_second_run_of_a_workflow_gets_an_estimate(tmp_path: Path, workspace: Path) -> None:
+    flow = f"""
+version: 1
+name: twice
+stages:
+  - id: work
+    kind: agents
+    agents: [{{id: only, run: {agent_cmd("--findings", '{"a": 1}')}}}]
+"""
+    db, first = await make_run(tmp_path, workspace, flow)
+    done = await asyncio.to_thread(run_cli, "resume", first, "--headless", cwd=workspace)
+    assert done.returncode == 0, done.stderr
+    _, second = await make_run(tmp_path, workspace, flow)
+    app = PhaseboardApp(db, second, poll_interval=0.05)
+    async with app.run_test(size=(120, 30)) as pilot:
+        state = app.screen.query_one("#run-state")
+        await wait_for(pilot, lambda: "once resumed" in text_of(state), "the estimate")
+        assert "0% · eta " in text_of(state) and "unknown" not in text_of(state)
