@@ -214,9 +214,9 @@ def agents_yaml(
 
 async def new_run(workspace: Path, yaml_text: str, db: Path | None = None) -> tuple[Path, str]:
     """Write the workflow beside the workspace, create a run of it; returns (db path, run id)."""
-    from engine.runs import create_run, default_db
-    from engine.store import Store
-    from engine.workflow import parse_workflow
+    from engine.run.runs import create_run, default_db
+    from engine.store.database import Store
+    from engine.workflow.models import parse_workflow
 
     workspace.mkdir(parents=True, exist_ok=True)
     wf_path = workspace.parent / "wf.yaml"
@@ -245,10 +245,10 @@ async def drive_workflow(
 
     Returns (seconds spent in ``Engine.drive``, the final state).
     """
-    from engine.engine import Engine
-    from engine.local_executor import LocalExecutor
-    from engine.session import RunSession
-    from engine.store import Store
+    from engine.execution.local_executor import LocalExecutor
+    from engine.run.engine import Engine
+    from engine.run.session import RunSession
+    from engine.store.database import Store
 
     db, run_id = await new_run(workspace or tmp / "ws", yaml_text, db)
     store = await Store.open(db)

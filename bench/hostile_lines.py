@@ -38,9 +38,9 @@ from common import (
     wait_peak_rss,
 )
 
-from engine.attempt_output import MAX_PENDING_BYTES
-from engine.executor import AttemptSpec
-from engine.results import MAX_RESULT_BYTES
+from engine.execution.attempt_output import MAX_PENDING_BYTES
+from engine.execution.executor import AttemptSpec
+from engine.run.results import MAX_RESULT_BYTES
 
 LINE_BYTES = 10 * 1000 * 1000
 BLOCK = (

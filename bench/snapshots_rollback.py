@@ -39,8 +39,8 @@ from common import (
     temp_dir,
 )
 
-from engine.snapshots import take_snapshot
-from engine.store import LogRow, Store
+from engine.snapshots.take import take_snapshot
+from engine.store.database import LogRow, Store
 
 AN_HOUR_AGO = time.time() - 3600
 

@@ -36,7 +36,8 @@ from common import (
     temp_dir,
 )
 
-from engine.events import (
+from engine.run.session import RunSession
+from engine.state.events import (
     AgentFinished,
     AgentMessage,
     AttemptFinished,
@@ -47,8 +48,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
-from engine.session import RunSession
-from engine.store import LogRow, Store
+from engine.store.database import LogRow, Store
 
 STAGES, AGENTS = 10, 20
 BATCH = 10_000

@@ -12,9 +12,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from engine.commands import Outcome
-from engine.evidence import evidence_line
-from engine.state import ConflictState
+from engine.consolidation.evidence import evidence_line
+from engine.run.commands import Outcome
+from engine.state.run_state import ConflictState
 from tui.watcher import RunBatch
 from tui.widgets.conflict_table import ConflictTable
 from tui.widgets.formatting import agent_text, json_pretty

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from textual.binding import Binding, BindingType
 from textual.widgets import TabbedContent
 
-from engine.exhaustion import last_attempt, more_memory, stopped_for_memory
-from engine.workflow import AgentsStage
+from engine.run.exhaustion import last_attempt, more_memory, stopped_for_memory
+from engine.workflow.models import AgentsStage
 from screens.modals import AcceptModal, ConfirmModal, RetryModal
 
 if TYPE_CHECKING:

@@ -11,10 +11,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.rollback import agents_undone, workspace_changes
-from engine.session import RunSession
-from engine.snapshots import WorkspaceDiff
-from engine.state import RollbackPoint, RunState
+from engine.run.rollback import agents_undone, workspace_changes
+from engine.run.session import RunSession
+from engine.snapshots.take import WorkspaceDiff
+from engine.state.run_state import RollbackPoint, RunState
 from screens.modals import ConfirmModal
 from tui.watcher import RunBatch
 from tui.widgets.formatting import agent_text

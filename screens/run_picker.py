@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from engine.store import RunRow
+from engine.store.database import RunRow
 from tui.launcher import engine_alive
 from tui.widgets.formatting import agent_text, duration
 

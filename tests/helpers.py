@@ -42,12 +42,12 @@ async def run_inline(
     criteria: str | None = None,
 ):
     """Create and drive a run in this process; returns (outcome, state, db path)."""
-    from engine.engine import Engine
-    from engine.local_executor import LocalExecutor
-    from engine.runs import create_run, default_db, parse_params
-    from engine.session import RunSession
-    from engine.store import Store
-    from engine.workflow import parse_workflow
+    from engine.execution.local_executor import LocalExecutor
+    from engine.run.engine import Engine
+    from engine.run.runs import create_run, default_db, parse_params
+    from engine.run.session import RunSession
+    from engine.store.database import Store
+    from engine.workflow.models import parse_workflow
 
     wf_path = tmp_path / "wf.yaml"
     wf_path.write_text(yaml_text)

@@ -20,13 +20,13 @@ from textual.binding import Binding
 from textual.signal import Signal
 from textual.theme import Theme
 
-from engine.commands import Outcome
-from engine.events import Event
-from engine.forecast import History
-from engine.next_actions import next_actions
-from engine.runs import NotFound, find_db
-from engine.state import RunState
-from engine.store import Store
+from engine.reports.forecast import History
+from engine.reports.next_actions import next_actions
+from engine.run.commands import Outcome
+from engine.run.runs import NotFound, find_db
+from engine.state.events import Event
+from engine.state.run_state import RunState
+from engine.store.database import Store
 from screens.help import HelpScreen
 from screens.main import MainScreen
 from screens.modals import QuitModal

@@ -137,11 +137,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "db_sub", None):
         args.db = args.db_sub
     # imported after parsing, so `--help` and usage errors answer without loading the engine
-    from engine.command_types import CommandRejected
-    from engine.run_lock import RunLocked
-    from engine.runs import NotFound, UsageError
-    from engine.store import StoreError
-    from engine.workflow import WorkflowError
+    from engine.run.command_types import CommandRejected
+    from engine.run.runs import NotFound, UsageError
+    from engine.store.database import StoreError
+    from engine.store.run_lock import RunLocked
+    from engine.workflow.models import WorkflowError
 
     try:
         return _dispatch(parser, args)

@@ -11,8 +11,8 @@ import sys
 import time
 from typing import Any
 
-from engine.requests import submit
-from engine.runs import NotFound, UsageError, resolve_run_id
+from engine.run.requests import submit
+from engine.run.runs import NotFound, UsageError, resolve_run_id
 from tui.cli_shared import _err, _opened, _session
 
 
@@ -63,7 +63,7 @@ async def stop(args: argparse.Namespace) -> int:
 
 
 async def rollback(args: argparse.Namespace) -> int:
-    from engine.rollback import find_point, workspace_changes
+    from engine.run.rollback import find_point, workspace_changes
 
     async with _opened(args) as store:
         session = await _session(store, args.run)
@@ -107,8 +107,8 @@ async def rollback(args: argparse.Namespace) -> int:
 
 
 async def prune(args: argparse.Namespace) -> int:
-    from engine import snapshots
-    from engine.run_lock import live_holder
+    from engine.snapshots import take as snapshots
+    from engine.store.run_lock import live_holder
 
     if args.keep is None and args.older_than is None:
         raise UsageError("give --keep N and/or --older-than DAYS")

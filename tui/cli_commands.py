@@ -14,11 +14,11 @@ import sys
 import time
 from pathlib import Path
 
-from engine.runs import NotFound
-from engine.sanitize import sanitize_line
-from engine.session import RunSession
-from engine.store import StoreError
-from engine.workflow import load_workflow, resolve_workflow_path, workflow_json_schema
+from engine.run.runs import NotFound
+from engine.run.session import RunSession
+from engine.store.database import StoreError
+from engine.support.sanitize import sanitize_line
+from engine.workflow.models import load_workflow, resolve_workflow_path, workflow_json_schema
 from tui.cli_changes import _command, accept, prune, resolve, retry, rollback, stop
 from tui.cli_run import (
     DEMO_DIR,
@@ -52,7 +52,7 @@ def schema(args: argparse.Namespace) -> int:
 
 
 async def runs(args: argparse.Namespace) -> int:
-    from engine.status_view import runs_item
+    from engine.reports.status_view import runs_item
 
     async with _opened(args) as store:
         rows = [
@@ -82,8 +82,8 @@ async def runs(args: argparse.Namespace) -> int:
 
 
 async def status(args: argparse.Namespace) -> int:
-    from engine.forecast import History, forecast
-    from engine.status_view import status_document, status_lines
+    from engine.reports.forecast import History, forecast
+    from engine.reports.status_view import status_document, status_lines
 
     async with _opened(args) as store:
         session = await _session(store, args.run)
@@ -98,8 +98,8 @@ async def status(args: argparse.Namespace) -> int:
 
 
 async def report(args: argparse.Namespace) -> int:
-    from engine.final_report import final_report, render_final_markdown
-    from engine.reports import ReportWriter
+    from engine.reports.final_report import final_report, render_final_markdown
+    from engine.reports.writer import ReportWriter
 
     async with _opened(args) as store:
         session = await _session(store, args.run)
@@ -115,7 +115,7 @@ async def report(args: argparse.Namespace) -> int:
 
 
 async def logs(args: argparse.Namespace) -> int:
-    from engine.run_lock import live_holder
+    from engine.store.run_lock import live_holder
 
     async with _opened(args) as store:
         session = await _session(store, args.run)

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.engine import Engine, RunOutcome
-from engine.local_executor import LocalExecutor
-from engine.next_actions import next_actions
-from engine.progress import progress_line
-from engine.runs import (
+from engine.execution.local_executor import LocalExecutor
+from engine.reports.next_actions import next_actions
+from engine.reports.progress_lines import progress_line
+from engine.run.engine import Engine, RunOutcome
+from engine.run.runs import (
     UsageError,
     check_slice,
     create_run,
@@ -25,9 +25,9 @@ from engine.runs import (
     parse_params,
     resolve_run_id,
 )
-from engine.session import RunSession
-from engine.store import Store
-from engine.workflow import load_workflow, resolve_workflow_path
+from engine.run.session import RunSession
+from engine.store.database import Store
+from engine.workflow.models import load_workflow, resolve_workflow_path
 from tui.cli_shared import _err, _opened
 from tui.demo_copy import DEMO_DIR, prepare_demo_dir
 

@@ -7,9 +7,9 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 
-from engine.runs import NotFound, find_db, resolve_run_id
-from engine.session import RunSession
-from engine.store import Store
+from engine.run.runs import NotFound, find_db, resolve_run_id
+from engine.run.session import RunSession
+from engine.store.database import Store
 
 
 def _err(text: str) -> None:
@@ -36,7 +36,7 @@ async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
 
 async def _effective_status(store: Store, run_id: str, status: str) -> str:
     """A run marked running whose engine is gone was interrupted."""
-    from engine.run_lock import live_holder
+    from engine.store.run_lock import live_holder
 
     if status == "running" and await live_holder(store, run_id) is None:
         return "interrupted"

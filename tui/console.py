@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.runs import NotFound, find_db, resolve_run_id
-from engine.store import Store
+from engine.run.runs import NotFound, find_db, resolve_run_id
+from engine.store.database import Store
 from tui.launcher import EngineProcess, engine_alive, launch_engine
 
 if TYPE_CHECKING:

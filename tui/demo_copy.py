@@ -11,10 +11,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from engine.run_lock import live_holder
-from engine.runs import UsageError
-from engine.store import Store
-from engine.workflow import bundled_data_dir
+from engine.run.runs import UsageError
+from engine.store.database import Store
+from engine.store.run_lock import live_holder
+from engine.workflow.models import bundled_data_dir
 
 DEMO_DIR = "phaseboard-demo"
 STATE_DIR = ".phaseboard"

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import tui
-from engine.commands import Outcome
-from engine.requests import submit
-from engine.run_lock import holder_alive
-from engine.session import operator_name
-from engine.store import LockRow, Store
+from engine.run.commands import Outcome
+from engine.run.requests import submit
+from engine.run.session import operator_name
+from engine.store.database import LockRow, Store
+from engine.store.run_lock import holder_alive
 
 ENGINE_LOG = "engine.log"
 OWN_ENGINE_WAIT_S = 5.0
@@ -88,7 +88,7 @@ async def engine_alive(store: Store, run_id: str) -> bool:
 async def send_command(store: Store, run_id: str, kind: str, args: dict[str, Any]) -> Outcome:
     """Write an operator command and wait for its outcome.
 
-    ``engine.requests.submit`` takes an engine holding the lock from this very process
+    ``engine.run.requests.submit`` takes an engine holding the lock from this very process
     for a stale one; an app that embeds its engine (the tests do) queues the command
     for it instead.
     """

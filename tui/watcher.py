@@ -21,9 +21,9 @@ from pathlib import Path
 from textual.message import Message
 from textual.message_pump import MessagePump
 
-from engine.events import Event
-from engine.state import MESSAGE_TAIL, RunState
-from engine.store import Store, StoredLog
+from engine.state.events import Event
+from engine.state.run_state import MESSAGE_TAIL, RunState
+from engine.store.database import Store, StoredLog
 from tui.launcher import engine_alive
 from tui.widgets.agent_pane import PANE_LINES
 from tui.widgets.event_log import KEEP

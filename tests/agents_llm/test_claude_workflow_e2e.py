@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from engine import consolidation
+from engine.consolidation import merge as consolidation
 from tests.agents_llm.llm_helpers import ROOT, clean_env, make_project
 
 WORKFLOW = ROOT / "data" / "workflows" / "claude-code.yaml"

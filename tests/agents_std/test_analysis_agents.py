@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.consolidation import consolidate
+from engine.consolidation.merge import consolidate
 from tests.agents_std.harness import run_agent, run_agents, write_tree
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.consolidation import consolidate
+from engine.consolidation.merge import consolidate
 from tests.agents_std.harness import ROOT, AgentRun, run_agent, run_agents
 
 SEVERITIES = {"critical", "high", "medium", "low"}

@@ -7,10 +7,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.checkpoints import decide
-from engine.consolidation import Consolidation, apply_resolution, consolidate
-from engine.expressions import evaluate
-from engine.workflow import AgentsStage, CheckpointStage, ConsolidationStage, load_workflow
+from engine.checkpoints.evaluate import decide
+from engine.consolidation.merge import Consolidation, apply_resolution, consolidate
+from engine.workflow.expressions import evaluate
+from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationStage, load_workflow
 from tests.agents_std.harness import AGENTS, WORKFLOW, AgentRun, run_agents
 
 WF = load_workflow(WORKFLOW)

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from engine.consolidation import Consolidation, apply_resolution, consolidate
-from engine.workflow import ConsolidationStage, load_workflow
+from engine.consolidation.merge import Consolidation, apply_resolution, consolidate
+from engine.workflow.models import ConsolidationStage, load_workflow
 from tests.agents_std.harness import (
     AGENTS,
     WORKFLOW,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.snapshots import ensure_schema
+from engine.snapshots.take import ensure_schema
 
 
 @pytest.fixture

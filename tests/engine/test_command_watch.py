@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.command_watch import CommandWatch
-from engine.events import RunStatusChanged
-from engine.store import Store
+from engine.run.command_watch import CommandWatch
+from engine.state.events import RunStatusChanged
+from engine.store.database import Store
 
 
 async def test_only_new_command_rows_count(tmp_path: Path) -> None:

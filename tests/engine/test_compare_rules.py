@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from engine.checkpoints import decide
-from engine.compare_rules import disagreement
-from engine.consolidation import consolidate
-from engine.report_issues import check_text
-from engine.version_ranges import Family, Range, fits, overlaps, parse_item
-from engine.workflow import DecisionCheck, DecisionMatrix
-from engine.yaml_positions import WorkflowError, parse_workflow
+from engine.checkpoints.evaluate import decide
+from engine.consolidation.compare_rules import disagreement
+from engine.consolidation.merge import consolidate
+from engine.consolidation.version_ranges import Family, Range, fits, overlaps, parse_item
+from engine.reports.issues import check_text
+from engine.workflow.loader import WorkflowError, parse_workflow
+from engine.workflow.models import DecisionCheck, DecisionMatrix
 from tests.helpers import agent_cmd, run_cli
 
 TS = "2026-01-02T03:04:05Z"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from engine.consolidation import (
+from engine.consolidation.merge import (
     MISSING,
     Conflict,
     Consolidation,
@@ -23,7 +23,7 @@ from engine.consolidation import (
     set_path,
     split_path,
 )
-from engine.synthesis_markdown import render_consolidation_markdown
+from engine.reports.synthesis_markdown import render_consolidation_markdown
 
 TS = "2026-01-02T03:04:05Z"
 RULES = [("runtime.*", "critical"), ("db.*", "high")]

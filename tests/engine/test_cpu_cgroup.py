@@ -3,7 +3,7 @@
 The tests marked ``real`` make real cgroups with the controller this machine has (cgroup v1 with
 a writable ``cpu`` hierarchy where this suite runs as root) and skip where there is none. The v2
 logic is checked against a directory tree shaped like a cgroup2 mount, described to
-:func:`~engine.cpu_cgroup.find_controller` by stand-ins for ``/proc/self/cgroup`` and
+:func:`~engine.execution.cpu_cgroup.find_controller` by stand-ins for ``/proc/self/cgroup`` and
 ``/proc/self/mountinfo``: a plain directory cannot throttle anything, so what is checked there is
 the paths and the files written.
 """
@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from engine import cpu_cgroup, process_tree
-from engine.cgroup_mounts import machine_cpus, own_cgroups, quota_cores
-from engine.events import AttemptFinished, Event
-from engine.local_executor import LocalExecutor
-from engine.state import RunState
-from engine.status_view import status_document, status_lines
+from engine.execution import cpu_cgroup, process_tree
+from engine.execution.cgroup_mounts import machine_cpus, own_cgroups, quota_cores
+from engine.execution.local_executor import LocalExecutor
+from engine.reports.status_view import status_document, status_lines
+from engine.state.events import AttemptFinished, Event
+from engine.state.run_state import RunState
 from tests.engine.test_local_executor import AGENTS, Collector, finish, group_gone, make_spec
 from tests.helpers import agent_cmd, one_stage, run_inline
 

@@ -14,9 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import cpu_cgroup, process_tree
-from engine.cgroup_mounts import machine_cpus
-from engine.cpu_throttle import BURST_S, MEASURES_PER_S, PERIOD_S, CpuThrottle, busy_period
+from engine.execution import cpu_cgroup, process_tree
+from engine.execution.cgroup_mounts import machine_cpus
+from engine.execution.cpu_throttle import (
+    BURST_S,
+    MEASURES_PER_S,
+    PERIOD_S,
+    CpuThrottle,
+    busy_period,
+)
 from tests.engine.test_local_executor import AGENTS, group_gone, make_spec, run
 
 

@@ -6,8 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from engine import run_lock
-from engine.store import Store
+from engine.store import run_lock
+from engine.store.database import Store
 from tests.helpers import run_cli
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.events import Event
-from engine.exhaustion import Limits, after_exhaustion, more_memory, stopped_for_memory
-from engine.session import operator_name
-from engine.state import AgentState, AttemptState, RunState
-from engine.workflow import AgentSpec, OnExhausted
+from engine.run.exhaustion import Limits, after_exhaustion, more_memory, stopped_for_memory
+from engine.run.session import operator_name
+from engine.state.events import Event
+from engine.state.run_state import AgentState, AttemptState, RunState
+from engine.workflow.models import AgentSpec, OnExhausted
 from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
 
 HOG = agent_cmd("--alloc-mb", "100", "--sleep", "1")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.expressions import (
+from engine.workflow.expressions import (
     ROOTS,
     ExpressionError,
     attribute_references,
@@ -170,7 +170,7 @@ def test_identifier_and_attribute_scans_skip_strings() -> None:
 
 def test_importing_expressions_does_not_load_rich() -> None:
     code = (
-        "import sys, engine.expressions as e\n"
+        "import sys, engine.workflow.expressions as e\n"
         "assert e.evaluate('1 + 1', {}) == 2\n"
         "assert not [m for m in sys.modules if m.split('.')[0] in ('rich', 'typer', 'textual')]\n"
         "import cel\n"

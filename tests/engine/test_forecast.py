@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.forecast import History
-from engine.store_history import RunDurations
+from engine.reports.forecast import History
+from engine.store.history import RunDurations
 from tests.helpers import agent_cmd, run_cli
 
 FLOW = f"""\

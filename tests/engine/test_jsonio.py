@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import jsonio
+from engine.support import jsonio
 
 
 def test_round_trip_plain_values() -> None:

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from engine.line_splitter import LineSplitter
+from engine.execution.line_splitter import LineSplitter
 
 
 def feed(splitter: LineSplitter, data: bytes) -> list[tuple[str, bool]]:

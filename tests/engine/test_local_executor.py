@@ -14,11 +14,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import attempt_sampler, process_tree
-from engine.attempt_output import MAX_PENDING_LINES
-from engine.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
-from engine.local_executor import LocalAttempt, LocalExecutor
-from engine.stdout_tee import TEE_MEMORY_BYTES
+from engine.execution import attempt_sampler, process_tree
+from engine.execution.attempt_output import MAX_PENDING_LINES
+from engine.execution.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
+from engine.execution.local_executor import LocalAttempt, LocalExecutor
+from engine.execution.stdout_tee import TEE_MEMORY_BYTES
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0

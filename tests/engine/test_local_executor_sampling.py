@@ -12,16 +12,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import attempt_sampler, process_tree
-from engine.attempt_sampler import (
+from engine.execution import attempt_sampler, process_tree
+from engine.execution.attempt_sampler import (
     LIMIT_SAMPLE_MAX_S,
     SAMPLES_PER_S,
     SETTLE_AFTER_S,
     SETTLED_SAMPLE_S,
     sample_interval,
 )
-from engine.executor import AttemptExit, AttemptSpec
-from engine.local_executor import LocalAttempt, LocalExecutor
+from engine.execution.executor import AttemptExit, AttemptSpec
+from engine.execution.local_executor import LocalAttempt, LocalExecutor
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import log_sink
-from engine.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES
-from engine.executor import AttemptSpec, LogLine
-from engine.local_executor import LocalExecutor
-from engine.log_sink import LogSink
-from engine.store import LogRow, Store
+from engine.execution.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES
+from engine.execution.executor import AttemptSpec, LogLine
+from engine.execution.local_executor import LocalExecutor
+from engine.run import log_sink
+from engine.run.log_sink import LogSink
+from engine.store.database import LogRow, Store
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engine.results import MessageParser
+from engine.run.results import MessageParser
 
 
 def _message(content: str) -> str:

@@ -18,9 +18,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine import process_tree
-from engine.child_watcher import use_pidfd_child_watcher
-from engine.group_watcher import GroupWatcher
+from engine.execution import process_tree
+from engine.execution.child_watcher import use_pidfd_child_watcher
+from engine.execution.group_watcher import GroupWatcher
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0

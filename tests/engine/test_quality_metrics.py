@@ -8,9 +8,9 @@ import json
 import textwrap
 from pathlib import Path
 
-from engine.events import RolledBack
-from engine.metrics import run_metrics
-from engine.state import RunState
+from engine.state.events import RolledBack
+from engine.state.metrics import run_metrics
+from engine.state.run_state import RunState
 from tests.engine.test_status_view import RUN_ID, build_run
 from tests.helpers import agent_cmd, run_cli, run_inline
 

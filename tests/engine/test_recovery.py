@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from engine.store import Store
+from engine.store.database import Store
 from tests.helpers import ROOT, agent_cmd, run_cli
 
 WORKFLOW = f"""

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.atomic import atomic_writer, write_json_atomic, write_text_atomic
-from engine.final_report import final_report, render_continuity, render_final_markdown
-from engine.metrics import run_metrics
-from engine.reports import ReportWriter
-from engine.state import RunState
-from engine.store import LogRow, Store
+from engine.reports.final_report import final_report, render_continuity, render_final_markdown
+from engine.reports.writer import ReportWriter
+from engine.state.metrics import run_metrics
+from engine.state.run_state import RunState
+from engine.store.database import LogRow, Store
+from engine.support.atomic import atomic_writer, write_json_atomic, write_text_atomic
 from tests.engine.test_status_view import (
     ARCH,
     CODE,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.reports import ReportWriter
+from engine.reports.writer import ReportWriter
 from tests.engine.test_status_view import Run, build_run
 
 

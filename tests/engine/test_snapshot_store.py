@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import snapshots
-from engine.snapshot_store import load_blob, pack
-from engine.snapshots import manifest_files, restore_snapshot, take_snapshot
+from engine.snapshots import take as snapshots
+from engine.snapshots.blob_store import load_blob, pack
+from engine.snapshots.take import manifest_files, restore_snapshot, take_snapshot
 
 AGED = time.time() - 3600
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import snapshots
-from engine.snapshots import (
+from engine.snapshots import take as snapshots
+from engine.snapshots.take import (
     SnapshotError,
     delete_unreferenced,
     diff_against,
@@ -24,7 +24,7 @@ from engine.snapshots import (
     restore_snapshot,
     take_snapshot,
 )
-from engine.workspace_files import walk_workspace
+from engine.snapshots.workspace_files import walk_workspace
 
 AGED = time.time() - 3600
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from engine.events import AgentMessage, RunStatusChanged
-from engine.migrations import MIGRATIONS, SCHEMA_VERSION
-from engine.session import RunSession
-from engine.state import MESSAGE_TAIL, RunState
-from engine.store import Store
+from engine.run.session import RunSession
+from engine.state.events import AgentMessage, RunStatusChanged
+from engine.state.run_state import MESSAGE_TAIL, RunState
+from engine.store.database import Store
+from engine.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from tests.helpers import run_inline
 
 MESSAGES = 120

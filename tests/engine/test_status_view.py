@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.checkpoints import evaluate_checkpoint
-from engine.consolidation import consolidate
-from engine.events import (
+from engine.checkpoints.evaluate import evaluate_checkpoint
+from engine.consolidation.merge import consolidate
+from engine.reports.status_view import runs_item, status_document, status_lines
+from engine.state.events import (
     AgentFinished,
     AgentMessage,
     AttemptFinished,
@@ -26,11 +27,10 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
-from engine.metrics import run_metrics
-from engine.state import RunState
-from engine.status_view import runs_item, status_document, status_lines
-from engine.store import Store
-from engine.workflow import CheckpointStage, parse_workflow
+from engine.state.metrics import run_metrics
+from engine.state.run_state import RunState
+from engine.store.database import Store
+from engine.workflow.models import CheckpointStage, parse_workflow
 
 RUN_ID = "20260102-030405-beef"
 WORKFLOW = """\
@@ -130,7 +130,7 @@ async def _build(store: Store, tmp_path: Path, proceed: bool) -> Run:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     run_dir = workspace / ".phaseboard" / "runs" / RUN_ID
-    run_dir.mkdir(parents=True)  # as engine.runs.create_run does
+    run_dir.mkdir(parents=True)  # as engine.run.runs.create_run does
     await store.create_run(RUN_ID, "mini", str(workspace), str(run_dir))
     created = RunCreated(
         workflow="mini",

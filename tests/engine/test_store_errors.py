@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Store, StoreError
+from engine.store.database import Store, StoreError
 from tests.helpers import run_cli
 
 

@@ -11,8 +11,15 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from engine import yaml_positions
-from engine.workflow import (
+from engine.workflow import loader as yaml_positions
+from engine.workflow.loader import (
+    Problem,
+    WorkflowError,
+    load_workflow,
+    parse_workflow,
+    resolve_workflow_path,
+)
+from engine.workflow.models import (
     AgentsStage,
     CheckpointStage,
     ConsolidationStage,
@@ -21,13 +28,6 @@ from engine.workflow import (
     bundled_data_dir,
     find_issues,
     workflow_json_schema,
-)
-from engine.yaml_positions import (
-    Problem,
-    WorkflowError,
-    load_workflow,
-    parse_workflow,
-    resolve_workflow_path,
 )
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "workflows"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.workspace_files import read_ignore_from_disk, walk_workspace
+from engine.snapshots.workspace_files import read_ignore_from_disk, walk_workspace
 
 
 def write(root: Path, rel: str, data: str = "x") -> None:

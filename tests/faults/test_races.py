@@ -99,8 +99,8 @@ def test_two_operators_resolve_one_conflict(tmp_path: Path, workspace: Path) -> 
 async def test_command_applied_by_the_other_operator_reports_its_outcome(
     tmp_path: Path, workspace: Path
 ) -> None:
-    from engine.requests import apply_pending_now, submit
-    from engine.store import Store
+    from engine.run.requests import apply_pending_now, submit
+    from engine.store.database import Store
 
     outcome, state, db = await run_inline(tmp_path, workspace, CONFLICTED)
     assert outcome.status == "paused"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import engine.store as store_module
-from engine.events import (
+import engine.store.database as store_module
+from engine.state.events import (
     AgentFinished,
     AttemptFinished,
     AttemptStarted,
@@ -25,7 +25,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
-from engine.store import LogRow, Store
+from engine.store.database import LogRow, Store
 
 RUN_ID = "20250301-120000-abcd"
 T0 = 1740830400.0  # 2025-03-01 12:00:00 UTC

@@ -12,8 +12,8 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
 
-from engine.state import AgentState, AttemptState
-from engine.store import StoredLog
+from engine.state.run_state import AgentState, AttemptState
+from engine.store.database import StoredLog
 from screens.main import MainScreen
 from tests.tui.fixed_run import NOW, RUN_ID, write_fixed_run
 from tests.tui.tui_helpers import wait_for

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from engine.store import Store
+from engine.store.database import Store
 from screens.conflicts import CandidateCard, ConflictScreen
 from screens.main import MainScreen
 from screens.modals import QuitModal

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.runs import NotFound
-from engine.store import Store
+from engine.run.runs import NotFound
+from engine.store.database import Store
 from tests.helpers import agent_cmd
 from tests.tui.test_background import wait_exit
 from tests.tui.tui_helpers import make_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.events import (
+from engine.state.events import (
     AgentMessage,
     AttemptFinished,
     AttemptStarted,
@@ -12,8 +12,8 @@ from engine.events import (
     RunStatusChanged,
     StageStarted,
 )
-from engine.state import MESSAGE_TAIL, RunState
-from engine.store import Store
+from engine.state.run_state import MESSAGE_TAIL, RunState
+from engine.store.database import Store
 from tests.helpers import agent_cmd
 from tests.tui.tui_helpers import make_run, wait_for
 from tui.app import PhaseboardApp

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from textual.widgets import Log, Sparkline
 
-from engine.events import Event
+from engine.state.events import Event
 from screens.conflicts import CandidateCard, ConflictScreen
 from screens.main import MainScreen
 from tests.helpers import agent_cmd

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.metrics import run_metrics
+from engine.state.metrics import run_metrics
 from screens.main import MainScreen
 from tests.engine.test_quality_metrics import MEASURED, documented_project
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, wait_for

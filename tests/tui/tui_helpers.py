@@ -11,11 +11,11 @@ from typing import Any
 
 from textual.pilot import Pilot
 
-from engine.engine import Engine
-from engine.local_executor import LocalExecutor
-from engine.runs import create_run, default_db
-from engine.store import Store
-from engine.workflow import load_workflow
+from engine.execution.local_executor import LocalExecutor
+from engine.run.engine import Engine
+from engine.run.runs import create_run, default_db
+from engine.store.database import Store
+from engine.workflow.models import load_workflow
 
 WAIT_S = 20.0
 

@@ -18,10 +18,10 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
-from engine.exhaustion import limits_change
-from engine.state import AgentState, StageState
-from engine.store import StoredLog
-from engine.workflow import Workflow
+from engine.run.exhaustion import limits_change
+from engine.state.run_state import AgentState, StageState
+from engine.store.database import StoredLog
+from engine.workflow.models import Workflow
 from tui.widgets.formatting import (
     agent_text,
     duration,

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.state import RunState, StageState
+from engine.state.run_state import RunState, StageState
 from tui.widgets.formatting import (
     VERDICT_STYLES,
     agent_text,

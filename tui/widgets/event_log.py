@@ -6,8 +6,8 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Log
 
-from engine.events import Event
-from engine.progress import progress_line
+from engine.reports.progress_lines import progress_line
+from engine.state.events import Event
 from tui.widgets.formatting import agent_text, clock_time
 
 KEEP = 20_000

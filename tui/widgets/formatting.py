@@ -11,7 +11,7 @@ from typing import Any
 
 from rich.text import Text
 
-from engine.sanitize import sanitize_line
+from engine.support.sanitize import sanitize_line
 
 ICONS = {
     "pending": "○",

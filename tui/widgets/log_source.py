@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from engine.store import Store
+from engine.store.database import Store
 from tui.widgets.formatting import agent_text
 
 PAGE = 1000

@@ -12,9 +12,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Sparkline, Static
 
-from engine.metrics import run_metrics
-from engine.quality import metric_detail, metric_text
-from engine.state import RunState
+from engine.state.metrics import run_metrics
+from engine.state.quality import metric_detail, metric_text
+from engine.state.run_state import RunState
 from tui.widgets.formatting import duration
 
 BAR_W = 24

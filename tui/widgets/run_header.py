@@ -7,9 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from engine.forecast import Forecast, History, forecast
-from engine.next_actions import Blocker, blockers, next_actions
-from engine.state import RunState
+from engine.reports.forecast import Forecast, History, forecast
+from engine.reports.next_actions import Blocker, blockers, next_actions
+from engine.state.run_state import RunState
 from tui.widgets.formatting import (
     VERDICT_STYLES,
     agent_text,

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import DataTable
 
-from engine.state import RunState, StageState
+from engine.state.run_state import RunState, StageState
 from tui.widgets.formatting import duration, icon, resolve_style, status_style, theme_colors
 
 

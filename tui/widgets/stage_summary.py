@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Group, RenderableType
 from rich.text import Text
 
-from engine.state import RunState, StageState
+from engine.state.run_state import RunState, StageState
 from tui.widgets.formatting import agent_text, duration, json_short
 
 

@@ -1,0 +1,3 @@
+"""Validation checkpoints: criteria, the go/no-go matrix and the names expressions read.
+Imports state, workflow and support.
+"""

@@ -1,0 +1,143 @@
+"""An attempt's unread output: raw chunks queued as they arrive, split into lines a batch at a
+time as they are read, with reading from a pipe paused while too much waits (backpressure).
+
+Chunks are kept raw until read (splitting is the costly part, and a flood then gives big
+batches); :meth:`AttemptOutput.lines` swaps out about ``BATCH_BYTES`` of them at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+from engine.execution.executor import LogLine, Stream
+from engine.execution.line_splitter import LineSplitter
+
+STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
+_MIB = 1024 * 1024
+MAX_PENDING_LINES = 10_000
+MAX_PENDING_BYTES = 8 * _MIB
+"""Past either bound of unread output, reading pauses until ``lines()`` takes it (backpressure).
+Output is held raw until then (a byte of it can take two or more once decoded)."""
+BATCH_BYTES = _MIB
+"""``lines()`` decodes about this much unread output per batch, whatever has piled up."""
+
+
+class AttemptOutput:
+    """The stdout and stderr of one attempt, from the pipes' callbacks to ``lines()``.
+
+    ``pipe(fd)`` gives the read transport of a stream, to pause and resume it; callbacks run on
+    the event loop and never block.
+    """
+
+    def __init__(
+        self, max_line_chars: int, pipe: Callable[[int], asyncio.ReadTransport | None]
+    ) -> None:
+        self._pipe = pipe
+        self._splitters = {fd: LineSplitter(max_line_chars) for fd in STREAMS}
+        self._pending: list[tuple[int, bytes | None, float, int]] = []
+        """Unread chunks ``(fd, data, arrival time, newlines in data)``, oldest first; ``data`` is
+        ``None`` at end of stream."""
+        self._pending_bytes = 0
+        self._pending_lines = 0
+        self._ready = asyncio.Event()
+        self._open = set(STREAMS)
+        self.paused: set[int] = set()
+        """Streams whose reading is paused until enough is read."""
+        self.closed = asyncio.Event()
+        """Set once both streams have ended (or were abandoned)."""
+        self.last_output = time.monotonic()
+        """When output last arrived (or reading resumed), for the idle timeout."""
+
+    @property
+    def pending_lines(self) -> int:
+        return self._pending_lines
+
+    @property
+    def pending_bytes(self) -> int:
+        return self._pending_bytes
+
+    def on_data(self, fd: int, data: bytes) -> None:
+        self.last_output = time.monotonic()
+        newlines = data.count(b"\n")
+        self._pending.append((fd, data, time.time(), newlines))
+        self._pending_bytes += len(data)
+        self._pending_lines += newlines
+        self._ready.set()
+        if self._over_bounds() and fd not in self.paused:
+            pipe = self._pipe(fd)
+            if pipe is not None:
+                pipe.pause_reading()
+                self.paused.add(fd)
+
+    def on_closed(self, fd: int) -> None:
+        if fd not in self._open:
+            return
+        self._open.discard(fd)
+        self.paused.discard(fd)
+        self._pending.append((fd, None, time.time(), 0))
+        if not self._open:
+            self.closed.set()
+        self._ready.set()
+
+    def abandon(self) -> None:
+        """End the streams still open: what was read stays, nothing more is."""
+        for fd in list(self._open):
+            self.on_closed(fd)
+
+    def never_started(self) -> None:
+        """No process: no output at all."""
+        self._open.clear()
+        self.closed.set()
+        self._ready.set()
+
+    async def lines(self) -> AsyncIterator[list[LogLine]]:
+        while True:
+            if self._pending:
+                batch = self._take_lines()
+                self._resume_reading()
+                if batch:
+                    yield batch
+            elif self.closed.is_set():
+                return
+            else:
+                self._ready.clear()
+                await self._ready.wait()
+
+    def _over_bounds(self) -> bool:
+        return self._pending_bytes > MAX_PENDING_BYTES or self._pending_lines > MAX_PENDING_LINES
+
+    def _take_lines(self) -> list[LogLine]:
+        """Split the oldest unread chunks, up to about ``BATCH_BYTES`` or ``MAX_PENDING_LINES``
+        lines; the rest waits."""
+        out: list[LogLine] = []
+        size = lines = taken = 0
+        for fd, data, ts, newlines in self._pending:
+            taken += 1
+            if data is None:
+                out += self._splitters[fd].flush_lines(STREAMS[fd], ts)
+                continue
+            out += self._splitters[fd].lines(data, STREAMS[fd], ts)
+            size += len(data)
+            lines += newlines
+            if size >= BATCH_BYTES or lines >= MAX_PENDING_LINES:
+                break
+        if taken == len(self._pending):
+            self._pending = []
+            self._pending_bytes = self._pending_lines = 0
+        else:
+            del self._pending[:taken]
+            self._pending_bytes -= size
+            self._pending_lines -= lines
+        return out
+
+    def _resume_reading(self) -> None:
+        if not self.paused or self._over_bounds():
+            return
+        for fd in self.paused:
+            pipe = self._pipe(fd)
+            if pipe is not None and not pipe.is_closing():
+                pipe.resume_reading()
+        self.paused.clear()
+        self.last_output = time.monotonic()

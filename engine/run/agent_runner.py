@@ -1,0 +1,306 @@
+"""One agent of one stage: attempts, retries with backoff, reduced scope, limits raised after
+an exhaustion (:mod:`engine.run.exhaustion`), failover to a backup.
+
+The runner speaks to the executor interface only; everything it learns becomes
+events. Categories and recovery follow INTERFACE.md section 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.execution.executor import AttemptSpec, Executor
+from engine.run.attempt_outcome import (
+    AttemptOutcome,
+    batch_messages,
+    capped,
+    classify,
+    masked_lines,
+)
+from engine.run.exhaustion import Limits, after_exhaustion, with_reduced_scope
+from engine.run.results import MessageParser
+from engine.run.secrets import PieceMasker
+from engine.state.events import (
+    AgentFinished,
+    AgentMessage,
+    AttemptFinished,
+    AttemptStarted,
+    Exhausted,
+)
+from engine.workflow.models import AgentSpec
+from engine.workflow.placeholders import build_argv, run_placeholders
+
+if TYPE_CHECKING:
+    from engine.run.engine import Engine
+
+__all__ = ["AgentRunner", "AttemptOutcome"]
+
+
+class AgentRunner:
+    """Runs one agent to a final status, honouring an abort from the stage (collect_timeout)."""
+
+    def __init__(
+        self, engine: Engine, stage_id: str, agent: AgentSpec, *, inputs_file: Path
+    ) -> None:
+        self.engine = engine
+        self.stage_id = stage_id
+        self.agent = agent
+        self.inputs_file = inputs_file
+        self._running: Any = None
+        self._abort: str | None = None
+
+    async def abort(self, reason: str) -> None:
+        """Stop the current attempt and run no more ('missing' or 'interrupted')."""
+        self._abort = reason
+        if self._running is not None:
+            await self._running.stop("stopped")
+
+    async def run(self, mode: str = "same") -> bool:
+        stage = self.engine.workflow.stage(self.stage_id)
+        if mode == "backup" and self.agent.backup:
+            backup = _find_agent(stage, self.agent.backup)
+            await self._finish(self.agent, "failed", None, reason=f"failed over to {backup.id}")
+            return await self._run_one(backup, backup_of=self.agent.id, mode="same")
+        own = self.engine.state.stages[self.stage_id].agents[self.agent.id]
+        limits = None
+        if own.retry_memory_mb is not None:  # the operator's retry --more-memory
+            limits = replace(
+                self._limits(self.agent),
+                memory_mb=own.retry_memory_mb,
+                reason=own.retry_limits_reason,
+            )
+        ok = await self._run_one(self.agent, backup_of=None, mode=mode, limits=limits)
+        if ok or self._abort or not self.agent.backup:
+            return ok
+        backup = _find_agent(stage, self.agent.backup)
+        return await self._run_one(backup, backup_of=self.agent.id, mode="same")
+
+    def _limits(self, agent: AgentSpec) -> Limits:
+        return Limits.of(self.engine.workflow.effective(agent))
+
+    async def _run_one(
+        self, agent: AgentSpec, *, backup_of: str | None, mode: str, limits: Limits | None = None
+    ) -> bool:
+        eff = self.engine.workflow.effective(agent)
+        limits = limits or Limits.of(eff)
+        tries = 1 + (eff.retries or 0)
+        feedback: str | None = None
+        last: AttemptOutcome | None = None
+        split = False  # task splitting: a limit that cannot be raised asks for the reduced scope
+        for i in range(tries):
+            reduced = agent.reduced_scope is not None and (
+                mode == "reduced" or split or (i > 0 and i == tries - 1)
+            )
+            last = await self._attempt(
+                agent, backup_of=backup_of, reduced=reduced, feedback=feedback, limits=limits
+            )
+            if last.ok:
+                await self._finish(
+                    agent, "succeeded", last.result, backup_of=backup_of, attempt=last
+                )
+                return True
+            if self._abort or last.interrupted:
+                break
+            if last.category == "integration_failure":
+                break
+            if closing := last.take_finished():
+                await self.engine.emit(*closing)  # alone: a retry follows
+            feedback = last.feedback
+            if last.category == "resource_exhausted":
+                step = after_exhaustion(limits, eff.on_exhausted, last.exhausted, last.n)
+                limits = step.limits
+                if not step.raised and eff.on_exhausted and agent.reduced_scope is not None:
+                    split = True
+                    limits = replace(limits, reason=with_reduced_scope(limits.reason))
+            else:
+                limits = replace(limits, reason="")  # a raised limit stays raised
+            if i < tries - 1:
+                delay = (eff.retry_backoff or 0) * (2**i)
+                if delay > 0 and not await self.engine.wait_or_stop(delay):
+                    break
+        if self._abort == "missing":
+            await self._finish(
+                agent, "missing", None, backup_of=backup_of, reason="collect_timeout", attempt=last
+            )
+        elif self._abort or (last is not None and last.interrupted):
+            await self._finish(
+                agent, "pending", None, backup_of=backup_of, reason="interrupted", attempt=last
+            )
+        else:
+            reason = last.error if last and last.error else "failed"
+            await self._finish(
+                agent, "failed", None, backup_of=backup_of, reason=reason, attempt=last
+            )
+        return False
+
+    async def _finish(
+        self,
+        agent: AgentSpec,
+        status: str,
+        result: Any,
+        *,
+        backup_of: str | None = None,
+        reason: str = "",
+        attempt: AttemptOutcome | None = None,
+    ) -> None:
+        """Record the agent's final status, in the same commit as its last attempt's end:
+        one commit less on each agent's way out, and the two are never seen apart."""
+        closing = attempt.take_finished() if attempt is not None else []
+        await self.engine.emit(
+            *closing,
+            AgentFinished(
+                stage=self.stage_id,
+                agent=agent.id,
+                status=status,  # type: ignore[arg-type]
+                result=result,
+                backup_of=backup_of,
+                reason=reason[:500],
+            ),
+        )
+        if status == "succeeded":
+            self.engine.reports.queue_agent_result(self.stage_id, agent.id, result)
+
+    # -- one attempt -----------------------------------------------------------------------
+
+    async def _attempt(
+        self,
+        agent: AgentSpec,
+        *,
+        backup_of: str | None,
+        reduced: bool,
+        feedback: str | None,
+        limits: Limits,
+    ) -> AttemptOutcome:
+        engine = self.engine
+        state_agent = engine.state.stages[self.stage_id].agents[agent.id]
+        n = len(state_agent.attempts) + 1
+        eff = engine.workflow.effective(agent)
+        attempt_dir = engine.attempt_dir(self.stage_id)
+        output_file = attempt_dir / f"{agent.id}.{n}.result.json"
+        stdout_file = attempt_dir / f"{agent.id}.{n}.stdout"
+        for stale in (output_file, stdout_file):
+            stale.unlink(missing_ok=True)
+        values = run_placeholders(engine.state)
+        argv = build_argv(agent.run, values, shell=agent.shell)
+        env = dict(os.environ)
+        env.update(agent.env)
+        env.update(
+            {
+                "PHASEBOARD_RUN_ID": engine.run_id,
+                "PHASEBOARD_STAGE": self.stage_id,
+                "PHASEBOARD_AGENT": agent.id,
+                "PHASEBOARD_ATTEMPT": str(n),
+                "PHASEBOARD_WORKSPACE": str(engine.workspace),
+                "PHASEBOARD_INPUTS": str(self.inputs_file),
+                "PHASEBOARD_OUTPUT": str(output_file),
+                "PHASEBOARD_RUN_DIR": str(engine.run_dir),
+            }
+        )
+        env.pop("PHASEBOARD_SCOPE", None)
+        env.pop("PHASEBOARD_FEEDBACK", None)
+        if reduced and agent.reduced_scope is not None:
+            env["PHASEBOARD_SCOPE"] = json.dumps(agent.reduced_scope)
+        if feedback:
+            env["PHASEBOARD_FEEDBACK"] = feedback
+        spec = AttemptSpec(
+            argv=tuple(argv),
+            cwd=str(engine.workspace),
+            env=env,
+            shell=agent.shell,
+            timeout_s=eff.timeout,
+            idle_timeout_s=eff.idle_timeout,
+            memory_mb=limits.memory_mb,
+            cpu_percent=eff.cpu_percent,
+            grace_s=eff.grace if eff.grace is not None else 3.0,
+            stdout_tee=str(stdout_file) if agent.output == "json" else None,
+        )
+        executor: Executor = engine.executor
+        running = await executor.start(spec)
+        self._running = running
+        info = running.info
+        await engine.emit(
+            AttemptStarted(
+                stage=self.stage_id,
+                agent=agent.id,
+                attempt=n,
+                scope="reduced" if reduced else "full",
+                backup_of=backup_of,
+                argv=[engine.masker.text(a) for a in argv],
+                pid=info.pid if info else None,
+                pgid=info.pgid if info else None,
+                create_time=info.create_time if info else None,
+                host=info.host if info else "",
+                memory_mb=limits.memory_mb,
+                budget_tokens=limits.tokens,
+                budget_cost_usd=limits.cost_usd,
+                limits_reason=limits.reason,
+            )
+        )
+        parser = MessageParser()
+        budget_error: tuple[Exhausted, str] | None = None
+        try:
+            maskers = (
+                {s: PieceMasker(engine.masker) for s in ("stdout", "stderr")}
+                if engine.masker
+                else None
+            )
+            parse = agent.output == "messages"
+            key = (self.stage_id, agent.id, n)
+            async for batch in running.lines():
+                if maskers is not None:
+                    batch = masked_lines(batch, maskers)
+                if parse:
+                    for message in batch_messages(batch, parser):
+                        await engine.emit(
+                            AgentMessage(
+                                stage=self.stage_id,
+                                agent=agent.id,
+                                attempt=n,
+                                message_type=message.message_type,
+                                priority=message.priority,
+                                content=capped(message.content),
+                            )
+                        )
+                await engine.sink.add(key, batch)
+                if budget_error is None:
+                    budget_error = limits.over_budget(parser.tokens, parser.cost_usd)
+                    if budget_error is not None:
+                        await running.stop("stopped")
+            exit_ = await running.wait()
+        finally:
+            self._running = None
+        await engine.sink.flush()
+        outcome = classify(agent, exit_, parser, budget_error, stdout_file, output_file)
+        outcome.n = n
+        for raw in (stdout_file, output_file):  # read now; kept in the store, masked
+            raw.unlink(missing_ok=True)
+        if outcome.ok:
+            outcome.result = engine.masker.value(outcome.result)
+        outcome.finished = AttemptFinished(
+            stage=self.stage_id,
+            agent=agent.id,
+            attempt=n,
+            status="succeeded" if outcome.ok else "failed",
+            category=outcome.category,  # type: ignore[arg-type]
+            exit_code=exit_.exit_code,
+            duration_s=round(exit_.duration_s, 3),
+            peak_rss_mb=round(exit_.peak_rss_mb, 1),
+            cpu_s=round(exit_.cpu_s, 3),
+            throttled_s=round(exit_.throttled_s, 3),
+            cpu_limit=exit_.cpu_limit,
+            error=outcome.error,
+            tokens=parser.tokens,
+            cost_usd=round(parser.cost_usd, 6),
+            partial=outcome.partial,
+            exhausted=outcome.exhausted,
+        )
+        return outcome
+
+
+def _find_agent(stage: Any, agent_id: str) -> AgentSpec:
+    """An agent of the stage, extended agents included."""
+    return stage.agent(agent_id)

@@ -1,0 +1,149 @@
+"""Batched, bounded writing of agent log lines to the store and to the run folder.
+
+Lines are buffered and written with one ``executemany`` per attempt and batch (one
+cross-thread round trip instead of one per line); a producer that gets too far ahead
+waits for the writer. The buffer is bounded by lines and by characters, so memory stays
+bounded whatever an agent prints: many short lines, or one line of gigabytes in pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from operator import itemgetter
+from pathlib import Path
+from typing import TextIO
+
+from engine.execution.executor import LogLine
+from engine.store.database import LogBatches, LogKey, Store
+
+BATCH_ROWS = 1000
+BATCH_CHARS = 512 * 1024
+"""Past either, the writer is woken at once rather than at its next tick."""
+FLUSH_INTERVAL_S = 0.1
+MAX_BUFFERED_ROWS = 20_000
+MAX_BUFFERED_CHARS = 2 * 1024 * 1024
+"""Past either, counting what is being written, a producer waits until the buffer is written."""
+MAX_OPEN_FILES = 64
+_text = itemgetter(1)
+_partial = itemgetter(3)
+
+
+class LogSink:
+    def __init__(self, store: Store, run_id: str, run_dir: Path) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._run_dir = run_dir
+        self._buffer: dict[LogKey, list[LogLine]] = {}
+        """Lines waiting to be written, by attempt, each list in arrival order."""
+        self._queued_rows = self._queued_chars = 0
+        self._rows = self._chars = 0
+        """Queued and being written."""
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.lines_written = 0
+        self._file_attempt: dict[tuple[str, str], int] = {}
+        self._files: OrderedDict[tuple[str, str], TextIO] = OrderedDict()
+        """Open ``STAGE/AGENT.log`` files, most recently used last (at most MAX_OPEN_FILES)."""
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="log-sink")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+        for fh in self._files.values():
+            fh.close()
+        self._files.clear()
+
+    async def add(self, key: LogKey, lines: Sequence[LogLine]) -> None:
+        """Queue one attempt's lines (in order); waits for the writer when too much is queued.
+
+        ``key`` is ``(stage, agent, attempt)``. A list is taken over, not copied: the caller
+        must not use it afterwards.
+        """
+        if not lines:
+            return
+        queued = self._buffer.get(key)
+        if queued is None:
+            self._buffer[key] = lines if isinstance(lines, list) else list(lines)
+        else:
+            queued += lines
+        rows, chars = len(lines), sum(map(len, map(_text, lines)))
+        self._queued_rows += rows
+        self._queued_chars += chars
+        self._rows += rows
+        self._chars += chars
+        if self._queued_rows >= BATCH_ROWS or self._queued_chars >= BATCH_CHARS:
+            self._wake.set()
+        if self._rows >= MAX_BUFFERED_ROWS or self._chars >= MAX_BUFFERED_CHARS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            while self._buffer:
+                batch = list(self._buffer.items())
+                rows, chars = self._queued_rows, self._queued_chars
+                self._buffer, self._queued_rows, self._queued_chars = {}, 0, 0
+                try:
+                    outcomes = await asyncio.gather(
+                        self._store.append_log_lines(self._run_id, batch),
+                        asyncio.to_thread(self._append_files, batch),
+                        return_exceptions=True,
+                    )
+                finally:
+                    self._rows -= rows
+                    self._chars -= chars
+                for outcome in outcomes:  # the store's error first: it is the one that matters
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                self.lines_written += rows
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
+            self._wake.clear()
+            await self.flush()
+
+    def _append_files(self, batch: LogBatches) -> None:
+        """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
+        for (stage, agent, attempt), lines in batch:
+            fh = self._open((stage, agent))
+            if fh is None:
+                continue
+            if self._file_attempt.get((stage, agent)) != attempt:
+                self._file_attempt[(stage, agent)] = attempt
+                fh.write(f"--- attempt {attempt} ---\n")
+            if any(map(_partial, lines)):
+                fh.writelines(text if partial else text + "\n" for _, text, _, partial in lines)
+            else:
+                fh.write("\n".join(map(_text, lines)))
+                fh.write("\n")
+            fh.flush()
+
+    def _open(self, key: tuple[str, str]) -> TextIO | None:
+        fh = self._files.get(key)
+        if fh is not None:
+            self._files.move_to_end(key)
+            return fh
+        stage, agent = key
+        path = self._run_dir / stage / f"{agent}.log"
+        try:
+            # never parents=True: a vanished workspace must not be recreated by a log write
+            path.parent.mkdir(exist_ok=True, mode=0o700)
+            fh = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+        except FileNotFoundError:
+            return None  # the store holds every line; `phaseboard report` rebuilds the file
+        self._files[key] = fh
+        if len(self._files) > MAX_OPEN_FILES:
+            _, oldest = self._files.popitem(last=False)
+            oldest.close()
+        return fh
