@@ -216,7 +216,7 @@ async def new_run(workspace: Path, yaml_text: str, db: Path | None = None) -> tu
     """Write the workflow beside the workspace, create a run of it; returns (db path, run id)."""
     from engine.run.runs import create_run, default_db
     from engine.store.database import Store
-    from engine.workflow.models import parse_workflow
+    from engine.workflow.loader import parse_workflow
 
     workspace.mkdir(parents=True, exist_ok=True)
     wf_path = workspace.parent / "wf.yaml"

@@ -47,7 +47,7 @@ async def run_inline(
     from engine.run.runs import create_run, default_db, parse_params
     from engine.run.session import RunSession
     from engine.store.database import Store
-    from engine.workflow.models import parse_workflow
+    from engine.workflow.loader import parse_workflow
 
     wf_path = tmp_path / "wf.yaml"
     wf_path.write_text(yaml_text)

@@ -12,8 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_engine_modules_do_not_load_the_ui() -> None:
     modules = sorted(
-        ".".join(p.relative_to(ROOT).with_suffix("").parts)
-        for p in (ROOT / "engine").rglob("*.py")
+        ".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "engine").rglob("*.py")
     )
     code = (
         "import importlib, sys\n"

@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.run.runs import NotFound, UsageError
     from engine.store.database import StoreError
     from engine.store.run_lock import RunLocked
-    from engine.workflow.models import WorkflowError
+    from engine.workflow.loader import WorkflowError
 
     try:
         return _dispatch(parser, args)

@@ -18,7 +18,8 @@ from engine.run.runs import NotFound
 from engine.run.session import RunSession
 from engine.store.database import StoreError
 from engine.support.sanitize import sanitize_line
-from engine.workflow.models import load_workflow, resolve_workflow_path, workflow_json_schema
+from engine.workflow.loader import load_workflow, resolve_workflow_path
+from engine.workflow.models import workflow_json_schema
 from tui.cli_changes import _command, accept, prune, resolve, retry, rollback, stop
 from tui.cli_run import (
     DEMO_DIR,

@@ -27,7 +27,7 @@ from engine.run.runs import (
 )
 from engine.run.session import RunSession
 from engine.store.database import Store
-from engine.workflow.models import load_workflow, resolve_workflow_path
+from engine.workflow.loader import load_workflow, resolve_workflow_path
 from tui.cli_shared import _err, _opened
 from tui.demo_copy import DEMO_DIR, prepare_demo_dir
 

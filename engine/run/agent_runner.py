@@ -35,7 +35,7 @@ from engine.workflow.models import AgentSpec
 from engine.workflow.placeholders import build_argv, run_placeholders
 
 if TYPE_CHECKING:
-    from engine.run.engine import Engine
+    from engine.run.context import RunContext
 
 __all__ = ["AgentRunner", "AttemptOutcome"]
 
@@ -44,9 +44,9 @@ class AgentRunner:
     """Runs one agent to a final status, honouring an abort from the stage (collect_timeout)."""
 
     def __init__(
-        self, engine: Engine, stage_id: str, agent: AgentSpec, *, inputs_file: Path
+        self, ctx: RunContext, stage_id: str, agent: AgentSpec, *, inputs_file: Path
     ) -> None:
-        self.engine = engine
+        self.ctx = ctx
         self.stage_id = stage_id
         self.agent = agent
         self.inputs_file = inputs_file
@@ -60,12 +60,12 @@ class AgentRunner:
             await self._running.stop("stopped")
 
     async def run(self, mode: str = "same") -> bool:
-        stage = self.engine.workflow.stage(self.stage_id)
+        stage = self.ctx.workflow.stage(self.stage_id)
         if mode == "backup" and self.agent.backup:
             backup = _find_agent(stage, self.agent.backup)
             await self._finish(self.agent, "failed", None, reason=f"failed over to {backup.id}")
             return await self._run_one(backup, backup_of=self.agent.id, mode="same")
-        own = self.engine.state.stages[self.stage_id].agents[self.agent.id]
+        own = self.ctx.state.stages[self.stage_id].agents[self.agent.id]
         limits = None
         if own.retry_memory_mb is not None:  # the operator's retry --more-memory
             limits = replace(
@@ -80,12 +80,12 @@ class AgentRunner:
         return await self._run_one(backup, backup_of=self.agent.id, mode="same")
 
     def _limits(self, agent: AgentSpec) -> Limits:
-        return Limits.of(self.engine.workflow.effective(agent))
+        return Limits.of(self.ctx.workflow.effective(agent))
 
     async def _run_one(
         self, agent: AgentSpec, *, backup_of: str | None, mode: str, limits: Limits | None = None
     ) -> bool:
-        eff = self.engine.workflow.effective(agent)
+        eff = self.ctx.workflow.effective(agent)
         limits = limits or Limits.of(eff)
         tries = 1 + (eff.retries or 0)
         feedback: str | None = None
@@ -108,7 +108,7 @@ class AgentRunner:
             if last.category == "integration_failure":
                 break
             if closing := last.take_finished():
-                await self.engine.emit(*closing)  # alone: a retry follows
+                await self.ctx.emit(*closing)  # alone: a retry follows
             feedback = last.feedback
             if last.category == "resource_exhausted":
                 step = after_exhaustion(limits, eff.on_exhausted, last.exhausted, last.n)
@@ -120,7 +120,7 @@ class AgentRunner:
                 limits = replace(limits, reason="")  # a raised limit stays raised
             if i < tries - 1:
                 delay = (eff.retry_backoff or 0) * (2**i)
-                if delay > 0 and not await self.engine.wait_or_stop(delay):
+                if delay > 0 and not await self.ctx.wait_or_stop(delay):
                     break
         if self._abort == "missing":
             await self._finish(
@@ -150,7 +150,7 @@ class AgentRunner:
         """Record the agent's final status, in the same commit as its last attempt's end:
         one commit less on each agent's way out, and the two are never seen apart."""
         closing = attempt.take_finished() if attempt is not None else []
-        await self.engine.emit(
+        await self.ctx.emit(
             *closing,
             AgentFinished(
                 stage=self.stage_id,
@@ -162,7 +162,7 @@ class AgentRunner:
             ),
         )
         if status == "succeeded":
-            self.engine.reports.queue_agent_result(self.stage_id, agent.id, result)
+            self.ctx.reports.queue_agent_result(self.stage_id, agent.id, result)
 
     # -- one attempt -----------------------------------------------------------------------
 
@@ -175,7 +175,7 @@ class AgentRunner:
         feedback: str | None,
         limits: Limits,
     ) -> AttemptOutcome:
-        engine = self.engine
+        engine = self.ctx
         state_agent = engine.state.stages[self.stage_id].agents[agent.id]
         n = len(state_agent.attempts) + 1
         eff = engine.workflow.effective(agent)
@@ -190,11 +190,11 @@ class AgentRunner:
         env.update(agent.env)
         env.update(
             {
-                "PHASEBOARD_RUN_ID": engine.run_id,
+                "PHASEBOARD_RUN_ID": engine.session.run_id,
                 "PHASEBOARD_STAGE": self.stage_id,
                 "PHASEBOARD_AGENT": agent.id,
                 "PHASEBOARD_ATTEMPT": str(n),
-                "PHASEBOARD_WORKSPACE": str(engine.workspace),
+                "PHASEBOARD_WORKSPACE": str(engine.session.workspace),
                 "PHASEBOARD_INPUTS": str(self.inputs_file),
                 "PHASEBOARD_OUTPUT": str(output_file),
                 "PHASEBOARD_RUN_DIR": str(engine.run_dir),
@@ -208,7 +208,7 @@ class AgentRunner:
             env["PHASEBOARD_FEEDBACK"] = feedback
         spec = AttemptSpec(
             argv=tuple(argv),
-            cwd=str(engine.workspace),
+            cwd=str(engine.session.workspace),
             env=env,
             shell=agent.shell,
             timeout_s=eff.timeout,
@@ -229,7 +229,7 @@ class AgentRunner:
                 attempt=n,
                 scope="reduced" if reduced else "full",
                 backup_of=backup_of,
-                argv=[engine.masker.text(a) for a in argv],
+                argv=[engine.session.masker.text(a) for a in argv],
                 pid=info.pid if info else None,
                 pgid=info.pgid if info else None,
                 create_time=info.create_time if info else None,
@@ -244,8 +244,8 @@ class AgentRunner:
         budget_error: tuple[Exhausted, str] | None = None
         try:
             maskers = (
-                {s: PieceMasker(engine.masker) for s in ("stdout", "stderr")}
-                if engine.masker
+                {s: PieceMasker(engine.session.masker) for s in ("stdout", "stderr")}
+                if engine.session.masker
                 else None
             )
             parse = agent.output == "messages"
@@ -279,7 +279,7 @@ class AgentRunner:
         for raw in (stdout_file, output_file):  # read now; kept in the store, masked
             raw.unlink(missing_ok=True)
         if outcome.ok:
-            outcome.result = engine.masker.value(outcome.result)
+            outcome.result = engine.session.masker.value(outcome.result)
         outcome.finished = AttemptFinished(
             stage=self.stage_id,
             agent=agent.id,

@@ -12,18 +12,17 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.checkpoints.evaluate import accepted_verdict
 from engine.execution.executor import Executor, ProcessInfo
 from engine.reports.writer import ReportWriter
-from engine.run.agent_runner import AgentRunner
 from engine.run.command_watch import CommandWatch
 from engine.run.commands import apply_command, reevaluate_paused_checkpoints
+from engine.run.context import RunContext
 from engine.run.log_sink import LogSink
 from engine.run.session import RunSession
-from engine.run.stages import StageRunners
+from engine.run.stages import StageRunner
 from engine.state.events import (
     AgentFinished,
     AttemptFinished,
@@ -59,8 +58,10 @@ class RunOutcome:
         return {"PROCEED": 0, "CONDITIONAL_PROCEED": 3, "BLOCK": 1}.get(self.decision or "", 0)
 
 
-class Engine(StageRunners):
-    """Drives a run. Use :meth:`open` (which takes the run's lock), then :meth:`drive`."""
+class Engine(RunSession):
+    """Drives a run. Use :meth:`open` (which takes the run's lock), then :meth:`drive`. The
+    stages are run by a :class:`~engine.run.stages.StageRunner`, given what it needs in a
+    :class:`~engine.run.context.RunContext`."""
 
     def __init__(
         self,
@@ -76,7 +77,6 @@ class Engine(StageRunners):
         self.wait_when_paused = wait_when_paused
         self.sink = LogSink(store, self.run_id, self.run_dir)
         self.reports = ReportWriter(store, self.state, self.run_dir)
-        self._runners: dict[tuple[str, str], AgentRunner] = {}
         self._stop = asyncio.Event()
         self._stop_status = "stopped"
         self._stop_reason = ""
@@ -89,7 +89,11 @@ class Engine(StageRunners):
         self._stage_running = False
         self._lock_lost = False
         self._workspace_identity: tuple[int, int] | None = None
-        self._attempt_dirs: dict[str, Path] = {}
+        self.ctx = RunContext(
+            self, executor, self.reports, self.sink, self._stop, self._workspace_vanished
+        )
+        self._runners = self.ctx.runners
+        self.stages = StageRunner(self.ctx)
 
     @classmethod
     async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
@@ -103,16 +107,6 @@ class Engine(StageRunners):
             raise
         return cls(store, base.state, executor, **kwargs)
 
-    def attempt_dir(self, stage_id: str) -> Path:
-        """``STAGE/attempts`` in the run folder, where agents write their output files: made on
-        the stage's first attempt, not asked of the filesystem again on every one."""
-        path = self._attempt_dirs.get(stage_id)
-        if path is None:
-            path = self.run_dir / stage_id / "attempts"
-            path.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._attempt_dirs[stage_id] = path
-        return path
-
     # -- public control --------------------------------------------------------------------
 
     def request_stop(self, status: str = "stopped", reason: str = "") -> None:
@@ -124,12 +118,6 @@ class Engine(StageRunners):
             self._wake.set()
             for runner in list(self._runners.values()):
                 self._tasks.append(asyncio.ensure_future(runner.abort("interrupted")))
-
-    async def wait_or_stop(self, seconds: float) -> bool:
-        """Sleep unless stopped first; False when stopped."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        return not self._stop.is_set()
 
     async def after_events(self, events: list[Any]) -> None:
         if any(e.kind in _CONTINUITY_KINDS for e in events) and not self._workspace_vanished():
@@ -405,11 +393,11 @@ class Engine(StageRunners):
     async def _run_stage(self, stage_id: str) -> tuple[str, str, list[str]] | None:
         spec = self.workflow.stage(stage_id)
         if isinstance(spec, AgentsStage):
-            return await self._run_agents(spec)
+            return await self.stages.run_agents(spec)
         if isinstance(spec, ConsolidationStage):
-            return await self._run_consolidation(spec)
+            return await self.stages.run_consolidation(spec)
         assert isinstance(spec, CheckpointStage)
-        return await self._run_checkpoint(spec)
+        return await self.stages.run_checkpoint(spec)
 
 
 def _finished(st: StageState) -> bool:

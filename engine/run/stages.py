@@ -1,24 +1,20 @@
-"""The stage runners: what the engine does for each kind of stage.
-
-A mixin of :class:`engine.run.engine.Engine`, kept apart so the loop and the stages can be read
-on their own. The engine supplies the run state, the stop event, the agent runners, the
-report writer and its ``_slice`` and ``_workspace_vanished`` helpers.
-"""
+"""The stage runner: what the engine does for each kind of stage (agents, consolidation,
+checkpoint). The engine hands it a :class:`~engine.run.context.RunContext` (the run's session,
+the report writer, the stop flag, the agent runners at work) and asks it to run one stage."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from engine.checkpoints.evaluate import accepted_verdict, evaluate_checkpoint, expression_context
 from engine.consolidation.merge import apply_decisions, apply_resolution, consolidate
 from engine.reports.next_actions import failed_agents_before, next_actions
-from engine.reports.writer import ReportWriter
 from engine.run import rollback as rollback_points
 from engine.run.agent_runner import AgentRunner
+from engine.run.context import RunContext
 from engine.run.inputs import inputs_document
-from engine.run.session import RunSession
 from engine.state.events import (
     AgentFinished,
     AgentMessage,
@@ -31,41 +27,31 @@ from engine.support.atomic import write_json_atomic
 from engine.workflow.expressions import ExpressionError, evaluate
 from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationStage
 
-if TYPE_CHECKING:
-    from engine.run.engine import Engine
 
-
-class StageRunners(RunSession):
+class StageRunner:
     """Runs one stage of each kind; returns ``(kind, reason, awaiting)`` when the loop must act."""
 
-    reports: ReportWriter
-    _runners: dict[tuple[str, str], AgentRunner]
-    _stop: asyncio.Event
-
-    def _slice(self) -> list[str]:
-        raise NotImplementedError  # supplied by the engine
-
-    def _workspace_vanished(self) -> str | None:
-        raise NotImplementedError  # supplied by the engine
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
 
     async def _write_inputs(self, stage_id: str, extra: dict[str, Any] | None = None) -> Path:
-        path = self.run_dir / "inputs" / f"{stage_id}.json"
-        document = inputs_document(self.state, extra)
+        path = self.ctx.run_dir / "inputs" / f"{stage_id}.json"
+        document = inputs_document(self.ctx.state, extra)
         await asyncio.to_thread(write_json_atomic, path, document)
         return path
 
-    async def _run_agents(self, spec: AgentsStage) -> tuple[str, str, list[str]] | None:
-        st = self.state.stages[spec.id]
-        await rollback_points.save_point(self, spec.id)
-        await self.emit(StageStarted(stage=spec.id))
+    async def run_agents(self, spec: AgentsStage) -> tuple[str, str, list[str]] | None:
+        st = self.ctx.state.stages[spec.id]
+        await rollback_points.save_point(self.ctx.session, spec.id)
+        await self.ctx.emit(StageStarted(stage=spec.id))
         inputs_file = await self._write_inputs(spec.id)
         agents = [a for a in spec.agents if not a.standby]
         if spec.extended is not None:
             try:
-                extend = evaluate(spec.extended.when, expression_context(self.state)) is True
+                extend = evaluate(spec.extended.when, expression_context(self.ctx.state)) is True
             except ExpressionError as exc:
                 extend = False
-                await self.emit(
+                await self.ctx.emit(
                     AgentMessage(
                         stage=spec.id,
                         agent=agents[0].id,
@@ -78,28 +64,28 @@ class StageRunners(RunSession):
                 agents += list(spec.extended.agents)
         backed = st.backed_up()
         todo = [a for a in agents if st.agents[a.id].status != "succeeded" and a.id not in backed]
-        start_point = self.state.rollback_points[-1]
+        start_point = self.ctx.state.rollback_points[-1]
         if spec.mode == "parallel":
             await self._run_parallel(spec, todo, inputs_file)
         else:
             for index, agent in enumerate(todo):
                 if index > 0:
-                    await rollback_points.save_point(self, spec.id, agent.id)
+                    await rollback_points.save_point(self.ctx.session, spec.id, agent.id)
                 ok = await self._run_agent(spec.id, agent, inputs_file)
-                if not ok or self._stop.is_set():
+                if not ok or self.ctx.stop.is_set():
                     break
-        if self._stop.is_set() or any(
+        if self.ctx.stop.is_set() or any(
             st.agents[a.id].status in ("pending", "running")
             and st.agents[a.id].reason == "interrupted"
             for a in agents
         ):
             return None
-        if self._workspace_vanished():
+        if self.ctx.vanished():
             return None  # the loop fails the run with the reason
-        diff = await rollback_points.workspace_changes(self, start_point)
+        diff = await rollback_points.workspace_changes(self.ctx.session, start_point)
         ok = all(st.covered(st.agents[a.id]) for a in agents)
         changes = {"added": diff.added, "modified": diff.modified, "deleted": diff.deleted}
-        await self.emit(
+        await self.ctx.emit(
             StageFinished(
                 stage=spec.id,
                 status="succeeded" if ok else "failed",
@@ -107,25 +93,25 @@ class StageRunners(RunSession):
                 changes={k: v for k, v in changes.items() if v},
             )
         )
-        await self.reports.write_stage(spec.id)
+        await self.ctx.reports.write_stage(spec.id)
         return None
 
     async def _run_agent(self, stage_id: str, agent: Any, inputs_file: Path) -> bool:
-        runner = AgentRunner(cast("Engine", self), stage_id, agent, inputs_file=inputs_file)
+        runner = AgentRunner(self.ctx, stage_id, agent, inputs_file=inputs_file)
         key = (stage_id, agent.id)
-        self._runners[key] = runner
+        self.ctx.runners[key] = runner
         try:
-            mode = self.state.stages[stage_id].agents[agent.id].retry_mode
+            mode = self.ctx.state.stages[stage_id].agents[agent.id].retry_mode
             return await runner.run(mode)
         finally:
-            self._runners.pop(key, None)
+            self.ctx.runners.pop(key, None)
 
     async def _run_parallel(self, spec: AgentsStage, todo: list[Any], inputs_file: Path) -> None:
         limit = asyncio.Semaphore(spec.max_parallel or max(1, len(todo)))
 
         async def one(agent: Any) -> bool:
             async with limit:
-                if self._stop.is_set():
+                if self.ctx.stop.is_set():
                     return False
                 return await self._run_agent(spec.id, agent, inputs_file)
 
@@ -135,13 +121,13 @@ class StageRunners(RunSession):
         done, pending = await asyncio.wait(tasks, timeout=spec.collect_timeout)
         if pending:
             for agent in todo:
-                runner = self._runners.get((spec.id, agent.id))
+                runner = self.ctx.runners.get((spec.id, agent.id))
                 if runner is not None:
                     await runner.abort("missing")
             await asyncio.wait(pending)
             for agent in todo:
-                if self.state.stages[spec.id].agents[agent.id].status == "pending":
-                    await self.emit(
+                if self.ctx.state.stages[spec.id].agents[agent.id].status == "pending":
+                    await self.ctx.emit(
                         AgentFinished(
                             stage=spec.id,
                             agent=agent.id,
@@ -153,16 +139,16 @@ class StageRunners(RunSession):
             if not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
 
-    async def _run_consolidation(
+    async def run_consolidation(
         self, spec: ConsolidationStage
     ) -> tuple[str, str, list[str]] | None:
-        await rollback_points.save_point(self, spec.id)
-        await self.emit(StageStarted(stage=spec.id))
+        await rollback_points.save_point(self.ctx.session, spec.id)
+        await self.ctx.emit(StageStarted(stage=spec.id))
         inputs: dict[str, Any] = {}
         order: list[str] = []
         alias: dict[str, str] = {}
         for sid in spec.inputs:
-            st = self.state.stages[sid]
+            st = self.ctx.state.stages[sid]
             for agent in st.primaries():
                 key = f"{sid}.{agent.id}"
                 order.append(key)
@@ -197,16 +183,16 @@ class StageRunners(RunSession):
             timestamp=now_iso(),
         )
         for conflict in result.conflicts:
-            old = self.state.conflicts.get(conflict.id)
+            old = self.ctx.state.conflicts.get(conflict.id)
             if old is not None and old.resolved and not old.rolled_back and old.resolution:
                 result = apply_resolution(result, conflict.id, old.resolution.get("value"))
         ok = True
         if spec.synthesizer is not None:
             inputs_file = await self._write_inputs(spec.id, {"synthesis": result.synthesis})
             ok = await self._run_agent(spec.id, spec.synthesizer, inputs_file)
-            if self._stop.is_set():
+            if self.ctx.stop.is_set():
                 return None
-            synth = self.state.stages[spec.id].agents[spec.synthesizer.id]
+            synth = self.ctx.state.stages[spec.id].agents[spec.synthesizer.id]
             if ok and isinstance(synth.result, dict):
                 decisions = synth.result.get("decisions", synth.result)
                 if isinstance(decisions, dict):
@@ -228,29 +214,31 @@ class StageRunners(RunSession):
                     },
                 )
             )
-        await self.emit(Consolidated(stage=spec.id, document=result.synthesis, conflicts=conflicts))
+        await self.ctx.emit(
+            Consolidated(stage=spec.id, document=result.synthesis, conflicts=conflicts)
+        )
         # resolutions recorded earlier stay resolved: reapply their merged value to the new document
-        await self.emit(
+        await self.ctx.emit(
             StageFinished(
                 stage=spec.id,
                 status="succeeded" if ok else "failed",
                 reason="" if ok else "the synthesizer failed",
             )
         )
-        await self.reports.write_stage(spec.id)
+        await self.ctx.reports.write_stage(spec.id)
         return None
 
-    async def _run_checkpoint(self, spec: CheckpointStage) -> tuple[str, str, list[str]] | None:
-        st = self.state.stages[spec.id]
+    async def run_checkpoint(self, spec: CheckpointStage) -> tuple[str, str, list[str]] | None:
+        st = self.ctx.state.stages[spec.id]
         if st.status != "failed":
-            await rollback_points.save_point(self, spec.id)
-            await self.emit(StageStarted(stage=spec.id))
-        evaluation = evaluate_checkpoint(spec, self.state, self.state.criteria_override)
-        await self.emit(evaluation)
+            await rollback_points.save_point(self.ctx.session, spec.id)
+            await self.ctx.emit(StageStarted(stage=spec.id))
+        evaluation = evaluate_checkpoint(spec, self.ctx.state, self.ctx.state.criteria_override)
+        await self.ctx.emit(evaluation)
         accepted = st.accepted is not None
         if evaluation.passed or accepted:
-            await self.emit(StageFinished(stage=spec.id, status="succeeded"))
-            await self.reports.write_stage(spec.id)
+            await self.ctx.emit(StageFinished(stage=spec.id, status="succeeded"))
+            await self.ctx.reports.write_stage(spec.id)
             verdict = accepted_verdict(evaluation.decision, accepted and not evaluation.passed)
             if verdict == "BLOCK":
                 return ("block", "decision BLOCK", [])
@@ -259,9 +247,9 @@ class StageRunners(RunSession):
         reason = f"checkpoint {spec.id} failed: " + ", ".join(c["id"] for c in failed)
         for action in spec.on_failure:
             if action == "retry_failed" and not st.retry_used:
-                resets = failed_agents_before(self.state, spec.id)
+                resets = failed_agents_before(self.ctx.state, spec.id)
                 if resets:
-                    await self.emit(
+                    await self.ctx.emit(
                         *[
                             AgentReset(stage=sid, agent=aid, checkpoint=spec.id)
                             for sid, aid in resets
@@ -269,10 +257,10 @@ class StageRunners(RunSession):
                     )
                     return None
             elif action in ("manual_resolution", "escalate"):
-                await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
-                await self.reports.write_stage(spec.id)
+                await self.ctx.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
+                await self.ctx.reports.write_stage(spec.id)
                 prefix = "escalated: " if action == "escalate" else ""
-                return ("pause", prefix + reason, next_actions(self.state, pausing=True))
-        await self.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
-        await self.reports.write_stage(spec.id)
+                return ("pause", prefix + reason, next_actions(self.ctx.state, pausing=True))
+        await self.ctx.emit(StageFinished(stage=spec.id, status="failed", reason=reason))
+        await self.ctx.reports.write_stage(spec.id)
         return ("fail", reason, [])

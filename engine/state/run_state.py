@@ -14,13 +14,13 @@ from typing import Any
 
 from engine.consolidation.merge import set_path
 from engine.state.events import Event
+from engine.workflow.loader import parse_workflow
 from engine.workflow.models import (
     AgentsStage,
     CheckpointStage,
     ConsolidationStage,
     CriteriaMode,
     Workflow,
-    parse_workflow,
 )
 
 DONE = ("succeeded", "skipped")

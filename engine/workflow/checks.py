@@ -7,64 +7,13 @@ so a file with both kinds of mistake gets every problem reported at once.
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
-import shlex
 from collections.abc import Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
-import jsonschema
-
-from engine.workflow.expressions import (
-    ROOTS,
-    ExpressionError,
-    attribute_references,
-    check_names,
-    compile_expression,
-    identifier_offset,
-)
+from engine.workflow import value_checks
+from engine.workflow.issues import DataPath, Issue, format_path, items, suggest
 
 __all__ = ["DataPath", "Issue", "find_issues", "format_path"]
-
-MAX_SCHEMA_ERRORS = 5
-PLACEHOLDERS = ("workspace", "run_dir", "data", "python")
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
-
-DataPath = tuple[str | int, ...]
-
-
-class Issue(NamedTuple):
-    """A problem found by :func:`find_issues`, located by its path in the raw data."""
-
-    path: DataPath
-    message: str
-    offset: int | None = None
-    """Character offset inside the string at ``path`` (an expression, a command)."""
-    related: DataPath | None = None
-    """Where the clashing original is (duplicates)."""
-    at_key: bool = False
-    """Point at the key of ``path`` rather than its value."""
-
-
-def format_path(path: DataPath) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "workflow"
-
-
-def _suggest(word: str, choices: list[str] | set[str]) -> str:
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                yield index, item
 
 
 def find_issues(data: Any) -> list[Issue]:
@@ -95,7 +44,7 @@ class _Checker:
         self.issues.append(Issue(path, message, offset, related, at_key))
 
     def run(self) -> list[Issue]:
-        stages = list(_items(self.data.get("stages")))
+        stages = list(items(self.data.get("stages")))
         for index, stage in stages:
             sid = stage.get("id")
             if not isinstance(sid, str):
@@ -129,11 +78,11 @@ class _Checker:
     def _stage_agents(
         index: int, stage: dict[str, Any]
     ) -> Iterator[tuple[DataPath, bool, dict[str, Any]]]:
-        for j, agent in _items(stage.get("agents")):
+        for j, agent in items(stage.get("agents")):
             yield ("stages", index, "agents", j), False, agent
         extended = stage.get("extended")
         if isinstance(extended, dict):
-            for j, agent in _items(extended.get("agents")):
+            for j, agent in items(extended.get("agents")):
                 yield ("stages", index, "extended", "agents", j), True, agent
 
     def _agents_stage(self, index: int, stage: dict[str, Any]) -> None:
@@ -154,7 +103,7 @@ class _Checker:
         self._backups(sid, agents)
         extended = stage.get("extended")
         if isinstance(extended, dict) and isinstance(extended.get("when"), str):
-            self._expression(("stages", index, "extended", "when"), extended["when"])
+            value_checks.expression(self, ("stages", index, "extended", "when"), extended["when"])
 
     def _backups(self, sid: str, agents: dict[str, tuple[DataPath, dict[str, Any]]]) -> None:
         backed: set[str] = set()
@@ -170,7 +119,7 @@ class _Checker:
                 self.add(
                     where,
                     f"backup '{backup}' is not an agent of stage '{sid}'"
-                    + _suggest(backup, set(agents)),
+                    + suggest(backup, set(agents)),
                 )
             elif agents[backup][1].get("standby") is not True:
                 self.add(
@@ -209,93 +158,17 @@ class _Checker:
     def _agent(self, path: DataPath, agent: dict[str, Any], synthesizer: bool = False) -> None:
         shell = agent.get("shell") is True
         for key in ("run", "rollback", "verify"):
-            self._command((*path, key), agent.get(key), shell)
+            value_checks.command(self, (*path, key), agent.get(key), shell)
         if synthesizer:
             for key in ("backup", "standby"):
                 if key in agent:
                     self.add((*path, key), f"a synthesizer has no '{key}'", at_key=True)
         schema = agent.get("schema")
         if isinstance(schema, dict):
-            self._json_values((*path, "schema"), schema)
-            self._json_schema((*path, "schema"), schema)
+            value_checks.json_values(self, (*path, "schema"), schema)
+            value_checks.json_schema(self, (*path, "schema"), schema)
         if isinstance(agent.get("reduced_scope"), dict):
-            self._json_values((*path, "reduced_scope"), agent["reduced_scope"])
-
-    def _json_schema(self, path: DataPath, schema: dict[str, Any]) -> None:
-        validator = jsonschema.validators.validator_for(schema)
-        try:
-            errors = list(validator(validator.META_SCHEMA).iter_errors(schema))
-        except Exception as exc:  # a hostile schema must not crash the check itself
-            self.add(path, f"invalid JSON Schema: {exc}")
-            return
-        for error in errors[:MAX_SCHEMA_ERRORS]:
-            self.add((*path, *error.absolute_path), f"invalid JSON Schema: {error.message}")
-
-    def _json_values(self, path: DataPath, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                if not isinstance(key, str):
-                    self.add(path, f"key {key!r} must be a string")
-                self._json_values((*path, key), item)
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                self._json_values((*path, index), item)
-        elif isinstance(value, float) and not math.isfinite(value):
-            self.add(path, "must be a finite number")
-        elif value is not None and not isinstance(value, str | int | float | bool):
-            self.add(path, f"must be JSON data (a {type(value).__name__} is not); quote it")
-
-    def _command(self, path: DataPath, command: Any, shell: bool) -> None:
-        if isinstance(command, str):
-            if not command.strip():
-                self.add(path, "command is empty")
-                return
-            if not shell:
-                try:
-                    shlex.split(command)
-                except ValueError as error:
-                    self.add(path, f"command does not split into arguments: {error}")
-            self._placeholders(path, command)
-        elif isinstance(command, list):
-            if not command:
-                self.add(path, "command is empty")
-            elif shell:
-                self.add(path, "with shell: true, the command must be one string")
-            for k, part in enumerate(command):
-                if isinstance(part, str):
-                    self._placeholders((*path, k), part)
-
-    def _placeholders(self, path: DataPath, text: str) -> None:
-        for found in _PLACEHOLDER.finditer(text):
-            token, name = found.group(0), found.group(1)
-            if token in ("{{", "}}"):
-                continue
-            if name is None:
-                self.add(
-                    path,
-                    f"unbalanced '{token}': write {token}{token} for a literal brace",
-                    found.start(),
-                )
-                continue
-            name = name.strip()
-            if name.startswith("params."):
-                param = name.removeprefix("params.")
-                if param not in self.params:
-                    known = ", ".join(sorted(self.params)) or "none defined"
-                    self.add(
-                        path,
-                        f"unknown parameter '{param}' in placeholder '{token}' (params: {known})",
-                        found.start(),
-                    )
-            elif name not in PLACEHOLDERS:
-                known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
-                self.add(
-                    path,
-                    f"unknown placeholder '{token}' (known: {known},"
-                    " {params.NAME}; write {{ and }} for literal braces)"
-                    + _suggest(name, list(PLACEHOLDERS)),
-                    found.start(),
-                )
+            value_checks.json_values(self, (*path, "reduced_scope"), agent["reduced_scope"])
 
     def _consolidation(self, index: int, stage: dict[str, Any]) -> None:
         inputs = stage.get("inputs")
@@ -309,7 +182,7 @@ class _Checker:
                 self.add(path, f"input '{name}' is listed twice")
             elif name not in self.stage_index:
                 self.add(
-                    path, f"input '{name}' is not a stage" + _suggest(name, set(self.stage_index))
+                    path, f"input '{name}' is not a stage" + suggest(name, set(self.stage_index))
                 )
             elif self.stage_kind[name] != "agents":
                 self.add(
@@ -332,9 +205,9 @@ class _Checker:
                     self.add(
                         ("stages", index, "sections", section),
                         f"section '{section}': agent '{agent}' is not in the input stages"
-                        + _suggest(agent, available),
+                        + suggest(agent, available),
                     )
-        for k, rule in _items(stage.get("compare")):
+        for k, rule in items(stage.get("compare")):
             has_tolerance = rule.get("tolerance") is not None
             if rule.get("rule") == "tolerance" and not has_tolerance:
                 self.add(("stages", index, "compare", k), "rule 'tolerance' needs a tolerance")
@@ -349,7 +222,7 @@ class _Checker:
 
     def _checkpoint(self, index: int, stage: dict[str, Any]) -> None:
         ids: dict[str, int] = {}
-        for k, criterion in _items(stage.get("criteria")):
+        for k, criterion in items(stage.get("criteria")):
             path = ("stages", index, "criteria", k)
             cid = criterion.get("id")
             if isinstance(cid, str):
@@ -362,7 +235,7 @@ class _Checker:
                 else:
                     ids[cid] = k
             if isinstance(criterion.get("expr"), str):
-                self._expression((*path, "expr"), criterion["expr"])
+                value_checks.expression(self, (*path, "expr"), criterion["expr"])
         decision = stage.get("decision")
         if not isinstance(decision, dict):
             return
@@ -370,9 +243,11 @@ class _Checker:
             exprs = decision.get(key)
             for k, expr in enumerate(exprs if isinstance(exprs, list) else []):
                 if isinstance(expr, str):
-                    self._expression(("stages", index, "decision", key, k), expr)
+                    value_checks.expression(self, ("stages", index, "decision", key, k), expr)
                 elif isinstance(expr, dict) and isinstance(expr.get("expr"), str):
-                    self._expression(("stages", index, "decision", key, k, "expr"), expr["expr"])
+                    value_checks.expression(
+                        self, ("stages", index, "decision", key, k, "expr"), expr["expr"]
+                    )
         proceed = decision.get("proceed_below", 3)
         conditional = decision.get("conditional_below", 5)
         if _is_int(proceed) and _is_int(conditional) and conditional < proceed:
@@ -381,56 +256,6 @@ class _Checker:
                 f"conditional_below ({conditional}) must be at least proceed_below ({proceed})",
             )
 
-    def _expression(self, path: DataPath, src: str) -> None:
-        try:
-            compile_expression(src)
-            unknown = check_names(src, ROOTS)
-        except ExpressionError as error:
-            self.add(
-                path,
-                f"expression does not parse: {error.message}",
-                _offset(src, error.line, error.column),
-            )
-            return
-        for name in unknown:
-            known = ", ".join(sorted(ROOTS))
-            self.add(
-                path,
-                f"unknown name '{name}' in expression{_suggest(name, set(ROOTS))};"
-                f" known names: {known}",
-                identifier_offset(src, name),
-            )
-        for (stage,), offset in attribute_references(src, "stages"):
-            if stage not in self.stage_index:
-                self.add(
-                    path,
-                    f"unknown stage '{stage}' in expression"
-                    + _suggest(stage, set(self.stage_index)),
-                    offset,
-                )
-        for (stage, agent), offset in attribute_references(src, "stages", "*", "agents"):
-            if self.stage_kind.get(stage) == "agents" and agent not in self.stage_agents[stage]:
-                self.add(
-                    path,
-                    f"stage '{stage}' has no agent '{agent}'"
-                    + _suggest(agent, self.stage_agents[stage]),
-                    offset,
-                )
-        for (param,), offset in attribute_references(src, "params"):
-            if param not in self.params:
-                known = ", ".join(sorted(self.params)) or "none defined"
-                self.add(
-                    path, f"unknown parameter '{param}' in expression (params: {known})", offset
-                )
-
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _offset(src: str, line: int | None, column: int | None) -> int | None:
-    if column is None:
-        return None
-    lines = src.split("\n")
-    line = min(max(line or 1, 1), len(lines))
-    return sum(len(text) + 1 for text in lines[: line - 1]) + column - 1

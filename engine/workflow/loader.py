@@ -15,7 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from engine.workflow.checks import DataPath, Issue, find_issues
+from engine.workflow.checks import find_issues
+from engine.workflow.issues import DataPath, Issue
 from engine.workflow.models import (
     ID_PATTERN,
     STAGE_KINDS,

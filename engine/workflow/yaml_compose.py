@@ -12,8 +12,8 @@ from typing import Any, NamedTuple
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from engine.workflow.checks import DataPath
 from engine.workflow.expressions import offset_position
+from engine.workflow.issues import DataPath
 
 __all__ = ["Positions", "Problem", "WorkflowError", "compose_yaml"]
 

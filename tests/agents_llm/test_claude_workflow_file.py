@@ -6,13 +6,8 @@ from __future__ import annotations
 import llm_prompts
 import pytest
 
-from engine.workflow.models import (
-    AgentSpec,
-    AgentsStage,
-    ConsolidationStage,
-    Workflow,
-    load_workflow,
-)
+from engine.workflow.loader import load_workflow
+from engine.workflow.models import AgentSpec, AgentsStage, ConsolidationStage, Workflow
 from tests.agents_llm.llm_helpers import ROOT
 
 WORKFLOW = ROOT / "data" / "workflows" / "claude-code.yaml"

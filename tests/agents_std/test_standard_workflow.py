@@ -10,7 +10,8 @@ from typing import Any
 from engine.checkpoints.evaluate import decide
 from engine.consolidation.merge import Consolidation, apply_resolution, consolidate
 from engine.workflow.expressions import evaluate
-from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationStage, load_workflow
+from engine.workflow.loader import load_workflow
+from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationStage
 from tests.agents_std.harness import AGENTS, WORKFLOW, AgentRun, run_agents
 
 WF = load_workflow(WORKFLOW)

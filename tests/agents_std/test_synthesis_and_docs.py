@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from engine.consolidation.merge import Consolidation, apply_resolution, consolidate
-from engine.workflow.models import ConsolidationStage, load_workflow
+from engine.workflow.loader import load_workflow
+from engine.workflow.models import ConsolidationStage
 from tests.agents_std.harness import (
     AGENTS,
     WORKFLOW,

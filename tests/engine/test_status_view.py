@@ -30,7 +30,8 @@ from engine.state.events import (
 from engine.state.metrics import run_metrics
 from engine.state.run_state import RunState
 from engine.store.database import Store
-from engine.workflow.models import CheckpointStage, parse_workflow
+from engine.workflow.loader import parse_workflow
+from engine.workflow.models import CheckpointStage
 
 RUN_ID = "20260102-030405-beef"
 WORKFLOW = """\

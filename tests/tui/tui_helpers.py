@@ -15,7 +15,7 @@ from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
 from engine.run.runs import create_run, default_db
 from engine.store.database import Store
-from engine.workflow.models import load_workflow
+from engine.workflow.loader import load_workflow
 
 WAIT_S = 20.0
 
