@@ -14,7 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from engine.consolidation.evidence import evidence_line
 from engine.run.commands import Outcome
-from engine.state.run_state import ConflictState
+from engine.state.records import ConflictState
 from tui.watcher import RunBatch
 from tui.widgets.conflict_table import ConflictTable
 from tui.widgets.formatting import agent_text, json_pretty

@@ -10,7 +10,8 @@ from textual.events import DescendantFocus
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from screens.main_actions import MAIN_BINDINGS, MainActions
 from tui.watcher import RunBatch
 from tui.widgets.agent_pane import AgentGrid, AgentPane

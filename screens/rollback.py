@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Footer, Static
 from engine.run.rollback import agents_undone, workspace_changes
 from engine.run.session import RunSession
 from engine.snapshots.take import WorkspaceDiff
-from engine.state.run_state import RollbackPoint, RunState
+from engine.state.records import RollbackPoint
+from engine.state.run_state import RunState
 from screens.modals import ConfirmModal
 from tui.watcher import RunBatch
 from tui.widgets.formatting import agent_text

@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.reports.next_actions import Blocker, blockers
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from engine.store.history import RunDurations
 
 DONE = ("succeeded", "skipped", "failed", "missing", "rolled_back")

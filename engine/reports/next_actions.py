@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.checkpoints.evaluate import evaluate_checkpoint
-from engine.state.run_state import AgentState, RunState, StageState
+from engine.state.records import AgentState, StageState
+from engine.state.run_state import RunState
 from engine.support.operator_text import command
 from engine.workflow.models import CheckpointStage
 

@@ -18,7 +18,8 @@ from engine.consolidation.evidence import evidence_line
 from engine.reports.forecast import Forecast
 from engine.reports.next_actions import next_actions
 from engine.state.metrics import run_metrics
-from engine.state.run_state import AgentState, AttemptState, ConflictState, RunState, StageState
+from engine.state.records import AgentState, AttemptState, ConflictState, StageState
+from engine.state.run_state import RunState
 from engine.store.database import RunRow
 from engine.support.sanitize import sanitize_line
 

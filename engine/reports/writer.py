@@ -18,7 +18,8 @@ from typing import Any
 from engine.consolidation.merge import Conflict, Consolidation
 from engine.reports.final_report import final_report, render_continuity, render_final_markdown
 from engine.reports.synthesis_markdown import render_consolidation_markdown
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from engine.store.database import Store
 from engine.support.atomic import AtomicFile, to_json, write_text_atomic
 

@@ -30,7 +30,7 @@ from engine.state.events import (
     RunStatusChanged,
     StageFinished,
 )
-from engine.state.run_state import StageState
+from engine.state.records import StageState
 from engine.store.database import Store
 from engine.store.run_lock import HEARTBEAT_S, acquire
 from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationStage

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, replace
 
 from engine.state.events import Exhausted
-from engine.state.run_state import AgentState, AttemptState
+from engine.state.records import AgentState, AttemptState
 from engine.workflow.models import AgentSpec, OnExhausted
 
 OPERATOR_MEMORY_FACTOR = 1.5

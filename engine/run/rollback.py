@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.snapshots import take as snapshots
 from engine.state.events import RollbackPointSaved, RolledBack
-from engine.state.run_state import RollbackPoint
+from engine.state.records import RollbackPoint
 from engine.store.database import BUSY_TIMEOUT_MS
 from engine.workflow.models import AgentsStage
 from engine.workflow.placeholders import build_argv, run_placeholders

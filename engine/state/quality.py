@@ -20,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from engine.state.run_state import AgentState, AttemptState, RunState
+from engine.state.records import AgentState, AttemptState
+from engine.state.run_state import RunState
 
 DOCSTRING_BAR = 50.0
 """Docstring coverage (percent) the check needs when the agent did not say its own bar (the

@@ -9,7 +9,8 @@ from pathlib import Path
 from engine.run.exhaustion import Limits, after_exhaustion, more_memory, stopped_for_memory
 from engine.run.session import operator_name
 from engine.state.events import Event
-from engine.state.run_state import AgentState, AttemptState, RunState
+from engine.state.records import AgentState, AttemptState
+from engine.state.run_state import RunState
 from engine.workflow.models import AgentSpec, OnExhausted
 from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
 

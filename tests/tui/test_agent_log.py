@@ -12,7 +12,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.strip import Strip
 
-from engine.state.run_state import AgentState, AttemptState
+from engine.state.records import AgentState, AttemptState
 from engine.store.database import StoredLog
 from screens.main import MainScreen
 from tests.tui.fixed_run import NOW, RUN_ID, write_fixed_run

@@ -3,7 +3,7 @@ signals, or throttled by a cgroup's quota."""
 
 from __future__ import annotations
 
-from engine.state.run_state import AgentState, AttemptState
+from engine.state.records import AgentState, AttemptState
 from tests.tui.fixed_run import NOW
 from tests.tui.test_agent_log import HEIGHT, OnePane
 from tui.widgets.agent_pane import AgentPane

@@ -19,7 +19,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from engine.run.exhaustion import limits_change
-from engine.state.run_state import AgentState, StageState
+from engine.state.records import AgentState, StageState
 from engine.store.database import StoredLog
 from engine.workflow.models import Workflow
 from tui.widgets.formatting import (

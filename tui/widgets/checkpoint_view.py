@@ -11,7 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from tui.widgets.formatting import (
     VERDICT_STYLES,
     agent_text,

@@ -7,7 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from engine.state.run_state import ConflictState, RunState
+from engine.state.records import ConflictState
+from engine.state.run_state import RunState
 from tui.widgets.formatting import agent_text, json_short, resolve_style, theme_colors
 
 SEVERITY_STYLES = {"critical": "bold $error", "warning": "$warning"}

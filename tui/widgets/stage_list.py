@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.events import Resize
 from textual.widgets import DataTable
 
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from tui.widgets.formatting import duration, icon, resolve_style, status_style, theme_colors
 
 

@@ -8,7 +8,8 @@ from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from engine.state.run_state import RunState, StageState
+from engine.state.records import StageState
+from engine.state.run_state import RunState
 from tui.widgets.formatting import agent_text, json_short
 
 CHILD_LIMIT = 200
