@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.execution import process_tree
+from engine.execution import process_groups, process_tree
 
 
 @dataclass(eq=False)
@@ -39,7 +39,7 @@ class GroupWatcher:
         """Wait until group ``pgid`` has no live member and none of ``escapees`` (pid -> start)
         runs; False after ``timeout_s``, but never before one answer (so 0 asks once)."""
         escapees = dict(escapees)
-        if not process_tree.group_exists(pgid) and not any(
+        if not process_groups.group_exists(pgid) and not any(
             process_tree.still_running(p, s) for p, s in escapees.items()
         ):
             return True

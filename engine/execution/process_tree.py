@@ -1,5 +1,5 @@
-"""Find, measure (:class:`TreeMeter`) and signal the processes of an agent's process group,
-and tell whether a group recorded before a crash is still ours (:func:`is_same_group`).
+"""Find and measure (:class:`TreeMeter`) the processes of an agent's process group; signalling
+them and judging a group is :mod:`engine.execution.process_groups`.
 
 Hot paths read ``/proc`` directly: ``psutil``'s ``children(recursive=True)`` scans
 every process on the machine, while walking ``/proc/PID/task/TID/children`` only
@@ -9,7 +9,7 @@ tree (double-forked daemons); callers do it rarely and off the event loop. Where
 
 Zombies count as gone: after a group is killed its members are zombies until
 their new parent reaps them, and some container inits reap late or never. When
-this process is a child subreaper (:func:`become_subreaper`), the orphans of an
+this process is a child subreaper (:func:`~engine.execution.process_groups.become_subreaper`), the orphans of an
 agent become our children, and :func:`live_members`, :func:`live_among` and
 :class:`~engine.execution.group_watcher.GroupWatcher` reap them.
 """
@@ -17,11 +17,7 @@ agent become our children, and :func:`live_members`, :func:`live_among` and
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
-import signal
-import sys
 import threading
 import time
 from collections.abc import Collection, Mapping
@@ -32,7 +28,6 @@ import psutil
 _PROC = os.path.isdir("/proc/self/task")
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-_PR_SET_CHILD_SUBREAPER = 36
 _CHILDREN = _PROC and os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
@@ -250,108 +245,6 @@ def still_running(pid: int, start: float) -> bool:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
     return False
-
-
-def group_exists(pgid: int) -> bool:
-    """Whether any process (zombies included) is in the group; cheap, one system call."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether a non-zombie process is in the group. Scans all processes if the group exists."""
-    return group_exists(pgid) and bool(live_members(pgid))
-
-
-def signal_group(pgid: int, sig: int) -> bool:
-    """Send ``sig`` to the group; False if it no longer exists."""
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def signal_pids(pids: list[int], sig: int) -> None:
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
-
-
-def terminate_group(pgid: int, grace_s: float, kill_wait_s: float = 2.0) -> bool:
-    """SIGTERM the group, wait up to ``grace_s`` for it to be gone, then SIGKILL it.
-
-    Blocking (it polls): for callers outside the event loop, such as resume after a crash.
-    Returns True when the group is gone at the end.
-    """
-    if not signal_group(pgid, signal.SIGTERM):
-        return True
-    signal_group(pgid, signal.SIGCONT)  # a group left paused (``cpu_percent``) must see SIGTERM
-    if _wait_gone(pgid, grace_s):
-        return True
-    signal_group(pgid, signal.SIGKILL)
-    return _wait_gone(pgid, kill_wait_s)
-
-
-def _wait_gone(pgid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while group_alive(pgid):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
-def create_time(pid: int) -> float | None:
-    """Start time as psutil reports it (seconds since the epoch), stable across processes."""
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return None
-
-
-def become_subreaper() -> bool:
-    """Make orphaned descendants re-parent to this process instead of init (Linux only).
-
-    Without it, killed grandchildren stay zombies until init reaps them, late or never in
-    some containers, and their process group looks alive meanwhile.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    return libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
-
-
-def is_same_group(pid: int, pgid: int, leader_started: float) -> bool:
-    """Whether group ``pgid`` is still the one whose leader ``pid`` started at ``leader_started``
-    (a :func:`create_time`).
-
-    With the leader alive, its start time must match (to 0.01 s) and it must still lead the
-    group. With the leader gone, the kernel cannot have reused its pid as a new group id while
-    a member of the old group lives, but a later group may have taken it after ours emptied;
-    so it counts as ours only if every live member is in session ``pgid`` (ours all are: the
-    leader called ``setsid``) and started no earlier than the leader.
-    """
-    now_started = create_time(pid)
-    if now_started is not None:
-        stat = read_stat(pid)
-        return abs(now_started - leader_started) <= 0.01 and stat is not None and stat.pgid == pgid
-    if not group_exists(pgid):
-        return False
-    members = live_members(pgid)
-    return bool(members) and all(
-        m.sid == pgid
-        and (started := create_time(m.pid)) is not None
-        and started >= leader_started - 0.01
-        for m in members
-    )
 
 
 class TreeMeter:

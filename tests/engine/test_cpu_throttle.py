@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.execution import cpu_cgroup, process_tree
+from engine.execution import cpu_cgroup, process_groups
 from engine.execution.cgroup_mounts import machine_cpus
 from engine.execution.cpu_throttle import (
     BURST_S,
@@ -182,7 +182,7 @@ def test_a_group_left_paused_by_a_dead_engine_is_still_stopped_with_sigterm() ->
         assert proc.stdout is not None and proc.stdout.readline() == b"step 1\n"
         os.killpg(proc.pid, signal.SIGSTOP)
         started = time.monotonic()
-        assert process_tree.terminate_group(proc.pid, grace_s=5.0)
+        assert process_groups.terminate_group(proc.pid, grace_s=5.0)
         assert time.monotonic() - started < 2.5  # SIGTERM acted on, no SIGKILL after 5 s
         assert proc.wait(timeout=5) == 0
         assert b"term" in proc.stdout.read()

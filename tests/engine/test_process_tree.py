@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engine.execution import process_tree
+from engine.execution import process_groups, process_tree
 from engine.execution.child_watcher import use_pidfd_child_watcher
 from engine.execution.group_watcher import GroupWatcher
 
@@ -50,7 +50,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=BOUND_S)
     deadline = time.monotonic() + BOUND_S
-    while process_tree.group_exists(proc.pid):
+    while process_groups.group_exists(proc.pid):
         assert time.monotonic() < deadline, "the group outlived SIGKILL"
         process_tree.live_among({proc.pid}, {})
         time.sleep(0.01)
@@ -85,7 +85,7 @@ def is_zombie(pid: int) -> bool:
 
 
 def test_live_among_reaps_our_zombie_members_but_never_the_leader() -> None:
-    assert process_tree.become_subreaper()
+    assert process_groups.become_subreaper()
     proc = start(sys.executable, str(AGENTS / "proc_fork_hang.py"), "--exit")
     try:
         lines = [read_line(proc), read_line(proc)]
