@@ -53,7 +53,7 @@ def schema(args: argparse.Namespace) -> int:
 
 
 async def runs(args: argparse.Namespace) -> int:
-    from engine.reports.status_view import runs_item
+    from engine.reports.status_json import runs_item
 
     async with _opened(args) as store:
         rows = [
@@ -84,7 +84,8 @@ async def runs(args: argparse.Namespace) -> int:
 
 async def status(args: argparse.Namespace) -> int:
     from engine.reports.forecast import History, forecast
-    from engine.reports.status_view import status_document, status_lines
+    from engine.reports.status_json import status_document
+    from engine.reports.status_text import status_lines
 
     async with _opened(args) as store:
         session = await _session(store, args.run)

@@ -15,7 +15,8 @@ from typing import Any
 from engine.execution.local_executor import LocalExecutor
 from engine.reports.next_actions import next_actions
 from engine.reports.progress_lines import progress_line
-from engine.run.engine import Engine, RunOutcome
+from engine.run.engine import Engine
+from engine.run.outcome import RunOutcome
 from engine.run.runs import (
     UsageError,
     check_slice,

@@ -8,11 +8,10 @@ from typing import Any
 from engine.consolidation.evidence import evidence_line
 from engine.reports.issues import FAILED, decisions
 from engine.reports.next_actions import next_actions
-from engine.reports.status_view import iso
 from engine.reports.summary import stage_duration
 from engine.reports.text import as_text, decisions_md, md, md_code, md_row, tidy
 from engine.state.run_state import RunState
-from engine.support.operator_text import command
+from engine.support.text import command, iso
 
 
 def render_continuity(state: RunState) -> str:

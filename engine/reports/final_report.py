@@ -17,10 +17,10 @@ from typing import Any
 from engine.reports.continuity import render_continuity
 from engine.reports.final_markdown import render_final_markdown
 from engine.reports.issues import decisions, deployment_readiness, known_issues
-from engine.reports.status_view import iso
 from engine.reports.summary import monitoring_setup, project_summary, rollback_plan, stage_duration
 from engine.state.metrics import run_metrics
 from engine.state.run_state import RunState
+from engine.support.text import iso
 
 __all__ = ["final_report", "render_continuity", "render_final_markdown"]
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.reports.status_view import conflict_dict, decision_entry, plain
+from engine.reports.status_json import conflict_dict, decision_entry
 from engine.reports.text import as_text
 from engine.state.run_state import RunState
+from engine.support.text import plain
 from engine.workflow.models import ConsolidationStage
 
 READINESS = {"PROCEED": "ready", "CONDITIONAL_PROCEED": "conditional", "BLOCK": "blocked"}

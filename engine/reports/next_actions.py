@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from engine.checkpoints.evaluate import evaluate_checkpoint
 from engine.state.records import AgentState, StageState
 from engine.state.run_state import RunState
-from engine.support.operator_text import command
+from engine.support.text import command
 from engine.workflow.models import CheckpointStage
 
 WAITING = ("paused", "interrupted", "stopped")

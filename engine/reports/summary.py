@@ -10,7 +10,7 @@ from typing import Any
 from engine.state.finding_paths import canonical_json
 from engine.state.records import AgentState, StageState
 from engine.state.run_state import RunState
-from engine.support.operator_text import command
+from engine.support.text import command
 from engine.workflow.models import AgentsStage, CheckpointStage
 from engine.workflow.placeholders import build_argv, run_placeholders
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.reports.status_view import plain
+from engine.support.text import plain
 
 CELL = 80
 

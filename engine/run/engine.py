@@ -9,24 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from engine.checkpoints.evaluate import accepted_verdict
-from engine.execution.executor import Executor, ProcessInfo
+from engine.execution.executor import Executor
 from engine.reports.writer import ReportWriter
 from engine.run.command_watch import CommandWatch
 from engine.run.commands import apply_command, reevaluate_paused_checkpoints
 from engine.run.context import RunContext
 from engine.run.log_sink import LogSink
+from engine.run.outcome import RunOutcome
+from engine.run.recovery import recover_interrupted
 from engine.run.session import RunSession
 from engine.run.stages import StageRunner
 from engine.state.events import (
-    AgentFinished,
-    AttemptFinished,
-    Payload,
     RunStatusChanged,
     StageFinished,
 )
@@ -38,24 +35,6 @@ from engine.workflow.models import AgentsStage, CheckpointStage, ConsolidationSt
 COMMAND_POLL_S = 1.0
 COMMAND_WAKE_S = 0.1
 """How often the engine asks SQLite whether a command row was added."""
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    status: str
-    decision: str | None
-    reason: str = ""
-
-    @property
-    def exit_code(self) -> int:
-        """INTERFACE.md section 5."""
-        if self.status == "paused":
-            return 4
-        if self.status in ("interrupted", "stopped"):
-            return 130
-        if self.status == "failed":
-            return 1
-        return {"PROCEED": 0, "CONDITIONAL_PROCEED": 3, "BLOCK": 1}.get(self.decision or "", 0)
 
 
 class Engine(RunSession):
@@ -134,7 +113,7 @@ class Engine(RunSession):
             self.sink.start()
             self._tasks.append(asyncio.create_task(self._heartbeat(), name="heartbeat"))
             self._tasks.append(asyncio.create_task(self._poll_commands(), name="commands"))
-            await self._recover_interrupted()
+            await recover_interrupted(self, self.executor)
             await self._apply_commands()  # requests left by a process that died first
             if self.state.status == "completed" and self._next_stage() is None:
                 return RunOutcome("completed", self.state.decision)  # nothing left to do
@@ -285,36 +264,6 @@ class Engine(RunSession):
                 verdict = accepted_verdict(st.decision, st.accepted is not None and not st.passed)
         return verdict
 
-    # -- crash recovery --------------------------------------------------------------------
-
-    async def _recover_interrupted(self) -> None:
-        """Attempts that were running when an engine died are stopped (if still alive) and re-run."""
-        payloads: list[Payload] = []
-        for st in self.state.stages.values():
-            for agent in st.agents.values():
-                attempt = agent.current
-                if agent.status != "running" or attempt is None or attempt.status != "running":
-                    continue
-                if attempt.pid and attempt.pgid and attempt.create_time:
-                    info = ProcessInfo(attempt.pid, attempt.pgid, attempt.create_time, attempt.host)
-                    await asyncio.to_thread(self.executor.kill_orphan, info)
-                payloads.append(
-                    AttemptFinished(
-                        stage=st.id,
-                        agent=agent.id,
-                        attempt=attempt.n,
-                        status="failed",
-                        error="interrupted: the engine stopped while it ran",
-                    )
-                )
-                payloads.append(
-                    AgentFinished(
-                        stage=st.id, agent=agent.id, status="pending", reason="interrupted"
-                    )
-                )
-        if payloads:
-            await self.emit(*payloads)
-
     # -- commands --------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
@@ -414,7 +363,3 @@ _CONTINUITY_KINDS = {
     "rolled_back",
     "agent_reset",
 }
-
-
-def dump_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str)

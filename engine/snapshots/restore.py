@@ -28,18 +28,20 @@ from engine.snapshots.blob_store import (
     trusted_sha,
     write_transaction,
 )
+from engine.snapshots.file_io import (
+    make_parent_dirs,
+    read_link,
+    read_regular_file,
+    remove_files,
+    write_file_atomic,
+    write_symlink_atomic,
+)
 from engine.snapshots.workspace_files import (
     NEVER_ENTERED,
     FileEntry,
     lstat_entry,
-    make_parent_dirs,
     read_ignore_from_disk,
-    read_link,
-    read_regular_file,
-    remove_files,
     walk_workspace,
-    write_file_atomic,
-    write_symlink_atomic,
 )
 
 __all__ = ["WorkspaceDiff", "diff_against", "restore_snapshot"]

@@ -55,14 +55,9 @@ from engine.snapshots.blob_store import (
     trusted_sha,
     write_transaction,
 )
+from engine.snapshots.file_io import FileTooLargeError, read_link, read_regular_file
 from engine.snapshots.restore import WorkspaceDiff, diff_against, restore_snapshot
-from engine.snapshots.workspace_files import (
-    FileEntry,
-    FileTooLargeError,
-    read_link,
-    read_regular_file,
-    walk_workspace,
-)
+from engine.snapshots.workspace_files import FileEntry, walk_workspace
 
 __all__ = [
     "SNAPSHOT_SCHEMA",

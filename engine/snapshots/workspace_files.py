@@ -9,25 +9,17 @@ larger repository (the demo does) still has its files snapshotted. Nothing named
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import hashlib
 import os
 import stat
-import tempfile
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 from operator import itemgetter
 from pathlib import Path
 from stat import S_ISLNK
 from typing import NamedTuple
 
-import pathspec
+from engine.snapshots.ignore_rules import IgnoreLayer, info_exclude, is_ignored
 
 NEVER_ENTERED = frozenset({".git", ".phaseboard"})
-CHUNK_SIZE = 1024 * 1024
-MAX_FILE_BYTES = 256 * 1024 * 1024
-"""Larger files are not captured: a blob lives in one SQLite value, held in memory to compress."""
 
 IgnoreReader = Callable[[str], bytes | None]
 """Returns the contents of the ignore file at a relative path (``"sub/.gitignore"``), or None."""
@@ -48,21 +40,6 @@ class FileEntry(NamedTuple):
     mode: int
     """The full ``st_mode``: file type bits (regular or symlink) and permission bits."""
     is_symlink: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FileRead:
-    """A regular file's content, its digest and the ``fstat`` that goes with it."""
-
-    data: bytes
-    sha256: str
-    stat: os.stat_result
-    stable: bool
-    """False when the file kept changing while it was read: the content may be torn."""
-
-
-class FileTooLargeError(OSError):
-    """The file is over :data:`MAX_FILE_BYTES`."""
 
 
 def read_ignore_from_disk(root: Path) -> IgnoreReader:
@@ -99,7 +76,7 @@ def walk_workspace(
     """
     root = Path(root)
     reader = read_ignore or read_ignore_from_disk(root)
-    exclude = _info_exclude(root)
+    exclude = info_exclude(root)
     layers = [exclude] if exclude is not None else []
     found: list[FileEntry] = []
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -116,12 +93,12 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 def _walk_dir(
     fd: int,
     rel_dir: str,
-    layers: list[_Layer],
+    layers: list[IgnoreLayer],
     reader: IgnoreReader,
     unreadable: list[str] | None,
     found: list[FileEntry],
 ) -> None:
-    layer = _Layer.parse(rel_dir, reader(rel_dir + ".gitignore"))
+    layer = IgnoreLayer.parse(rel_dir, reader(rel_dir + ".gitignore"))
     if layer is not None:
         layers = [*layers, layer]
     try:
@@ -150,7 +127,7 @@ def _walk_dir(
     add = found.append
     for key, entry, is_dir in children:
         rel = rel_dir + key
-        if layers and _is_ignored(layers, rel, is_dir):
+        if layers and is_ignored(layers, rel, is_dir):
             continue
         if is_dir:
             _walk_subdir(fd, entry.name, rel, layers, reader, unreadable, found)
@@ -167,7 +144,7 @@ def _walk_subdir(
     parent_fd: int,
     name: str,
     rel_dir: str,
-    layers: list[_Layer],
+    layers: list[IgnoreLayer],
     reader: IgnoreReader,
     unreadable: list[str] | None,
     found: list[FileEntry],
@@ -182,92 +159,6 @@ def _walk_subdir(
         _walk_dir(fd, rel_dir, layers, reader, unreadable, found)
     finally:
         os.close(fd)
-
-
-@dataclass(frozen=True, slots=True)
-class _Layer:
-    """The rules of one ignore file, which apply to paths under ``base``.
-
-    ``GitIgnoreSpec`` answers for files. A directory is asked about by its path without the trailing
-    slash against the same patterns with their trailing slash dropped (git matches a directory
-    against ``build/`` as it matches a file against ``build``); asking with ``"dir/"`` instead gets
-    ``*`` + ``!*/`` and ``dir/**`` wrong.
-    """
-
-    base: str
-    files: pathspec.GitIgnoreSpec
-    dirs: pathspec.GitIgnoreSpec
-
-    @classmethod
-    def parse(cls, base: str, data: bytes | None) -> _Layer | None:
-        if not data:
-            return None
-        lines = [
-            _fix_double_star_dir(line)
-            for line in data.decode("utf-8", "surrogateescape").splitlines()
-        ]
-        dir_lines = [_without_trailing_slash(line) for line in lines]
-        return cls(base, _spec(lines), _spec(dir_lines))
-
-
-def _fix_double_star_dir(line: str) -> str:
-    """pathspec reads ``dir/**/`` as ``dir/``; git means the directories under it: ``dir/**/*/``."""
-    trimmed = line.rstrip(" ")
-    head = trimmed.removesuffix("/**/")
-    return head + "/**/*/" if head != trimmed and head not in ("", "!") else line
-
-
-def _without_trailing_slash(line: str) -> str:
-    trimmed = line.rstrip(" ")
-    return trimmed[:-1] if trimmed.endswith("/") and not trimmed.endswith("\\/") else line
-
-
-def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
-    try:
-        return pathspec.GitIgnoreSpec.from_lines(lines)
-    except ValueError:
-        # Git skips a malformed pattern and keeps the rest; so do we.
-        return pathspec.GitIgnoreSpec.from_lines(line for line in lines if _valid_pattern(line))
-
-
-def _valid_pattern(line: str) -> bool:
-    try:
-        pathspec.GitIgnoreSpec.from_lines([line])
-    except ValueError:
-        return False
-    return True
-
-
-def _is_ignored(layers: list[_Layer], rel: str, is_dir: bool) -> bool:
-    """The deepest ignore file with a matching pattern decides, as in git."""
-    for layer in reversed(layers):
-        local = rel[len(layer.base) :]
-        if is_dir:
-            verdict = layer.dirs.check_file(local[:-1]).include
-        else:
-            verdict = layer.files.check_file(local).include
-        if verdict is not None:
-            return verdict
-    return False
-
-
-def _info_exclude(root: Path) -> _Layer | None:
-    git = root / ".git"
-    git_dir: Path | None = git if git.is_dir() else None
-    if git_dir is None and git.is_file():
-        # A worktree or submodule: ".git" is a file naming the real git dir.
-        text = git.read_text("utf-8", "replace").strip()
-        if text.startswith("gitdir:"):
-            git_dir = root / text.removeprefix("gitdir:").strip()
-            common = git_dir / "commondir"
-            if common.is_file():
-                git_dir = git_dir / common.read_text("utf-8", "replace").strip()
-    if git_dir is None:
-        return None
-    try:
-        return _Layer.parse("", (git_dir / "info" / "exclude").read_bytes())
-    except OSError:
-        return None
 
 
 def lstat_entry(root: Path, rel: str) -> FileEntry | None:
@@ -291,118 +182,3 @@ def lstat_entry(root: Path, rel: str) -> FileEntry | None:
     return FileEntry(
         rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_mode, stat.S_ISLNK(st.st_mode)
     )
-
-
-def read_regular_file(path: Path, keep_data: bool = True, attempts: int = 3) -> FileRead | None:
-    """Read and hash a regular file in 1 MiB chunks, retrying while it changes under us.
-
-    Returns None when the path vanished or stopped being a regular file (a symlink is never
-    followed). Raises PermissionError, :class:`FileTooLargeError` and other ``OSError``.
-    """
-    result: FileRead | None = None
-    for _ in range(attempts):
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return None
-            raise
-        try:
-            before = os.fstat(fd)
-            if not stat.S_ISREG(before.st_mode):
-                return None
-            digest = hashlib.sha256()
-            chunks: list[bytes] = []
-            total = 0
-            while chunk := os.read(fd, CHUNK_SIZE):
-                total += len(chunk)
-                if total > MAX_FILE_BYTES:
-                    raise FileTooLargeError(errno.EFBIG, f"larger than {MAX_FILE_BYTES} bytes")
-                digest.update(chunk)
-                if keep_data:
-                    chunks.append(chunk)
-            after = os.fstat(fd)
-        finally:
-            os.close(fd)
-        stable = (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns) and (
-            total == after.st_size
-        )
-        result = FileRead(b"".join(chunks), digest.hexdigest(), after, stable)
-        if stable:
-            break
-    return result
-
-
-def read_link(path: Path) -> bytes | None:
-    """A symlink's target as bytes (what a snapshot stores for it), or None if it is gone."""
-    try:
-        return os.fsencode(os.readlink(path))
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:  # no longer a symlink
-            return None
-        raise
-
-
-def write_file_atomic(path: Path, data: bytes, mode: int) -> os.stat_result:
-    """Replace ``path`` (a file or symlink, never followed) with ``data`` and the mode's bits."""
-    fd, tmp = tempfile.mkstemp(prefix=".pbrestore-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, stat.S_IMODE(mode))
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return os.lstat(path)
-
-
-def write_symlink_atomic(path: Path, target: bytes) -> os.stat_result:
-    """Replace ``path`` with a symlink to ``target``."""
-    tmp = os.path.join(path.parent, f".pbrestore-{os.urandom(6).hex()}")
-    os.symlink(os.fsdecode(target), tmp)
-    try:
-        os.replace(tmp, path)
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
-    return os.lstat(path)
-
-
-def make_parent_dirs(root: Path, rel: str) -> None:
-    """Create the missing directories above ``rel`` without following any symlink on the way."""
-    current = root
-    for part in rel.split("/")[:-1]:
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current)
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(current))
-
-
-def remove_files(root: Path, rels: Iterable[str]) -> None:
-    """Delete files, then the directories that deleting them left empty (never the root)."""
-    parents: set[str] = set()
-    for rel in rels:
-        _unlink_quietly(root / rel)
-        parent = rel.rpartition("/")[0]
-        while parent and parent not in parents:
-            parents.add(parent)
-            parent = parent.rpartition("/")[0]
-    for parent in sorted(parents, key=lambda p: p.count("/"), reverse=True):
-        try:
-            os.rmdir(root / parent)
-        except OSError:
-            continue
-
-
-def _unlink_quietly(path: str | Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

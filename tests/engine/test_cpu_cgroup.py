@@ -23,7 +23,8 @@ import pytest
 from engine.execution import cpu_cgroup, process_tree
 from engine.execution.cgroup_mounts import machine_cpus, own_cgroups, quota_cores
 from engine.execution.local_executor import LocalExecutor
-from engine.reports.status_view import status_document, status_lines
+from engine.reports.status_json import status_document
+from engine.reports.status_text import status_lines
 from engine.state.events import AttemptFinished, Event
 from engine.state.run_state import RunState
 from tests.engine.test_local_executor import AGENTS, Collector, finish, group_gone, make_spec

@@ -12,7 +12,8 @@ import pytest
 
 from engine.checkpoints.evaluate import evaluate_checkpoint
 from engine.consolidation.merge import consolidate
-from engine.reports.status_view import runs_item, status_document, status_lines
+from engine.reports.status_json import runs_item, status_document
+from engine.reports.status_text import status_lines
 from engine.state.events import (
     AgentFinished,
     AgentMessage,

@@ -1,8 +1,5 @@
-"""What ``phaseboard status`` and ``phaseboard runs`` print, built from the folded state.
-
-``status_document`` is the JSON contract of INTERFACE.md section 1 that scripts rely on: keys are
-only ever added to it. ``status_lines`` is the same picture for a person at an 80-column terminal.
-"""
+"""``phaseboard status`` for a person at an 80-column terminal: every line fits, agent text is
+made safe, and the commands shown stay pasteable (a long one is split with a backslash)."""
 
 from __future__ import annotations
 
@@ -10,24 +7,20 @@ import json
 import re
 import shlex
 import textwrap
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 from engine.consolidation.evidence import evidence_line
 from engine.reports.forecast import Forecast
 from engine.reports.next_actions import next_actions
-from engine.state.metrics import run_metrics
-from engine.state.records import AgentState, AttemptState, ConflictState, StageState
+from engine.state.records import StageState
 from engine.state.run_state import RunState
-from engine.store.database import RunRow
-from engine.support.sanitize import sanitize_line
+from engine.support.text import duration_between, iso, plain
 
 WIDTH = 80
 NOTE = '"..."'
+"""Stands for the operator's note in the commands shown; pasted as it is, it still runs."""
 MAX_EVIDENCE_SHOWN = 3
 """Evidence lines shown per candidate of a conflict; ``status --json`` has them all."""
-"""Stands for the operator's note in the commands shown; pasted as it is, it still runs."""
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ICONS = {
     "succeeded": "[ok]",
@@ -38,198 +31,6 @@ _ICONS = {
     "skipped": "[--]",
     "rolled_back": "[rb]",
 }
-
-
-def iso(ts: float | None) -> str | None:
-    """An event time as ISO-8601 in UTC, the form of every time phaseboard prints."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def plain(value: Any, limit: int | None = None) -> str:
-    """One line of agent-supplied text that cannot drive the terminal: white space collapsed,
-    escape sequences removed, other control characters made visible."""
-    text = sanitize_line(" ".join(str(value).split()))
-    if limit is not None and len(text) > limit:
-        text = text[: max(0, limit - 1)] + "…"
-    return text
-
-
-# -- status --json ---------------------------------------------------------------------------
-
-
-def status_document(
-    state: RunState, outlook: Forecast | None = None, now: float | None = None
-) -> dict[str, Any]:
-    return {
-        "run": _run(state),
-        "stages": [_stage(st, state) for st in state.stages.values()],
-        "conflicts": [conflict_dict(c) for c in state.live_conflicts()],
-        "rollback_points": [
-            {
-                "id": p.id,
-                "stage": p.stage,
-                "at": p.at,
-                "files": p.files,
-                "agent": p.agent,
-                "bytes": p.bytes,
-                "verified": p.verified,
-            }
-            for p in state.rollback_points
-        ],
-        "metrics": run_metrics(state),
-        "decisions": [decision_entry(d) for d in state.decisions_log],
-        "progress": outlook.as_dict(time.time() if now is None else now) if outlook else None,
-    }
-
-
-def _run(state: RunState) -> dict[str, Any]:
-    return {
-        "id": state.run_id,
-        "workflow": state.workflow_name,
-        "workspace": state.workspace,
-        "status": state.status,
-        "decision": state.decision,
-        "started_at": iso(state.started_at),
-        "ended_at": iso(state.ended_at),
-        "duration_s": _duration(state.started_at, state.ended_at),
-        "reason": state.reason,
-        "awaiting": next_actions(state),
-        "workflow_path": state.workflow_path,
-        "run_dir": state.run_dir,
-        "params": dict(state.params),
-        "last_seq": state.last_seq,
-    }
-
-
-def _duration(start: float | None, end: float | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round(end - start, 3)
-
-
-def _stage(st: StageState, state: RunState) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": st.id,
-        "kind": st.kind,
-        "status": st.status,
-        "started_at": iso(st.started_at),
-        "ended_at": iso(st.ended_at),
-        "agents": [_agent(a) for a in st.agents.values()],
-        "criteria": [_criterion(c) for c in st.criteria],
-        "title": st.title,
-        "reason": st.reason,
-        "duration_s": _duration(st.started_at, st.ended_at),
-    }
-    if st.kind == "agents":
-        out["changes"] = st.changes
-        out["succeeded"] = st.succeeded
-        out["failed"] = st.failed
-        out["total"] = st.total
-    elif st.kind == "consolidation":
-        out["conflicts"] = [c.id for c in state.live_conflicts() if c.stage == st.id]
-    elif st.kind == "checkpoint":
-        out["passed"] = st.passed
-        out["decision"] = st.decision
-        out["accepted"] = st.accepted
-    return out
-
-
-def _agent(agent: AgentState) -> dict[str, Any]:
-    return {
-        "id": agent.id,
-        "status": agent.status,
-        "backup_of": agent.backup_of,
-        "result": agent.result,
-        "attempts": [_attempt(a) for a in agent.attempts],
-        "title": agent.title,
-        "reason": agent.reason,
-        "standby": agent.standby,
-        "extended": agent.extended,
-        "duration_s": agent.duration_s,
-    }
-
-
-def _attempt(a: AttemptState) -> dict[str, Any]:
-    return {
-        "n": a.n,
-        "status": a.status,
-        "category": a.category,
-        "exit_code": a.exit_code,
-        "duration_s": a.duration_s,
-        "peak_rss_mb": a.peak_rss_mb,
-        "cpu_s": a.cpu_s,
-        "throttled_s": a.throttled_s,
-        "cpu_limit": a.cpu_limit,
-        "scope": a.scope,
-        "error": a.error,
-        "tokens": a.tokens,
-        "cost_usd": a.cost_usd,
-        "partial": a.partial,
-        "rolled_back": a.rolled_back,
-        "started_at": iso(a.started_at),
-        "ended_at": iso(a.ended_at),
-        "memory_mb": a.memory_mb,
-        "budget_tokens": a.budget_tokens,
-        "budget_cost_usd": a.budget_cost_usd,
-        "limits_reason": a.limits_reason,
-        "exhausted": a.exhausted,
-    }
-
-
-def _criterion(c: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": c.get("id"),
-        "passed": bool(c.get("passed")),
-        "value": c.get("value"),
-        "severity": c.get("severity"),
-        **{k: v for k, v in c.items() if k not in ("id", "passed", "value", "severity")},
-    }
-
-
-def conflict_dict(c: ConflictState) -> dict[str, Any]:
-    out = c.as_dict()
-    if c.resolution is not None:
-        out["resolution"] = {
-            key: c.resolution.get(key) for key in ("value", "picked", "note", "by", "at")
-        }
-    return out
-
-
-def decision_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """An operator decision with its time as ISO-8601 (retries record the event time)."""
-    at = entry.get("at")
-    return {**entry, "at": iso(at) if isinstance(at, int | float) else at}
-
-
-# -- runs --json -----------------------------------------------------------------------------
-
-
-def runs_item(item: RunRow | RunState, now: float | None = None) -> dict[str, Any]:
-    """The ``run`` object of one run; ``duration_s`` runs to ``now`` while the run is unfinished."""
-    if isinstance(item, RunState):
-        run_id, workflow, workspace = item.run_id, item.workflow_name, item.workspace
-        status, decision, run_dir = item.status, item.decision, item.run_dir
-        started, ended = item.started_at, item.ended_at
-    else:
-        run_id, workflow, workspace = item.id, item.workflow, item.workspace
-        status, decision, run_dir = item.status, item.decision, item.run_dir
-        started, ended = item.started_at, item.ended_at
-    return {
-        "id": run_id,
-        "workflow": workflow,
-        "workspace": workspace,
-        "status": status,
-        "decision": decision,
-        "started_at": iso(started),
-        "ended_at": iso(ended),
-        "duration_s": _duration(started, ended if ended is not None else now),
-        "run_dir": run_dir,
-    }
-
-
-# -- status (for people) ---------------------------------------------------------------------
 
 
 def status_lines(state: RunState, outlook: Forecast | None = None) -> list[str]:
@@ -315,7 +116,7 @@ def _command_lines(words: list[str], indent: str) -> list[str]:
 
 def _stage_lines(st: StageState) -> list[str]:
     icon = _ICONS.get(st.status, "[  ]")
-    took = _duration(st.started_at, st.ended_at)
+    took = duration_between(st.started_at, st.ended_at)
     head = f"{icon} {st.id:<24} {st.kind:<13} {st.status:<11}"
     if took is not None:
         head += f" {took:.1f}s"
