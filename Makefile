@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py
 
 dev: $(STAMP)
-	$(VENV)/bin/textual run --dev tui.app:PhaseboardApp
+	$(VENV)/bin/textual run --dev tui.console.app:PhaseboardApp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build dist *.egg-info

@@ -1,7 +1,7 @@
 """Scenario 4: the console under load.
 
 The app (``PhaseboardApp`` headless, ``App.run_test()``, 160x48) watches a run whose background
-engine (``tui.launcher.launch_engine``, the process the console starts) drives five agents that
+engine (``tui.console.launcher.launch_engine``, the process the console starts) drives five agents that
 each print 20,000 lines/s of 80 bytes for 10 s. While they print, in the app's event loop:
 
 - a key (``1``..``4``, switch tab) is sent every 200 ms; key-to-effect is the time until the
@@ -34,9 +34,9 @@ from common import PeakRss, Verdicts, agents_yaml, median, mib, new_run, options
 from textual import events
 from textual.widgets import TabbedContent
 
-from tui.app import PhaseboardApp
-from tui.launcher import EngineProcess, launch_engine
-from tui.widgets.agent_pane import AgentGrid
+from tui.console.app import PhaseboardApp
+from tui.console.launcher import EngineProcess, launch_engine
+from tui.console.widgets.agent_pane import AgentGrid
 
 AGENTS, RATE = 5, 20_000
 AGENT = """\

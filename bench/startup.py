@@ -38,7 +38,7 @@ FIRST_FRAME = """
 import asyncio, json, sys, time
 from pathlib import Path
 from screens.main import MainScreen
-from tui.app import PhaseboardApp
+from tui.console.app import PhaseboardApp
 
 def say(**fields):
     print(json.dumps({"t": time.time(), **fields}), flush=True)

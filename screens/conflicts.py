@@ -15,12 +15,12 @@ from textual.widgets import Footer, Input, Static
 from engine.consolidation.evidence import evidence_line
 from engine.run.commands import Outcome
 from engine.state.records import ConflictState
-from tui.watcher import RunBatch
-from tui.widgets.conflict_table import ConflictTable
-from tui.widgets.formatting import agent_text, json_pretty
+from tui.console.watcher import RunBatch
+from tui.console.widgets.conflict_table import ConflictTable
+from tui.console.widgets.formatting import agent_text, json_pretty
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 
 def parse_value(text: str) -> tuple[Any, str | None]:

@@ -12,13 +12,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from tui.watcher import RunBatch
-from tui.widgets.formatting import agent_text
-from tui.widgets.log_source import PAGE, LogSource
-from tui.widgets.log_view import StoreLogView
+from tui.console.watcher import RunBatch
+from tui.console.widgets.formatting import agent_text
+from tui.console.widgets.log_source import PAGE, LogSource
+from tui.console.widgets.log_view import StoreLogView
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 CONTEXT = 2
 MAX_MATCHES = 100_000

@@ -13,19 +13,19 @@ from textual.widgets import DataTable, Footer, Static, TabbedContent, TabPane
 from engine.state.records import StageState
 from engine.state.run_state import RunState
 from screens.main_actions import MAIN_BINDINGS, MainActions
-from tui.watcher import RunBatch
-from tui.widgets.agent_pane import AgentGrid, AgentPane
-from tui.widgets.checkpoint_view import CheckpointView
-from tui.widgets.conflict_table import ConflictTable
-from tui.widgets.event_log import EventLog
-from tui.widgets.metrics_view import MetricsView
-from tui.widgets.run_header import PauseBanner, RunHeader
-from tui.widgets.stage_list import StageList
-from tui.widgets.stage_summary import stage_summary
-from tui.widgets.synthesis_view import SynthesisView
+from tui.console.watcher import RunBatch
+from tui.console.widgets.agent_pane import AgentGrid, AgentPane
+from tui.console.widgets.checkpoint_view import CheckpointView
+from tui.console.widgets.conflict_table import ConflictTable
+from tui.console.widgets.event_log import EventLog
+from tui.console.widgets.metrics_view import MetricsView
+from tui.console.widgets.run_header import PauseBanner, RunHeader
+from tui.console.widgets.stage_list import StageList
+from tui.console.widgets.stage_summary import stage_summary
+from tui.console.widgets.synthesis_view import SynthesisView
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 CHECKPOINT_KINDS = {
     "run_created",

@@ -13,7 +13,7 @@ from engine.workflow.models import AgentsStage
 from screens.modals import AcceptModal, ConfirmModal, RetryModal
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 MAIN_BINDINGS: list[BindingType] = [
     Binding(

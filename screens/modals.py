@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui.widgets.formatting import agent_text
+from tui.console.widgets.formatting import agent_text
 
 
 class RetryModal(ModalScreen[str | None]):

@@ -17,11 +17,11 @@ from engine.snapshots.take import WorkspaceDiff
 from engine.state.records import RollbackPoint
 from engine.state.run_state import RunState
 from screens.modals import ConfirmModal
-from tui.watcher import RunBatch
-from tui.widgets.formatting import agent_text
+from tui.console.watcher import RunBatch
+from tui.console.widgets.formatting import agent_text
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 LIST_FILES = 5
 

@@ -13,11 +13,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engine.store.database import RunRow
-from tui.launcher import engine_alive
-from tui.widgets.formatting import agent_text, duration
+from tui.console.launcher import engine_alive
+from tui.console.widgets.formatting import agent_text, duration
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 
 def started_text(row: RunRow) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 import aiosqlite
 
 from engine.store.core import StoreCore
-from engine.store.rows import Command, LockRow, _command
+from engine.store.rows import Command, LockRow, command_from_row
 
 
 class ControlTables(StoreCore):
@@ -34,12 +34,12 @@ class ControlTables(StoreCore):
             "SELECT * FROM commands WHERE run_id = ? AND applied_at IS NULL ORDER BY id", (run_id,)
         ) as cur:
             rows = await cur.fetchall()
-        return [_command(r) for r in rows]
+        return [command_from_row(r) for r in rows]
 
     async def command(self, command_id: int) -> Command | None:
         async with self._conn.execute("SELECT * FROM commands WHERE id = ?", (command_id,)) as cur:
             row = await cur.fetchone()
-        return None if row is None else _command(row)
+        return None if row is None else command_from_row(row)
 
     async def mark_command(self, command_id: int, outcome: dict[str, Any]) -> None:
         async def fn(conn: aiosqlite.Connection) -> None:

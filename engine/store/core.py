@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from engine.store.rows import _AppendRequest, explain
+from engine.store.rows import AppendRequest, explain
 
 
 class StoreError(Exception):
@@ -27,7 +27,7 @@ class StoreCore:
         self._conn = conn
         self._write_lock = asyncio.Lock()
         """Tasks of one process share the connection: one transaction at a time."""
-        self._appends: list[_AppendRequest] = []
+        self._appends: list[AppendRequest] = []
         self._sources: dict[tuple[str, str, str, int], int] = {}
         """Log source ids already in the file (they are never deleted while a run lives)."""
         self._appender: asyncio.Future[None] | None = None

@@ -28,6 +28,7 @@ from engine.store.history import HistoryTables
 from engine.store.logs import LogTables
 from engine.store.migrations import MIGRATIONS, SCHEMA_VERSION
 from engine.store.rows import (
+    AppendRequest,
     Command,
     LockRow,
     LogBatches,
@@ -35,7 +36,6 @@ from engine.store.rows import (
     LogRow,
     RunRow,
     StoredLog,
-    _AppendRequest,
     _run_row,
     explain,
 )
@@ -202,7 +202,7 @@ class Store(LogTables, ControlTables, HistoryTables):
         commit): many agents finishing at once cost one fsync, not one each. Each caller's
         events stay contiguous and in order.
         """
-        request = _AppendRequest(run_id, list(payloads), operator, command, tuple(manifests))
+        request = AppendRequest(run_id, list(payloads), operator, command, tuple(manifests))
         self._appends.append(request)
         if self._appender is None or self._appender.done():
             self._appender = asyncio.ensure_future(self._drain_appends())
@@ -278,7 +278,7 @@ class Store(LogTables, ControlTables, HistoryTables):
         return str(await self._scalar("PRAGMA integrity_check"))
 
 
-async def _append_batch(conn: aiosqlite.Connection, *, batch: list[_AppendRequest]) -> None:
+async def _append_batch(conn: aiosqlite.Connection, *, batch: list[AppendRequest]) -> None:
     now = time.time()
     last: dict[str, int] = {}
     rows = []

@@ -84,7 +84,7 @@ class LockRow:
 
 
 @dataclass(eq=False)
-class _AppendRequest:
+class AppendRequest:
     run_id: str
     payloads: list[Payload]
     operator: str
@@ -110,7 +110,7 @@ def _run_row(r: sqlite3.Row) -> RunRow:
     )
 
 
-def _command(r: sqlite3.Row) -> Command:
+def command_from_row(r: sqlite3.Row) -> Command:
     return Command(
         id=r["id"],
         run_id=r["run_id"],

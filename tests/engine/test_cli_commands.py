@@ -305,7 +305,7 @@ def test_slice_runs_only_the_named_stages(tmp_path: Path, workspace: Path) -> No
 def test_unknown_command_lists_only_the_commands_users_have(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from tui.cli import build_parser
+    from tui.cli.main import build_parser
 
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args(["frobnicate"])
@@ -314,3 +314,5 @@ def test_unknown_command_lists_only_the_commands_users_have(
     assert "invalid choice: 'frobnicate'" in err and "'rollback'" in err
     assert "engine" not in err
     assert build_parser().parse_args(["engine", "r1"]).run == "r1"
+    help_text = build_parser().format_help()
+    assert "rollback" in help_text and "engine" not in help_text and "SUPPRESS" not in help_text

@@ -13,9 +13,9 @@ from screens.modals import AcceptModal, ConfirmModal, RetryModal
 from screens.rollback import RollbackScreen
 from tests.tui.flows import accept_flow, conflict_flow, memory_flow, retry_flow, write_flow
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, tree_digest, wait_for
-from tui.app import PhaseboardApp
-from tui.widgets.agent_pane import AgentGrid
-from tui.widgets.run_header import PauseBanner
+from tui.console.app import PhaseboardApp
+from tui.console.widgets.agent_pane import AgentGrid
+from tui.console.widgets.run_header import PauseBanner
 
 
 async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -> None:

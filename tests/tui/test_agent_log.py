@@ -17,9 +17,9 @@ from engine.store.database import StoredLog
 from screens.main import MainScreen
 from tests.tui.fixed_run import NOW, RUN_ID, write_fixed_run
 from tests.tui.tui_helpers import wait_for
-from tui.app import GC_THRESHOLDS, PhaseboardApp
-from tui.watcher import PaneLines, RunBatch
-from tui.widgets.agent_pane import AgentGrid, AgentLog, AgentPane
+from tui.console.app import GC_THRESHOLDS, PhaseboardApp
+from tui.console.watcher import PaneLines, RunBatch
+from tui.console.widgets.agent_pane import AgentGrid, AgentLog, AgentPane
 
 WIDTH, HEIGHT = 30, 12
 """The pane's size: a title, an info line, and ten rows of log."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from engine.state.records import AgentState, AttemptState
 from tests.tui.fixed_run import NOW
 from tests.tui.test_agent_log import HEIGHT, OnePane
-from tui.widgets.agent_pane import AgentPane
+from tui.console.widgets.agent_pane import AgentPane
 
 
 async def test_the_info_line_says_paused_or_throttled() -> None:

@@ -11,9 +11,9 @@ from screens.main import MainScreen
 from screens.modals import QuitModal
 from tests.tui.flows import accept_flow, conflict_flow
 from tests.tui.tui_helpers import make_run, text_of, wait_for
-from tui.app import PhaseboardApp
-from tui.launcher import EngineProcess, launch_engine
-from tui.widgets.run_header import PauseBanner
+from tui.console.app import PhaseboardApp
+from tui.console.launcher import EngineProcess, launch_engine
+from tui.console.widgets.run_header import PauseBanner
 
 EXIT_WAIT_S = 15.0
 

@@ -13,7 +13,7 @@ from engine.store.database import Store
 from tests.helpers import agent_cmd
 from tests.tui.test_background import wait_exit
 from tests.tui.tui_helpers import make_run
-from tui import console
+from tui.cli import console
 
 QUICK = f"""
 version: 1
@@ -44,7 +44,7 @@ async def test_run_creates_the_run_and_a_background_engine(
     monkeypatch.delenv("PHASEBOARD_DB", raising=False)
     wf = tmp_path / "quick.yaml"
     wf.write_text(QUICK)
-    target = await console._start_run(
+    target = await console.start_run(
         namespace(command="run", workflow=str(wf), workspace=str(workspace)), demo=False
     )
     assert target.engine is not None and target.run_id is not None
@@ -62,20 +62,20 @@ async def test_attach_finds_the_newest_run_or_the_one_named(
     monkeypatch.delenv("PHASEBOARD_DB", raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(NotFound, match="no phaseboard database"):
-        console._db(namespace())
+        console.chosen_db(namespace())
     _, first = await make_run(tmp_path, workspace, QUICK)
     _, second = await make_run(tmp_path, workspace, QUICK)
     monkeypatch.chdir(workspace)
-    assert (await console._attach(namespace(run=None))).run_id == second
-    assert (await console._attach(namespace(run=first))).run_id == first
+    assert (await console.attach_target(namespace(run=None))).run_id == second
+    assert (await console.attach_target(namespace(run=first))).run_id == first
     with pytest.raises(NotFound):
-        await console._attach(namespace(run="nope"))
+        await console.attach_target(namespace(run="nope"))
 
 
 async def test_resume_of_a_finished_run_only_attaches(tmp_path: Path, workspace: Path) -> None:
     db, run_id = await make_run(tmp_path, workspace, QUICK)
-    target = await console._resume(namespace(run=run_id, db=str(db)))
+    target = await console.resume_target(namespace(run=run_id, db=str(db)))
     assert target.engine is not None  # a run never started is resumed by an engine
     assert await wait_exit(target.engine) == 0
-    again = await console._resume(namespace(run=run_id, db=str(db)))
+    again = await console.resume_target(namespace(run=run_id, db=str(db)))
     assert again.run_id == run_id and again.engine is None

@@ -16,9 +16,9 @@ from engine.state.run_state import MESSAGE_TAIL, RunState
 from engine.store.database import Store
 from tests.helpers import agent_cmd
 from tests.tui.tui_helpers import make_run, wait_for
-from tui.app import PhaseboardApp
-from tui.watcher import EVENT_BATCH
-from tui.widgets.event_log import EventLog
+from tui.console.app import PhaseboardApp
+from tui.console.watcher import EVENT_BATCH
+from tui.console.widgets.event_log import EventLog
 
 FLOW = f"""
 version: 1

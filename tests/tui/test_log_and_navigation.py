@@ -11,8 +11,8 @@ from screens.palette import ActionsProvider
 from screens.run_picker import RunPickerScreen
 from tests.helpers import agent_cmd
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, wait_for
-from tui.app import PhaseboardApp
-from tui.widgets.log_view import StoreLogView
+from tui.console.app import PhaseboardApp
+from tui.console.widgets.log_view import StoreLogView
 
 LINES = 2500
 

@@ -11,12 +11,12 @@ from screens.conflicts import CandidateCard, ConflictScreen
 from screens.main import MainScreen
 from tests.helpers import agent_cmd
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, wait_for
-from tui.app import PhaseboardApp
-from tui.widgets.agent_pane import AgentGrid, AgentPane
-from tui.widgets.conflict_table import ConflictTable
-from tui.widgets.event_log import EventLog
-from tui.widgets.stage_list import StageList
-from tui.widgets.synthesis_view import SynthesisView
+from tui.console.app import PhaseboardApp
+from tui.console.widgets.agent_pane import AgentGrid, AgentPane
+from tui.console.widgets.conflict_table import ConflictTable
+from tui.console.widgets.event_log import EventLog
+from tui.console.widgets.stage_list import StageList
+from tui.console.widgets.synthesis_view import SynthesisView
 
 ESCAPES = "print('\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07clean text\\x07end')"
 
@@ -120,7 +120,7 @@ async def test_main_screen_fills_in(tmp_path: Path, workspace: Path) -> None:
 
 
 def test_event_lines_are_sanitised() -> None:
-    from tui.widgets.event_log import event_line
+    from tui.console.widgets.event_log import event_line
 
     event = Event(
         run_id="r",

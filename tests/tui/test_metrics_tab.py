@@ -10,7 +10,7 @@ from engine.state.metrics import run_metrics
 from screens.main import MainScreen
 from tests.engine.test_quality_metrics import MEASURED, documented_project
 from tests.tui.tui_helpers import engine_in_loop, make_run, text_of, wait_for
-from tui.app import PhaseboardApp
+from tui.console.app import PhaseboardApp
 
 
 async def test_metrics_tab_shows_quality_metrics_and_their_sources(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 from tests.helpers import agent_cmd, run_cli
 from tests.tui.flows import conflict_flow
 from tests.tui.tui_helpers import make_run, text_of, wait_for
-from tui.app import PhaseboardApp
-from tui.widgets.run_header import PauseBanner
+from tui.console.app import PhaseboardApp
+from tui.console.widgets.run_header import PauseBanner
 
 
 async def test_a_second_console_sees_resume_once_the_conflicts_are_resolved(

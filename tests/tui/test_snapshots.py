@@ -20,8 +20,8 @@ from screens.main import MainScreen
 from screens.rollback import RollbackScreen
 from tests.tui.fixed_run import NOW, RUN_ID, write_fixed_run
 from tests.tui.tui_helpers import wait_for
-from tui.app import PhaseboardApp
-from tui.widgets.agent_pane import AgentPane
+from tui.console.app import PhaseboardApp
+from tui.console.widgets.agent_pane import AgentPane
 
 SIZES = [(80, 24), (120, 40)]
 

@@ -10,7 +10,7 @@ from textual.widgets.tree import TreeNode
 
 from engine.state.records import StageState
 from engine.state.run_state import RunState
-from tui.widgets.formatting import agent_text, json_short
+from tui.console.widgets.formatting import agent_text, json_short
 
 CHILD_LIMIT = 200
 """Children shown per node; the rest are summarised (the full document is in the run folder)."""

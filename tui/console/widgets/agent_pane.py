@@ -22,7 +22,7 @@ from engine.run.exhaustion import limits_change
 from engine.state.records import AgentState, StageState
 from engine.store.database import StoredLog
 from engine.workflow.models import Workflow
-from tui.widgets.formatting import (
+from tui.console.widgets.formatting import (
     agent_text,
     duration,
     result_summary,

@@ -1,6 +1,7 @@
-"""Opening the console for ``run``, ``demo``, ``attach``, ``resume`` and bare ``phaseboard``.
+"""Opening the console (the Textual app) for ``run``, ``demo``, ``attach``, ``resume`` and bare
+``phaseboard``.
 
-A run started here is driven by a background engine (``tui.launcher``), never by the
+A run started here is driven by a background engine (``tui.console.launcher``), never by the
 app: quitting the console, or losing the terminal, leaves the run going.
 """
 
@@ -15,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from engine.run.runs import NotFound, find_db, resolve_run_id
 from engine.store.database import Store
-from tui.launcher import EngineProcess, engine_alive, launch_engine
+from tui.console.launcher import EngineProcess, engine_alive, launch_engine
 
 if TYPE_CHECKING:
-    from tui.app import PhaseboardApp
+    from tui.console.app import PhaseboardApp
 
 
 @dataclass
@@ -28,24 +29,24 @@ class Target:
     engine: EngineProcess | None = None
 
 
-def run_console(args: argparse.Namespace) -> int:
+def open_console(args: argparse.Namespace) -> int:
     """Prepare what the command asks for, then run the app until the operator quits."""
     command = getattr(args, "command", None)
     if command in ("run", "demo"):
-        target = asyncio.run(_start_run(args, demo=command == "demo"))
+        target = asyncio.run(start_run(args, demo=command == "demo"))
     elif command == "resume":
-        target = asyncio.run(_resume(args))
+        target = asyncio.run(resume_target(args))
     else:
-        target = asyncio.run(_attach(args))
-    from tui.app import PhaseboardApp
+        target = asyncio.run(attach_target(args))
+    from tui.console.app import PhaseboardApp
 
     app = PhaseboardApp(target.db, target.run_id, engine=target.engine)
     app.run()
-    _farewell(app)
+    farewell(app)
     return app.return_code or 0
 
 
-def _farewell(app: PhaseboardApp) -> None:
+def farewell(app: PhaseboardApp) -> None:
     """After the app: say where the run stands and how to come back to it."""
     state = app.state
     if not app.run_id or not state.status or (state.status == "pending" and not state.workflow):
@@ -60,8 +61,8 @@ def _farewell(app: PhaseboardApp) -> None:
         print(f"phaseboard: run {app.run_id} is {state.status}", file=sys.stderr)
 
 
-async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:
-    from tui.cli_commands import demo_arguments, prepare_run
+async def start_run(args: argparse.Namespace, *, demo: bool) -> Target:
+    from tui.cli.run_setup import demo_arguments, prepare_run
 
     extra: list[str] = []
     if demo:
@@ -75,7 +76,7 @@ async def _start_run(args: argparse.Namespace, *, demo: bool) -> Target:
     return Target(db, run_id, launch_engine(db, run_id, run_dir))
 
 
-def _db(args: argparse.Namespace) -> Path:
+def chosen_db(args: argparse.Namespace) -> Path:
     db = find_db(args.db)
     if db is None or not db.exists():
         raise NotFound(
@@ -85,8 +86,8 @@ def _db(args: argparse.Namespace) -> Path:
     return db
 
 
-async def _attach(args: argparse.Namespace) -> Target:
-    db = _db(args)
+async def attach_target(args: argparse.Namespace) -> Target:
+    db = chosen_db(args)
     async with await Store.open(db, create=False) as store:
         ref = getattr(args, "run", None)
         if ref:
@@ -95,8 +96,8 @@ async def _attach(args: argparse.Namespace) -> Target:
         return Target(db, runs[0].id if runs else None)
 
 
-async def _resume(args: argparse.Namespace) -> Target:
-    db = _db(args)
+async def resume_target(args: argparse.Namespace) -> Target:
+    db = chosen_db(args)
     async with await Store.open(db, create=False) as store:
         run_id = await resolve_run_id(store, args.run)
         if await engine_alive(store, run_id):

@@ -24,9 +24,9 @@ from textual.message_pump import MessagePump
 from engine.state.events import Event
 from engine.state.run_state import MESSAGE_TAIL, RunState
 from engine.store.database import Store, StoredLog
-from tui.launcher import engine_alive
-from tui.widgets.agent_pane import PANE_LINES
-from tui.widgets.event_log import KEEP
+from tui.console.launcher import engine_alive
+from tui.console.widgets.agent_pane import PANE_LINES
+from tui.console.widgets.event_log import KEEP
 
 log = logging.getLogger(__name__)
 

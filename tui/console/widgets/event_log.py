@@ -8,7 +8,7 @@ from textual.widgets import Input, Log
 
 from engine.reports.progress_lines import progress_line
 from engine.state.events import Event
-from tui.widgets.formatting import agent_text, clock_time
+from tui.console.widgets.formatting import agent_text, clock_time
 
 KEEP = 20_000
 """Event lines kept for filtering; older ones stay in the store (``phaseboard status``)."""

@@ -32,10 +32,10 @@ from screens.main import MainScreen
 from screens.modals import QuitModal
 from screens.palette import ActionsProvider
 from screens.run_picker import RunPickerScreen
-from tui.launcher import EngineProcess, launch_engine, send_command
-from tui.watcher import RunBatch, RunUpdate, RunWatcher
+from tui.console.launcher import EngineProcess, launch_engine, send_command
+from tui.console.watcher import RunBatch, RunUpdate, RunWatcher
 
-STYLES = Path(__file__).resolve().parent.parent / "styles"
+STYLES = Path(__file__).resolve().parents[2] / "styles"
 SHEETS = ("base", "main", "conflicts", "rollback", "log", "modals")
 FINAL = ("completed", "failed", "stopped")
 EVENTS_KEPT = 20_000
@@ -97,7 +97,9 @@ class PhaseboardApp(App[int]):
         if "TEXTUAL_ANIMATIONS" not in os.environ:
             # over SSH, a tab's sliding underline redraws the screen for 0.3 s per key press
             self.animation_level = "none"
-        found = db_path or find_db(None)  # `textual run --dev tui.app:PhaseboardApp` passes none
+        found = db_path or find_db(
+            None
+        )  # `textual run --dev tui.console.app:PhaseboardApp` passes none
         if found is None:
             raise NotFound("no phaseboard database here (looked for .phaseboard/phaseboard.db)")
         self.db_path = found

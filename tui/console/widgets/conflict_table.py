@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from engine.state.records import ConflictState
 from engine.state.run_state import RunState
-from tui.widgets.formatting import agent_text, json_short, resolve_style, theme_colors
+from tui.console.widgets.formatting import agent_text, json_short, resolve_style, theme_colors
 
 SEVERITY_STYLES = {"critical": "bold $error", "warning": "$warning"}
 COLUMNS = (

@@ -13,7 +13,7 @@ from textual.widgets import Static
 
 from engine.state.records import StageState
 from engine.state.run_state import RunState
-from tui.widgets.formatting import (
+from tui.console.widgets.formatting import (
     VERDICT_STYLES,
     agent_text,
     json_short,

@@ -1,7 +1,7 @@
 """The handlers of the ``phaseboard`` commands (see ``tui.cli`` for their arguments).
 
-This module has the commands that look at runs; those that start runs live in ``tui.cli_run``
-and those that change them in ``tui.cli_changes``. Every handler is importable from here.
+This module has the commands that look at runs; those that start runs live in ``tui.cli.run``,
+those that change them in ``tui.cli.changes``, and opening the console in ``tui.cli.console``.
 """
 
 from __future__ import annotations
@@ -16,26 +16,10 @@ from pathlib import Path
 
 from engine.run.runs import NotFound
 from engine.run.session import RunSession
-from engine.store.database import StoreError
 from engine.support.sanitize import sanitize_line
 from engine.workflow.loader import load_workflow, resolve_workflow_path
 from engine.workflow.models import workflow_json_schema
-from tui.cli_changes import _command, accept, prune, resolve, retry, rollback, stop
-from tui.cli_run import (
-    DEMO_DIR,
-    _closing,
-    _printer,
-    _workspace,
-    demo,
-    demo_arguments,
-    drive_headless,
-    engine,
-    prepare_demo_dir,
-    prepare_run,
-    resume,
-    run,
-)
-from tui.cli_shared import _effective_status, _err, _open_store, _opened, _session
+from tui.cli.shared import effective_status, err, opened, session_of
 
 
 def check(args: argparse.Namespace) -> int:
@@ -55,9 +39,9 @@ def schema(args: argparse.Namespace) -> int:
 async def runs(args: argparse.Namespace) -> int:
     from engine.reports.status_json import runs_item
 
-    async with _opened(args) as store:
+    async with opened(args) as store:
         rows = [
-            dataclasses.replace(r, status=await _effective_status(store, r.id, r.status))
+            dataclasses.replace(r, status=await effective_status(store, r.id, r.status))
             for r in await store.runs()
         ]
         if args.json:
@@ -87,8 +71,8 @@ async def status(args: argparse.Namespace) -> int:
     from engine.reports.status_json import status_document
     from engine.reports.status_text import status_lines
 
-    async with _opened(args) as store:
-        session = await _session(store, args.run)
+    async with opened(args) as store:
+        session = await session_of(store, args.run)
         state, now = session.state, time.time()
         history = History.of(await store.run_durations(state.workflow_name, state.run_id))
         outlook = forecast(state, history, now) if state.workflow is not None else None
@@ -103,8 +87,8 @@ async def report(args: argparse.Namespace) -> int:
     from engine.reports.final_report import final_report, render_final_markdown
     from engine.reports.writer import ReportWriter
 
-    async with _opened(args) as store:
-        session = await _session(store, args.run)
+    async with opened(args) as store:
+        session = await session_of(store, args.run)
         out = Path(args.out).resolve() if args.out else session.run_dir
         await ReportWriter(store, session.state, session.run_dir).write_all(out)
         document = final_report(session.state)
@@ -112,15 +96,15 @@ async def report(args: argparse.Namespace) -> int:
             print(json.dumps(document, indent=2, default=str))
         else:
             print(render_final_markdown(document))
-        _err(f"phaseboard: report files written to {out}")
+        err(f"phaseboard: report files written to {out}")
         return 0
 
 
 async def logs(args: argparse.Namespace) -> int:
     from engine.store.run_lock import live_holder
 
-    async with _opened(args) as store:
-        session = await _session(store, args.run)
+    async with opened(args) as store:
+        session = await session_of(store, args.run)
         stage, _, agent = args.agent.partition(".")
         st = session.state.stages.get(stage)
         if st is None or agent not in st.agents:
@@ -151,45 +135,3 @@ async def logs(args: argparse.Namespace) -> int:
             await asyncio.sleep(0.2)
             session = await RunSession.load(store, session.run_id)
         return 0
-
-
-def open_console(args: argparse.Namespace) -> int:
-    from tui.cli_console import open_console as _open
-
-    return _open(args)
-
-
-__all__ = [
-    "DEMO_DIR",
-    "StoreError",
-    "_closing",
-    "_command",
-    "_effective_status",
-    "_err",
-    "_open_store",
-    "_opened",
-    "_printer",
-    "_session",
-    "_workspace",
-    "accept",
-    "check",
-    "demo",
-    "demo_arguments",
-    "drive_headless",
-    "engine",
-    "logs",
-    "open_console",
-    "prepare_demo_dir",
-    "prepare_run",
-    "prune",
-    "report",
-    "resolve",
-    "resume",
-    "retry",
-    "rollback",
-    "run",
-    "runs",
-    "schema",
-    "status",
-    "stop",
-]

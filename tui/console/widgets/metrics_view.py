@@ -15,7 +15,7 @@ from textual.widgets import Sparkline, Static
 from engine.state.metrics import run_metrics
 from engine.state.quality import metric_detail, metric_text
 from engine.state.run_state import RunState
-from tui.widgets.formatting import duration
+from tui.console.widgets.formatting import duration
 
 BAR_W = 24
 

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from engine.state.records import StageState
 from engine.state.run_state import RunState
-from tui.widgets.formatting import agent_text, duration, json_short
+from tui.console.widgets.formatting import agent_text, duration, json_short
 
 
 def stage_summary(st: StageState, state: RunState) -> RenderableType:

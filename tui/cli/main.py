@@ -125,9 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--keep", type=int, metavar="N")
     prune.add_argument("--older-than", type=float, metavar="DAYS")
 
-    engine = sub.add_parser("engine", help=argparse.SUPPRESS)  # in HIDDEN_COMMANDS
+    engine = sub.add_parser("engine")  # in HIDDEN_COMMANDS
     engine.add_argument("run")
     engine.add_argument("--db", dest="db_sub")
+    # argparse would list it in --help as "engine  ==SUPPRESS==": leave it out of the listing
+    sub._choices_actions = [a for a in sub._choices_actions if a.dest not in HIDDEN_COMMANDS]
     return p
 
 
@@ -167,32 +169,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-CHANGE_COMMANDS = frozenset({"retry", "resolve", "accept", "rollback", "stop", "prune"})
-"""Handled by :mod:`tui.cli_changes`, imported alone: an operator's ``stop`` starts fast."""
+HANDLERS = {
+    "retry": "changes", "resolve": "changes", "accept": "changes", "rollback": "changes",
+    "stop": "changes", "prune": "changes", "run": "run", "resume": "run", "demo": "run",
+    "engine": "run", "check": "commands", "schema": "commands", "runs": "commands",
+    "status": "commands", "report": "commands", "logs": "commands",
+}  # fmt: skip
+"""The module of ``tui.cli`` that handles each command, imported alone: an operator's ``stop``
+starts fast, and only the commands that open the console import Textual."""
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import importlib
+
     command = args.command
-    if command in CHANGE_COMMANDS:
-        from tui import cli_changes
+    opens_console = command in (None, "attach") or (
+        command in ("run", "demo") and not args.headless
+    )
+    if opens_console:
+        from tui.cli.console import open_console
 
-        return asyncio.run(getattr(cli_changes, command)(args))
-    from tui import cli_commands as c
-
-    if command is None:
-        return c.open_console(args)
-    if command == "check":
-        return c.check(args)
-    if command == "schema":
-        return c.schema(args)
-    if command in ("attach",):
-        return c.open_console(args)
-    if command == "run" and not args.headless:
-        return c.open_console(args)
-    if command == "demo" and not args.headless:
-        return c.open_console(args)
-    handler = getattr(c, command)
-    return asyncio.run(handler(args))
+        return open_console(args)
+    module = importlib.import_module(f"tui.cli.{HANDLERS[command]}")
+    result = getattr(module, command)(args)
+    return asyncio.run(result) if asyncio.iscoroutine(result) else int(result)
 
 
 if __name__ == "__main__":

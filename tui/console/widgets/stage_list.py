@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 
 from engine.state.records import StageState
 from engine.state.run_state import RunState
-from tui.widgets.formatting import duration, icon, resolve_style, status_style, theme_colors
+from tui.console.widgets.formatting import duration, icon, resolve_style, status_style, theme_colors
 
 
 def stage_progress(st: StageState, state: RunState) -> tuple[str, str]:

@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import signal
 import sys
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from engine.execution.local_executor import LocalExecutor
@@ -18,62 +15,19 @@ from engine.reports.progress_lines import progress_line
 from engine.run.engine import Engine
 from engine.run.outcome import RunOutcome
 from engine.run.runs import (
-    UsageError,
-    check_slice,
-    create_run,
-    default_db,
-    find_db,
-    parse_params,
     resolve_run_id,
 )
 from engine.run.session import RunSession
 from engine.store.database import Store
-from engine.workflow.loader import load_workflow, resolve_workflow_path
-from tui.cli_shared import _err, _opened
-from tui.demo_copy import DEMO_DIR, prepare_demo_dir
-
-
-def _workspace(raw: str) -> Path:
-    path = Path(raw).expanduser().resolve()
-    if not path.exists():
-        raise UsageError(f"workspace {path} does not exist")
-    if not path.is_dir():
-        raise UsageError(f"workspace {path} is not a directory")
-    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
-        raise UsageError(f"workspace {path} is not readable and writable")
-    return path
-
-
-async def prepare_run(
-    args: argparse.Namespace, *, extra_params: Sequence[str] = ()
-) -> tuple[Store, str]:
-    path = resolve_workflow_path(args.workflow)
-    workflow = load_workflow(path)
-    text = path.read_text(encoding="utf-8")
-    workspace = _workspace(args.workspace or workflow.workspace or ".")
-    params = parse_params(workflow, [*extra_params, *getattr(args, "params", [])])
-    check_slice(workflow, getattr(args, "from_stage", None), getattr(args, "until_stage", None))
-    db = find_db(args.db) if (args.db or os.environ.get("PHASEBOARD_DB")) else default_db(workspace)
-    assert db is not None
-    store = await Store.open(db)
-    run_id = await create_run(
-        store,
-        workflow=workflow,
-        workflow_path=path,
-        workflow_text=text,
-        workspace=workspace,
-        params=params,
-        criteria_override=getattr(args, "criteria", None),
-        from_stage=getattr(args, "from_stage", None),
-        until_stage=getattr(args, "until_stage", None),
-    )
-    return store, run_id
+from tui.cli.demo_copy import DEMO_DIR
+from tui.cli.run_setup import demo_arguments, prepare_run
+from tui.cli.shared import err, opened
 
 
 async def run(args: argparse.Namespace) -> int:
     store, run_id = await prepare_run(args)
     try:
-        _err(f"phaseboard: run {run_id} of {args.workflow} (database {store.path})")
+        err(f"phaseboard: run {run_id} of {args.workflow} (database {store.path})")
         return await drive_headless(store, run_id, json_mode=args.json)
     finally:
         await store.close()
@@ -121,8 +75,8 @@ def _printer(json_mode: bool) -> Any:
 def _closing(session: RunSession, outcome: RunOutcome, *, cd: str | None = None) -> None:
     rid = session.run_id
     verdict = f", decision {outcome.decision}" if outcome.decision else ""
-    _err(f"phaseboard: run {rid} {outcome.status}{verdict}")
-    _err(f"  files: {session.run_dir}")
+    err(f"phaseboard: run {rid} {outcome.status}{verdict}")
+    err(f"  files: {session.run_dir}")
     steps = [f"cd {cd}"] if cd else []
     if outcome.status == "paused":
         steps += [
@@ -141,24 +95,24 @@ def _closing(session: RunSession, outcome: RunOutcome, *, cd: str | None = None)
     else:
         steps.append(f"phaseboard status {rid}")
     if steps:
-        _err("next:")
+        err("next:")
         for step in steps:
-            _err(f"  {step}")
+            err(f"  {step}")
 
 
 async def resume(args: argparse.Namespace) -> int:
     if not args.headless:
-        from tui.cli_console import open_console
+        from tui.cli.console import open_console
 
         return open_console(args)
-    async with _opened(args) as store:
+    async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         return await drive_headless(store, run_id, json_mode=args.json)
 
 
 async def engine(args: argparse.Namespace) -> int:
     """The detached engine a console starts: it waits for the operator when paused."""
-    async with _opened(args) as store:
+    async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)
         loop = asyncio.get_running_loop()
@@ -175,19 +129,7 @@ async def demo(args: argparse.Namespace) -> int:
     target, extra = await demo_arguments(args)
     store, run_id = await prepare_run(args, extra_params=extra)
     try:
-        _err(f"phaseboard: demo run {run_id} on {target}")
+        err(f"phaseboard: demo run {run_id} on {target}")
         return await drive_headless(store, run_id, json_mode=args.json, cd=DEMO_DIR)
     finally:
         await store.close()
-
-
-async def demo_arguments(args: argparse.Namespace) -> tuple[Path, list[str]]:
-    """Point ``args`` at the standard workflow on a fresh demo copy; returns the copy and the
-    parameters the demo sets (its first-attempt failure, on purpose)."""
-    target = await prepare_demo_dir()
-    args.workflow = "standard"
-    args.workspace = str(target)
-    args.params = []
-    args.criteria = None
-    args.from_stage = args.until_stage = None
-    return target, ["fail_first_attempt=code"]

@@ -10,7 +10,7 @@ from textual.widgets import Static
 from engine.reports.forecast import Forecast, History, forecast
 from engine.reports.next_actions import Blocker, blockers, next_actions
 from engine.state.run_state import RunState
-from tui.widgets.formatting import (
+from tui.console.widgets.formatting import (
     VERDICT_STYLES,
     agent_text,
     duration,

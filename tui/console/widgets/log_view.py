@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tui.widgets.log_source import PAGE, LogLine, LogSource
+from tui.console.widgets.log_source import PAGE, LogLine, LogSource
 
 
 class StoreLogView(ScrollView, can_focus=True):

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from engine.store.database import Store
-from tui.widgets.formatting import agent_text
+from tui.console.widgets.formatting import agent_text
 
 PAGE = 1000
 CACHED_PAGES = 32

@@ -13,17 +13,17 @@ from typing import Any
 
 from engine.run.requests import submit
 from engine.run.runs import NotFound, UsageError, resolve_run_id
-from tui.cli_shared import _err, _opened, _session
+from tui.cli.shared import err, opened, session_of
 
 
-async def _command(args: argparse.Namespace, kind: str, payload: dict[str, Any]) -> int:
-    async with _opened(args) as store:
+async def queue_command(args: argparse.Namespace, kind: str, payload: dict[str, Any]) -> int:
+    async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         outcome = await submit(store, run_id, kind, payload)
         if outcome.ok:
             print(outcome.message)
             return 0
-        _err(f"phaseboard: {outcome.message}")
+        err(f"phaseboard: {outcome.message}")
         return 1
 
 
@@ -34,7 +34,7 @@ async def retry(args: argparse.Namespace) -> int:
     payload: dict[str, Any] = {"agent": args.agent, "mode": mode}
     if args.more_memory:
         payload["more_memory"] = True
-    return await _command(args, "retry", payload)
+    return await queue_command(args, "retry", payload)
 
 
 async def resolve(args: argparse.Namespace) -> int:
@@ -49,24 +49,24 @@ async def resolve(args: argparse.Namespace) -> int:
                 f"--value is not valid JSON: {exc.msg} at column {exc.colno}"
             ) from None
         payload["value"] = args.value
-    return await _command(args, "resolve", payload)
+    return await queue_command(args, "resolve", payload)
 
 
 async def accept(args: argparse.Namespace) -> int:
     if not args.note.strip():
         raise UsageError("--note must say why the checkpoint is accepted")
-    return await _command(args, "accept", {"checkpoint": args.checkpoint, "note": args.note})
+    return await queue_command(args, "accept", {"checkpoint": args.checkpoint, "note": args.note})
 
 
 async def stop(args: argparse.Namespace) -> int:
-    return await _command(args, "stop", {})
+    return await queue_command(args, "stop", {})
 
 
 async def rollback(args: argparse.Namespace) -> int:
     from engine.run.rollback import find_point, workspace_changes
 
-    async with _opened(args) as store:
-        session = await _session(store, args.run)
+    async with opened(args) as store:
+        session = await session_of(store, args.run)
         point = find_point(session, args.checkpoint)
         if point is None:
             known = (
@@ -102,7 +102,7 @@ async def rollback(args: argparse.Namespace) -> int:
         if outcome.ok:
             print(outcome.message)
             return 0
-        _err(f"phaseboard: {outcome.message}")
+        err(f"phaseboard: {outcome.message}")
         return 1
 
 
@@ -112,7 +112,7 @@ async def prune(args: argparse.Namespace) -> int:
 
     if args.keep is None and args.older_than is None:
         raise UsageError("give --keep N and/or --older-than DAYS")
-    async with _opened(args) as store:
+    async with opened(args) as store:
         rows = await store.runs()
         doomed = []
         for index, r in enumerate(rows):

@@ -12,11 +12,11 @@ from engine.run.session import RunSession
 from engine.store.database import Store
 
 
-def _err(text: str) -> None:
+def err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _open_store(args: argparse.Namespace) -> Store:
+async def open_store(args: argparse.Namespace) -> Store:
     db = find_db(args.db)
     if db is None:
         raise NotFound(
@@ -26,15 +26,15 @@ async def _open_store(args: argparse.Namespace) -> Store:
 
 
 @contextlib.asynccontextmanager
-async def _opened(args: argparse.Namespace) -> AsyncIterator[Store]:
-    store = await _open_store(args)
+async def opened(args: argparse.Namespace) -> AsyncIterator[Store]:
+    store = await open_store(args)
     try:
         yield store
     finally:
         await store.close()
 
 
-async def _effective_status(store: Store, run_id: str, status: str) -> str:
+async def effective_status(store: Store, run_id: str, status: str) -> str:
     """A run marked running whose engine is gone was interrupted."""
     from engine.store.run_lock import live_holder
 
@@ -43,8 +43,8 @@ async def _effective_status(store: Store, run_id: str, status: str) -> str:
     return status
 
 
-async def _session(store: Store, ref: str) -> RunSession:
+async def session_of(store: Store, ref: str) -> RunSession:
     run_id = await resolve_run_id(store, ref)
     session = await RunSession.load(store, run_id)
-    session.state.status = await _effective_status(store, run_id, session.state.status)
+    session.state.status = await effective_status(store, run_id, session.state.status)
     return session
