@@ -4,7 +4,7 @@ Agents are run as ``{python} {data}/agents/NAME.py``, so this module is importab
 as ``agentlib`` from beside them. It depends on nothing but the standard library:
 an agent must run on any interpreter that can run the project it analyses.
 
-A message is one JSON line on stdout in the seed's format::
+A message is one JSON line on stdout in the format of docs/agents.md::
 
     {"header": {"phase", "agent_id", "timestamp", "priority"},
      "body": {"message_type": "result|error|warning|info", "content", "dependencies", "next_action"},

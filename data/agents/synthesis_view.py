@@ -19,7 +19,7 @@ def severity_rank(severity: Any) -> int:
 
 
 def sorted_risks(risks: Any) -> list[dict[str, Any]]:
-    """Risks, most severe first, then by id: the priority order of the seed."""
+    """Risks, most severe first, then by id: the priority order."""
     items = [r for r in risks or [] if isinstance(r, dict)]
     return sorted(items, key=lambda r: (severity_rank(r.get("severity")), str(r.get("id", ""))))
 

@@ -1,4 +1,4 @@
-"""Consolidation synthesizer: turns the analysis synthesis into the seed's ``decisions``.
+"""Consolidation synthesizer: turns the analysis synthesis into the synthesis's ``decisions``.
 
 Reads the synthesis document from ``$PHASEBOARD_INPUTS`` and answers with
 ``{"decisions": {"implementation_strategy", "priority_order", "resource_allocation"}}``: risks in

@@ -12,7 +12,7 @@ from engine.workflow.models import CheckpointStage, CriteriaMode, DecisionCheck,
 
 
 def expression_context(state: RunState) -> dict[str, Any]:
-    """The names of INTERFACE.md section 2, built from the folded state."""
+    """The names an expression can read (docs/workflow-file.md), built from the folded state."""
     stages: dict[str, Any] = {}
     for sid, st in state.stages.items():
         entry: dict[str, Any] = {
@@ -97,7 +97,7 @@ def evaluate_checkpoint(
 
 
 def decide(matrix: DecisionMatrix, ctx: dict[str, Any]) -> dict[str, Any]:
-    """The seed's go/no-go matrix: every critical check passes, and fewer warning checks fail
+    """The go/no-go matrix (docs/workflow-file.md): every critical check passes, and fewer warning checks fail
     than the bounds. A warning check fails once (true, or a number above 0), whatever number it
     gives: the value is kept to explain it, never summed."""
     critical = []

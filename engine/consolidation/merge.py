@@ -1,4 +1,4 @@
-"""Merging the results of a consolidation's input agents into the seed's synthesis.
+"""Merging the results of a consolidation's input agents into the synthesis document (docs/workflow-file.md).
 
 Everything here is a pure function of its arguments: the runner feeds agent results in and
 persists what comes out, so the same inputs always give the same synthesis and conflict ids.
@@ -91,7 +91,7 @@ class Consolidation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     synthesis: dict[str, Any]
-    """The seed's template, written as ``STAGE_synthesis.json``."""
+    """The synthesis document, written as ``STAGE_synthesis.json``."""
     merged_findings: dict[str, Any]
     """A conflicting path holds its first candidate's value until resolved."""
     conflicts: list[Conflict]

@@ -1,4 +1,4 @@
-"""The seed's final deliverables (``final_report.json``/``.md``) and ``SESSION_CONTINUITY.md``.
+"""The run's final deliverables (``final_report.json``/``.md``) and ``SESSION_CONTINUITY.md``.
 
 Everything here is a pure function of the folded state: the engine rewrites these files after
 every stage and operator action, and ``phaseboard report`` rebuilds them from the database alone,

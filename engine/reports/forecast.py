@@ -1,5 +1,5 @@
 """Where a run stands: progress, the estimated time to completion, the active agents and what
-blocks it (the seed's dashboard: current phase, progress percentage, estimated completion,
+blocks it (a dashboard's current phase, progress percentage, estimated completion,
 active agents, blockers).
 
 Progress counts the run's work: each agent of an agents stage (its primaries: standby backups
@@ -55,7 +55,7 @@ class Forecast:
     done: int
     total: int
     current: list[str]
-    """Stages running now (the seed's current phase)."""
+    """Stages running now (the current phase)."""
     active: list[str]
     """``STAGE.AGENT`` of the agents with an attempt running."""
     eta_s: float | None

@@ -1,4 +1,4 @@
-"""The files of a run folder (INTERFACE.md section 6), written from the store and the state.
+"""The files of a run folder (docs/cli.md), written from the store and the state.
 
 The engine calls the ``write_*`` methods as the run goes; ``write_all`` rebuilds every file from
 the database alone, for ``phaseboard report`` and after a crash. Documents are built on the event

@@ -2,7 +2,7 @@
 an exhaustion (:mod:`engine.run.exhaustion`), failover to a backup.
 
 The runner speaks to the executor interface only; everything it learns becomes
-events. Categories and recovery follow INTERFACE.md section 3.
+events. Categories and recovery are those of docs/agents.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What an attempt's output and end mean: its messages, its failure category, its result.
 
-Categories follow INTERFACE.md section 3; :class:`engine.run.agent_runner.AgentRunner` decides what
+Categories are those of docs/agents.md; :class:`engine.run.agent_runner.AgentRunner` decides what
 to do about them.
 """
 

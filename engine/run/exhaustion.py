@@ -1,5 +1,5 @@
-"""Retrying an attempt stopped at a resource limit: the seed's "resource limit adjustment, task
-splitting, scheduled retry".
+"""Retrying an attempt stopped at a resource limit: resource limit adjustment, task splitting,
+scheduled retry.
 
 Each attempt runs with :class:`Limits` (its ``memory_mb`` and budget). After a
 ``resource_exhausted`` attempt, :func:`after_exhaustion` multiplies the limit that stopped it by

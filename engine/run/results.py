@@ -1,4 +1,4 @@
-"""Reading an attempt's messages and result (INTERFACE.md section 3), and checking the result."""
+"""Reading an attempt's messages and result (docs/agents.md), and checking the result."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Message:
 
 @dataclass
 class MessageParser:
-    """Picks the seed-format messages out of an agent's stdout lines."""
+    """Picks the protocol's messages (docs/agents.md) out of an agent's stdout lines."""
 
     result: Any = None
     has_result: bool = False

@@ -123,7 +123,7 @@ class AttemptFinished(Payload):
 
 
 class AgentMessage(Payload):
-    """A warning, error or info message an agent sent in the seed's message format."""
+    """A warning, error or info message an agent sent in the message format of docs/agents.md."""
 
     kind: Literal["agent_message"] = "agent_message"
     stage: str
@@ -165,7 +165,7 @@ class Consolidated(Payload):
     kind: Literal["consolidated"] = "consolidated"
     stage: str
     document: dict[str, Any]
-    """The synthesis document of the seed's template."""
+    """The synthesis document (``STAGE_synthesis.json``)."""
     conflicts: list[dict[str, Any]] = []
 
 

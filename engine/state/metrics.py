@@ -1,4 +1,4 @@
-"""Run metrics derived from the folded state (the seed's key performance indicators).
+"""Run metrics derived from the folded state (the run's key performance indicators).
 
 ``quality_metrics`` and ``agent_performance`` come from :mod:`engine.state.quality`: each metric there
 has a ``value`` (``None`` when the run did not measure it) and its ``source``."""

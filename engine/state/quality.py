@@ -1,4 +1,4 @@
-"""The seed's quality KPIs, computed from what the run already holds, each with its source.
+"""The run's quality metrics (test coverage, documentation completeness, error rate, resource efficiency), computed from what the run already holds, each with its source.
 
 ``quality_metrics`` (test coverage, documentation completeness, error rate) and
 ``agent_performance.resource_efficiency`` are added to :func:`engine.state.metrics.run_metrics`. Every

@@ -30,7 +30,7 @@ RULES = [("runtime.*", "critical"), ("db.*", "high")]
 
 
 def seed_inputs() -> dict[str, Any]:
-    """The seed's three analysis agents; two disagree on the Python version."""
+    """Three analysis agents; two disagree on the Python version."""
     return {
         "analysis.architecture": {
             "summary": "Three services behind a gateway.",

@@ -1,4 +1,4 @@
-"""CEL expressions: the INTERFACE examples, macros, errors with columns, static name checks."""
+"""CEL expressions: the documented examples, macros, errors with columns, static name checks."""
 
 from __future__ import annotations
 

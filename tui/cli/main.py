@@ -1,6 +1,6 @@
 """The ``phaseboard`` command: argument parsing and error handling.
 
-Every command ends in an exit code of INTERFACE.md section 5 and never in a traceback.
+Every command ends in an exit code of docs/cli.md and never in a traceback.
 Textual is imported only by the commands that open the console, so headless use and
 ``--help`` start fast.
 """
