@@ -118,6 +118,11 @@ def _failed_agents_md(state: RunState) -> list[str]:
             why = (last.error if last else None) or agent.reason or agent.status
             category = (last.category if last else None) or agent.status
             lines.append(f"- {md(ref)} ({category}): {md(why, 300)}")
+            if agent.backup_of:  # a standby backup runs again only through its primary
+                primary = f"{st.id}.{agent.backup_of}"
+                again = md_code(command("phaseboard", "retry", run, primary))
+                lines.append(f"  the backup of {md(primary)}: retry that agent: {again}")
+                continue
             retries = [command("phaseboard", "retry", run, ref)]
             spec = _agent_spec(state, st.id, agent.id)
             if spec is not None and spec.reduced_scope is not None:

@@ -12,6 +12,7 @@ from typing import Any
 from engine.consolidation.evidence import evidence_line
 from engine.reports.forecast import Forecast
 from engine.reports.next_actions import next_actions
+from engine.state.metrics import run_metrics
 from engine.state.records import StageState
 from engine.state.run_state import RunState
 from engine.support.text import duration_between, iso, plain
@@ -50,6 +51,7 @@ def status_lines(state: RunState, outlook: Forecast | None = None) -> list[str]:
     lines += ["", "stages"]
     for st in state.stages.values():
         lines += _stage_lines(st)
+    lines += _metrics_lines(state)
     lines += _conflict_lines(state)
     lines += _checkpoint_lines(state)
     if state.rollback_points:
@@ -171,7 +173,11 @@ def _conflict_lines(state: RunState) -> list[str]:
 
 
 def _checkpoint_lines(state: RunState) -> list[str]:
-    checkpoints = [st for st in state.stages.values() if st.kind == "checkpoint" and st.criteria]
+    checkpoints = [
+        st
+        for st in state.stages.values()
+        if st.kind == "checkpoint" and (st.criteria or st.decision or st.passed is not None)
+    ]
     if not checkpoints:
         return []
     lines = ["", "checkpoints"]
@@ -184,10 +190,38 @@ def _checkpoint_lines(state: RunState) -> list[str]:
             if not c.get("passed"):
                 value = plain(_short(c.get("value")), 30)
                 lines.append(f"    x {c.get('id')} ({c.get('severity')}) value {value}")
+        for check in (st.decision or {}).get("critical") or []:
+            if not check.get("passed"):
+                lines += _wrap(f"x critical: {plain(check_words(check))}", "      ", first="    ")
+        for check in (st.decision or {}).get("warnings") or []:
+            if check.get("count"):
+                lines += _wrap(f"! warning: {plain(check_words(check))}", "      ", first="    ")
         if not st.passed and not st.accepted:
             words = ["phaseboard", "accept", state.run_id, st.id, "--note", NOTE]
             lines += _command_lines(words, "    ")
     return lines
+
+
+def check_words(check: dict[str, Any]) -> str:
+    """A go/no-go check as the operator reads it: its description, else its expression."""
+    said = str(check.get("description") or check.get("expr") or "?")
+    value = check.get("value")
+    return said if value is None or isinstance(value, bool) else f"{said} (value {_short(value)})"
+
+
+def _metrics_lines(state: RunState) -> list[str]:
+    """The run's main figures on one line (``status --json`` has every metric)."""
+    m = run_metrics(state)
+    if not m["attempts"]:
+        return []
+    figures = (
+        f"metrics  {m['attempts']} attempts, {m['retries']} retries, "
+        f"success {round(100 * m['success_rate'])}%, peak {m['peak_rss_mb']:.0f} MB, "
+        f"cpu {m['cpu_s']:.1f}s"
+    )
+    if m["tokens"]:
+        figures += f", {m['tokens']} tokens"
+    return ["", figures]
 
 
 def _short(value: Any) -> str:

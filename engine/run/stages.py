@@ -108,10 +108,12 @@ class StageRunner:
 
     async def _run_parallel(self, spec: AgentsStage, todo: list[Any], inputs_file: Path) -> None:
         limit = asyncio.Semaphore(spec.max_parallel or max(1, len(todo)))
+        collected = asyncio.Event()
+        """Set at the collect_timeout: an agent still waiting for a slot then never starts."""
 
         async def one(agent: Any) -> bool:
             async with limit:
-                if self.ctx.stop.is_set():
+                if self.ctx.stop.is_set() or collected.is_set():
                     return False
                 return await self._run_agent(spec.id, agent, inputs_file)
 
@@ -120,6 +122,7 @@ class StageRunner:
             return
         done, pending = await asyncio.wait(tasks, timeout=spec.collect_timeout)
         if pending:
+            collected.set()
             for agent in todo:
                 runner = self.ctx.runners.get((spec.id, agent.id))
                 if runner is not None:

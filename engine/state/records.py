@@ -88,7 +88,8 @@ class StageState:
     decision: dict[str, Any] | None = None
     accepted: dict[str, Any] | None = None
     retry_used: bool = False
-    """A checkpoint's retry_failed action has been spent (once per evaluation round)."""
+    """A checkpoint's retry_failed action has been spent: it is used once, and is available
+    again only after a rollback to this checkpoint or before it."""
 
     def primaries(self) -> list[AgentState]:
         """The agents that count: not standby backups, and extended ones only once they ran."""

@@ -127,6 +127,13 @@ class _Checker:
                     f"backup '{backup}' must be a standby agent (add standby: true"
                     " to it, so it only runs as a backup)",
                 )
+            elif _chains_without_loop(agents, backup):
+                self.add(
+                    (*agents[backup][0], "backup"),
+                    f"backup '{backup}' has a backup of its own: an agent fails over once, so"
+                    f" '{agents[backup][1]['backup']}' would never run; name it as the backup"
+                    f" of '{aid}' instead",
+                )
         for aid, (path, agent) in agents.items():
             if agent.get("standby") is True and aid not in backed:
                 self.add(
@@ -255,6 +262,19 @@ class _Checker:
                 ("stages", index, "decision", "conditional_below"),
                 f"conditional_below ({conditional}) must be at least proceed_below ({proceed})",
             )
+
+
+def _chains_without_loop(agents: dict[str, tuple[DataPath, dict[str, Any]]], backup: str) -> bool:
+    """Whether ``backup`` names a backup of its own, in a chain that ends (a loop is reported
+    on its own)."""
+    seen = {backup}
+    current = agents[backup][1].get("backup")
+    while isinstance(current, str) and current in agents:
+        if current in seen:
+            return False
+        seen.add(current)
+        current = agents[current][1].get("backup")
+    return len(seen) > 1
 
 
 def _is_int(value: Any) -> bool:

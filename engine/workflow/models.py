@@ -195,6 +195,11 @@ def workflow_json_schema() -> dict[str, Any]:
     """JSON Schema of the workflow file, for editors (yaml-language-server) and ``phaseboard
     schema``."""
     schema = Workflow.model_json_schema(by_alias=True)
+    for name in ("AgentSpec", "Synthesizer"):
+        # an agent's limit left out comes from defaults, while null turns it off: a schema default
+        # of null would have an editor that fills defaults in switch every limit off
+        for key in LIMITS:
+            schema["$defs"][name]["properties"][key].pop("default", None)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "phaseboard workflow, version 1",

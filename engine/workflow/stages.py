@@ -13,7 +13,8 @@ from engine.workflow.types import CriteriaMode, Id, Seconds, Severity, StrictMod
 
 class Extended(StrictModel):
     when: str
-    """Expression; when true after the stage's agents, these agents run too."""
+    """Expression evaluated when the stage starts (so ``metrics`` of earlier stages are known);
+    when true, these agents run with the stage's own."""
     agents: Annotated[list[AgentSpec], Field(min_length=1)]
 
 
@@ -115,7 +116,7 @@ class DecisionMatrix(StrictModel):
     """Checks that must all be true."""
     warnings: list[DecisionItem] = []
     """Warning checks, each counted once when it fails: true, or a number above 0 (``documentation
-    incomplete = 4`` is one warning, as in the seed's matrix, not four); false or 0 passes."""
+    incomplete = 4`` is one warning, not four); false or 0 passes."""
     proceed_below: Annotated[int, Field(ge=0)] = 3
     """PROCEED if every critical check holds and fewer warning checks than this fail."""
     conditional_below: Annotated[int, Field(ge=0)] = 5

@@ -168,6 +168,21 @@ async def test_collect_timeout_counts_missing(tmp_path: Path, workspace: Path) -
     assert outcome.exit_code == 1
 
 
+async def test_an_agent_waiting_for_a_slot_at_the_collect_timeout_never_starts(
+    tmp_path: Path, workspace: Path
+) -> None:
+    yaml = one_stage(
+        f"      - {{id: slow, grace: 0.5, run: {agent_cmd('--hang')}}}\n"
+        f"      - {{id: queued, run: {agent_cmd()}}}\n",
+        extra="    collect_timeout: 1\n    max_parallel: 1\n",
+    )
+    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    agents = state.stages["s"].agents
+    assert (agents["slow"].status, agents["queued"].status) == ("missing", "missing")
+    assert agents["queued"].attempts == []
+    assert outcome.exit_code == 1
+
+
 async def test_max_parallel_bounds_concurrency(tmp_path: Path, workspace: Path) -> None:
     agents = "".join(
         f"      - {{id: a{i}, run: {agent_cmd('--sleep', '0.2')}}}\n" for i in range(3)
@@ -241,3 +256,18 @@ async def test_shell_agent_values_are_quoted(tmp_path: Path, workspace: Path) ->
     assert outcome.exit_code == 0, state.stages["s"].agents["a"].attempts
     assert state.stages["s"].agents["a"].result == {"v": "x; touch pwned"}
     assert not (workspace / "pwned").exists()
+
+
+async def test_continuity_sends_a_failed_backup_back_to_its_primary(
+    tmp_path: Path, workspace: Path
+) -> None:
+    yaml = one_stage(
+        f"      - {{id: main, backup: spare, run: {agent_cmd('--exit', '1')}}}\n"
+        f"      - {{id: spare, standby: true, run: {agent_cmd('--exit', '1')}}}\n"
+    )
+    outcome, state, _ = await run_inline(tmp_path, workspace, yaml)
+    assert outcome.exit_code == 1
+    text = (Path(state.run_dir) / "SESSION_CONTINUITY.md").read_text()
+    run = state.run_id
+    assert f"the backup of s.main: retry that agent: `phaseboard retry {run} s.main`" in text
+    assert f"phaseboard retry {run} s.spare" not in text

@@ -578,3 +578,26 @@ def test_json_schema_is_valid_and_accepts_the_full_workflow() -> None:
     wrong = yaml.safe_load(arch_key("timout: 5"))
     assert not validator.is_valid(wrong)
     assert not validator.is_valid(yaml.safe_load(edit("kind: agents", "kind: agent")))
+
+
+def test_a_backup_with_a_backup_of_its_own_is_refused() -> None:
+    text = BASE.replace(
+        "        run: [echo, lite]\n",
+        "        run: [echo, lite]\n        backup: spare\n"
+        "      - {id: spare, run: [echo], standby: true}\n",
+    )
+    assert problems_of(text) == [
+        "w.yaml:14:17: backup 'arch_lite' has a backup of its own: an agent fails over once,"
+        " so 'spare' would never run; name it as the backup of 'arch' instead"
+    ]
+
+
+def test_the_schema_gives_no_default_to_an_agents_inherited_limits() -> None:
+    """Left out, a limit comes from defaults; null turns it off. An editor filling in a schema
+    default of null would switch the limits off, so the schema gives none."""
+    agent = workflow_json_schema()["$defs"]["AgentSpec"]["properties"]
+    for key in ("timeout", "idle_timeout", "memory_mb", "cpu_percent", "retries", "on_exhausted"):
+        assert "default" not in agent[key], key
+    assert (
+        workflow_json_schema()["$defs"]["AgentDefaults"]["properties"]["timeout"]["default"] == 300
+    )

@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
+from engine.run.session import RunSession
 from engine.store.database import Store
 from screens.conflicts import CandidateCard, ConflictScreen
 from screens.main import MainScreen
 from screens.modals import QuitModal
+from tests.helpers import agent_cmd
 from tests.tui.flows import accept_flow, conflict_flow
 from tests.tui.tui_helpers import make_run, text_of, wait_for
 from tui.console.app import PhaseboardApp
@@ -105,3 +109,26 @@ async def test_resume_key_starts_an_engine_and_quitting_leaves_it(
         if proc.exit_code() is None:
             proc.popen.kill()
             proc.popen.wait()
+
+
+async def test_agents_of_a_console_started_engine_get_the_consoles_pythonpath(
+    tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launcher puts phaseboard's folder first on the engine's PYTHONPATH so it starts from a
+    source checkout; an agent (a project's test run) must not inherit it: a project with a
+    package named like one of phaseboard's would import phaseboard's instead."""
+    monkeypatch.setenv("PYTHONPATH", "/opt/the-callers-path")
+    flow = f"""
+version: 1
+name: paths
+stages:
+  - id: s
+    kind: agents
+    agents: [{{id: a, run: {agent_cmd("--summary-env", "PYTHONPATH")}}}]
+"""
+    db, run_id = await make_run(tmp_path, workspace, flow)
+    proc = launch_engine(db, run_id, await run_dir_of(db, run_id))
+    assert await wait_exit(proc) == 0
+    async with await Store.open(db, create=False) as store:
+        state = (await RunSession.load(store, run_id)).state
+    assert state.stages["s"].agents["a"].result["summary"] == "/opt/the-callers-path"

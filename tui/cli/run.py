@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from typing import Any
@@ -111,7 +112,13 @@ async def resume(args: argparse.Namespace) -> int:
 
 
 async def engine(args: argparse.Namespace) -> int:
-    """The detached engine a console starts: it waits for the operator when paused."""
+    """The detached engine a console starts: it waits for the operator when paused. Its agents
+    get the console's ``PYTHONPATH``, not the one the launcher set to find phaseboard."""
+    if (caller_path := os.environ.pop("PHASEBOARD_AGENTS_PYTHONPATH", None)) is not None:
+        if caller_path:
+            os.environ["PYTHONPATH"] = caller_path
+        else:
+            os.environ.pop("PYTHONPATH", None)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)

@@ -51,12 +51,20 @@ class EngineProcess:
         return [line for line in text.splitlines() if line.strip()][-lines:]
 
 
+AGENTS_PYTHONPATH = "PHASEBOARD_AGENTS_PYTHONPATH"
+"""The ``PYTHONPATH`` the console was started with, for the engine to hand its agents: the path
+the launcher adds so the engine finds phaseboard must not shadow a project's own packages."""
+
+
 def launch_engine(db_path: Path, run_id: str, run_dir: Path) -> EngineProcess:
     """Start ``phaseboard engine RUN --db DB`` detached from this terminal."""
     run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     log_path = run_dir / ENGINE_LOG
     env = dict(os.environ)
     root = str(Path(tui.__file__).resolve().parent.parent)
+    # phaseboard's own folder goes first so `-m tui.cli` finds it from a source checkout; the
+    # engine puts the caller's PYTHONPATH back before it starts agents (AGENTS_PYTHONPATH)
+    env[AGENTS_PYTHONPATH] = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
     env.pop("TEXTUAL", None)
     with open(log_path, "ab") as out:
