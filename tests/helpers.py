@@ -40,6 +40,7 @@ async def run_inline(
     *,
     params: list[str] | None = None,
     criteria: str | None = None,
+    use_cache: bool = True,
 ):
     """Create and drive a run in this process; returns (outcome, state, db path)."""
     from engine.execution.local_executor import LocalExecutor
@@ -64,7 +65,7 @@ async def run_inline(
             params=parse_params(workflow, params or []),
             criteria_override=criteria,
         )
-        engine = await Engine.open(store, run_id, LocalExecutor())
+        engine = await Engine.open(store, run_id, LocalExecutor(), use_cache=use_cache)
         outcome = await engine.drive()
         state = (await RunSession.load(store, run_id)).state
     finally:

@@ -198,9 +198,27 @@ def _metrics_md(metrics: dict[str, Any]) -> list[str]:
                 lines.append(md_row(key, "-"))
         else:
             lines.append(md_row(key, value))
+    lines += _spending_md(metrics)
     lines += _quality_md(metrics.get("quality_metrics") or {})
     efficiency = (metrics.get("agent_performance") or {}).get("resource_efficiency")
     return lines + (_efficiency_md(efficiency) if efficiency else [])
+
+
+def _spending_md(metrics: dict[str, Any]) -> list[str]:
+    """What the tokens and cost figures are made of: estimates, and what was not spent again."""
+    lines = []
+    if metrics.get("cost_estimated"):
+        lines.append(
+            "`cost_usd` is partly an estimate: some agents reported tokens but no cost, priced "
+            "from the workflow's price table."
+        )
+    if metrics.get("tokens_saved") or metrics.get("cached_attempts"):
+        lines.append(
+            f"Not spent again: {metrics.get('tokens_saved', 0)} tokens and "
+            f"${metrics.get('cost_saved_usd', 0.0):.4f}, by {metrics.get('cached_attempts', 0)} "
+            f"cached result(s) and {metrics.get('resumed_sessions', 0)} resumed session(s)."
+        )
+    return ["", *lines] if lines else []
 
 
 def _quality_md(quality: dict[str, Any]) -> list[str]:

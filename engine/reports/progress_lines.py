@@ -25,6 +25,8 @@ def progress_line(event: Event) -> str | None:
         if changes:
             extra += " files " + ", ".join(f"{k} {len(v)}" for k, v in changes.items())
         return sanitize_line(f"[{d['stage']}] {d['status']}{extra}")
+    if kind == "attempt_started" and d.get("cached_from"):
+        return None  # said with its end, in the same commit
     if kind == "attempt_started":
         scope = " (reduced scope)" if d.get("scope") == "reduced" else ""
         backup = f" (backup of {d['backup_of']})" if d.get("backup_of") else ""
@@ -33,8 +35,16 @@ def progress_line(event: Event) -> str | None:
             f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} started{scope}{backup}{limits}"
         )
     if kind == "attempt_finished":
+        if d.get("cached_from"):
+            return sanitize_line(
+                f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} cached from "
+                f"{d['cached_from']} ({d.get('saved_tokens', 0)} tokens not spent again)"
+            )
         if d["status"] == "succeeded":
-            return f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} succeeded in {d['duration_s']:.1f}s"
+            resumed = (
+                " (continued the session of the attempt before)" if d.get("resumed_session") else ""
+            )
+            return f"[{d['stage']}] {d['agent']}: attempt {d['attempt']} succeeded in {d['duration_s']:.1f}s{resumed}"
         why = d.get("category") or "stopped"
         err = f": {d['error']}" if d.get("error") else ""
         return sanitize_line(

@@ -127,6 +127,12 @@ def _attempt(a: AttemptState) -> dict[str, Any]:
         "budget_cost_usd": a.budget_cost_usd,
         "limits_reason": a.limits_reason,
         "exhausted": a.exhausted,
+        "session_id": a.session_id,
+        "resumed_session": a.resumed_session,
+        "cached_from": a.cached_from,
+        "saved_tokens": a.saved_tokens,
+        "saved_cost_usd": a.saved_cost_usd,
+        "cost_estimated": a.cost_estimated,
     }
 
 

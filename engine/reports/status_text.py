@@ -13,7 +13,7 @@ from engine.consolidation.evidence import evidence_line
 from engine.reports.forecast import Forecast
 from engine.reports.next_actions import next_actions
 from engine.state.metrics import run_metrics
-from engine.state.records import StageState
+from engine.state.records import AttemptState, StageState
 from engine.state.run_state import RunState
 from engine.support.text import duration_between, iso, plain
 
@@ -148,7 +148,19 @@ def _stage_lines(st: StageState) -> list[str]:
             if attempt.limits_reason:
                 text = f"attempt {attempt.n}: {plain(attempt.limits_reason)}"
                 lines += _wrap(text, " " * 12, first=" " * 10)
+            for text in _saved(attempt):
+                lines += _wrap(f"attempt {attempt.n}: {text}", " " * 12, first=" " * 10)
     return lines
+
+
+def _saved(attempt: AttemptState) -> list[str]:
+    """A cached attempt's source, or the session a resumed one continued, and what it saved."""
+    spent = f"{attempt.saved_tokens} tokens, ${attempt.saved_cost_usd:.4f} not spent again"
+    if attempt.cached_from:
+        return [f"cached from {plain(attempt.cached_from)}", spent]
+    if attempt.resumed_session:
+        return [f"resumed session {plain(attempt.resumed_session, 40)}", f"about {spent}"]
+    return []
 
 
 def _conflict_lines(state: RunState) -> list[str]:
@@ -221,7 +233,13 @@ def _metrics_lines(state: RunState) -> list[str]:
     )
     if m["tokens"]:
         figures += f", {m['tokens']} tokens"
-    return ["", figures]
+    lines = ["", figures]
+    if m["tokens_saved"]:
+        lines.append(
+            f"saved    {m['tokens_saved']} tokens, ${m['cost_saved_usd']:.4f} "
+            f"({m['cached_attempts']} cached, {m['resumed_sessions']} resumed)"
+        )
+    return lines
 
 
 def _short(value: Any) -> str:

@@ -7,13 +7,12 @@ events. Categories and recovery are those of docs/agents.md.
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.execution.executor import AttemptSpec, Executor
+from engine.run import attempt_env, result_cache
 from engine.run.attempt_outcome import (
     AttemptOutcome,
     batch_messages,
@@ -32,7 +31,6 @@ from engine.state.events import (
     Exhausted,
 )
 from engine.workflow.models import AgentSpec
-from engine.workflow.placeholders import build_argv, run_placeholders
 
 if TYPE_CHECKING:
     from engine.run.context import RunContext
@@ -89,15 +87,21 @@ class AgentRunner:
         limits = limits or Limits.of(eff)
         tries = 1 + (eff.retries or 0)
         feedback: str | None = None
-        last: AttemptOutcome | None = None
+        last = await result_cache.reuse(
+            self.ctx, self.stage_id, agent, self.inputs_file, backup_of=backup_of, mode=mode
+        )
+        if last is not None:
+            await self._finish(agent, "succeeded", last.result, backup_of=backup_of, attempt=last)
+            return True
         split = False  # task splitting: a limit that cannot be raised asks for the reduced scope
         for i in range(tries):
             reduced = agent.reduced_scope is not None and (
                 mode == "reduced" or split or (i > 0 and i == tries - 1)
             )
             last = await self._attempt(
-                agent, backup_of=backup_of, reduced=reduced, feedback=feedback, limits=limits
-            )
+                agent, backup_of=backup_of, reduced=reduced, feedback=feedback, limits=limits,
+                session=attempt_env.session_to_continue(last, reduced),
+            )  # fmt: skip
             if last.ok:
                 await self._finish(
                     agent, "succeeded", last.result, backup_of=backup_of, attempt=last
@@ -174,42 +178,22 @@ class AgentRunner:
         reduced: bool,
         feedback: str | None,
         limits: Limits,
+        session: str | None = None,
     ) -> AttemptOutcome:
         engine = self.ctx
         state_agent = engine.state.stages[self.stage_id].agents[agent.id]
         n = len(state_agent.attempts) + 1
         eff = engine.workflow.effective(agent)
-        attempt_dir = engine.attempt_dir(self.stage_id)
-        output_file = attempt_dir / f"{agent.id}.{n}.result.json"
-        stdout_file = attempt_dir / f"{agent.id}.{n}.stdout"
-        for stale in (output_file, stdout_file):
-            stale.unlink(missing_ok=True)
-        values = run_placeholders(engine.state)
-        argv = build_argv(agent.run, values, shell=agent.shell)
-        env = dict(os.environ)
-        env.update(agent.env)
-        env.update(
-            {
-                "PHASEBOARD_RUN_ID": engine.session.run_id,
-                "PHASEBOARD_STAGE": self.stage_id,
-                "PHASEBOARD_AGENT": agent.id,
-                "PHASEBOARD_ATTEMPT": str(n),
-                "PHASEBOARD_WORKSPACE": str(engine.session.workspace),
-                "PHASEBOARD_INPUTS": str(self.inputs_file),
-                "PHASEBOARD_OUTPUT": str(output_file),
-                "PHASEBOARD_RUN_DIR": str(engine.run_dir),
-            }
-        )
-        env.pop("PHASEBOARD_SCOPE", None)
-        env.pop("PHASEBOARD_FEEDBACK", None)
-        if reduced and agent.reduced_scope is not None:
-            env["PHASEBOARD_SCOPE"] = json.dumps(agent.reduced_scope)
-        if feedback:
-            env["PHASEBOARD_FEEDBACK"] = feedback
+        setup = attempt_env.prepare(
+            engine, self.stage_id, agent, n, self.inputs_file,
+            reduced=reduced, feedback=feedback, previous_session=session,
+        )  # fmt: skip
+        argv, output_file, stdout_file = setup.argv, setup.output_file, setup.stdout_file
+        cache = agent.cache and await result_cache.cache_key(engine, agent, setup, self.inputs_file)
         spec = AttemptSpec(
             argv=tuple(argv),
             cwd=str(engine.session.workspace),
-            env=env,
+            env=setup.env,
             shell=agent.shell,
             timeout_s=eff.timeout,
             idle_timeout_s=eff.idle_timeout,
@@ -275,7 +259,8 @@ class AgentRunner:
             self._running = None
         await engine.sink.flush()
         outcome = classify(agent, exit_, parser, budget_error, stdout_file, output_file)
-        outcome.n = n
+        outcome.n, outcome.session_id, outcome.reduced = n, parser.session_id, reduced
+        continued = attempt_env.continued(state_agent.attempts, parser.resumed_session)
         for raw in (stdout_file, output_file):  # read now; kept in the store, masked
             raw.unlink(missing_ok=True)
         if outcome.ok:
@@ -297,6 +282,12 @@ class AgentRunner:
             cost_usd=round(parser.cost_usd, 6),
             partial=outcome.partial,
             exhausted=outcome.exhausted,
+            session_id=parser.session_id,
+            resumed_session=parser.resumed_session,
+            saved_tokens=continued.tokens if continued else 0,
+            saved_cost_usd=continued.cost_usd if continued else 0.0,
+            cache_key=cache or None,
+            cost_estimated=parser.cost_estimated,
         )
         return outcome
 

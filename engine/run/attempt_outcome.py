@@ -22,6 +22,8 @@ EX_DATAERR = 65
 """An agent that exits 65 says its answer was unusable: data_corruption, retried with feedback."""
 EX_NOTFOUND = 127
 """As a shell says: something the agent needs is not installed (integration_failure)."""
+EX_EXHAUSTED = 75
+"""The agent ran out of a limit of its own, such as an LLM CLI's turn limit: resource_exhausted."""
 
 
 @dataclass
@@ -35,6 +37,9 @@ class AttemptOutcome:
     interrupted: bool = False
     exhausted: Exhausted | None = None
     """For ``resource_exhausted``: the limit that stopped the attempt."""
+    session_id: str | None = None
+    """The LLM session the attempt reported (a retry with feedback may continue it)."""
+    reduced: bool = False
     n: int = 0
     finished: AttemptFinished | None = None
     """The attempt's closing event, not yet emitted: it goes in one commit with what follows."""
@@ -70,6 +75,9 @@ def classify(
     if exit_.exit_code == EX_DATAERR:
         why = parser.last_error or "the agent reported that its result is unusable (exit 65)"
         return AttemptOutcome(False, category="data_corruption", error=why, feedback=why)
+    if exit_.exit_code == EX_EXHAUSTED:
+        why = parser.last_error or "the agent reached a limit of its own (exit 75)"
+        return AttemptOutcome(False, category="resource_exhausted", error=why, exhausted="agent")
     if exit_.exit_code == EX_NOTFOUND:
         return AttemptOutcome(
             False,

@@ -34,6 +34,8 @@ class RunContext:
     """Set once the run is to stop: runners start nothing more and end what runs."""
     vanished: Callable[[], str | None]
     """Why the workspace can no longer be used (it disappeared or was replaced), or None."""
+    use_cache: bool = True
+    """Agents marked ``cache: true`` may reuse an earlier attempt's result (off: ``--no-cache``)."""
     runners: dict[tuple[str, str], AgentRunner] = field(default_factory=dict)
     """The agent runners at work, by (stage, agent)."""
     _attempt_dirs: dict[str, Path] = field(default_factory=dict)

@@ -50,6 +50,7 @@ class Engine(RunSession):
         *,
         wait_when_paused: bool = False,
         operator: str | None = None,
+        use_cache: bool = True,
     ) -> None:
         super().__init__(store, state, operator=operator)
         self.executor = executor
@@ -71,6 +72,7 @@ class Engine(RunSession):
         self.ctx = RunContext(
             self, executor, self.reports, self.sink, self._stop, self._workspace_vanished
         )
+        self.ctx.use_cache = use_cache  # off with --no-cache
         self._runners = self.ctx.runners
         self.stages = StageRunner(self.ctx)
 

@@ -65,6 +65,9 @@ def after_exhaustion(
     for a limit it cannot tell, nothing changes and no reason is given."""
     if rule is None or stopped_by is None:
         return Adjustment(replace(limits, reason=""), False)
+    if stopped_by == "agent":
+        why = f"attempt {attempt} reached a limit of the agent's own, which phaseboard cannot raise"
+        return Adjustment(replace(limits, reason=why), False)
     factor = rule.memory_factor if stopped_by == "memory" else rule.budget_factor
     cap = getattr(rule, _CAPS[stopped_by])
     key = "memory_mb" if stopped_by == "memory" else stopped_by

@@ -58,6 +58,11 @@ class MessageParser:
     """The text of the last `error` message, given back as feedback on a retry."""
     dropped: str | None = None
     """Why the last message-looking line was refused (too large, nested too deeply)."""
+    session_id: str | None = None
+    resumed_session: str | None = None
+    """The LLM session the agent says it used, and the one it continued (the last said)."""
+    cost_estimated: bool = False
+    """A message said its cost is an estimate."""
     _pending: list[str] = field(default_factory=list)
     _pending_len: int = 0
     _overflow: bool = False
@@ -128,6 +133,11 @@ class MessageParser:
         cost = metadata.get("cost_usd")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             self.cost_usd += float(cost)
+        for key in ("session_id", "resumed_session"):
+            if isinstance(value := metadata.get(key), str) and value:
+                setattr(self, key, value[:200])
+        if metadata.get("cost_estimated") is True:
+            self.cost_estimated = True
 
 
 def read_json_file(path: Path, what: str) -> Any:

@@ -26,8 +26,9 @@ Category = Literal[
     "agent_failure", "timeout", "data_corruption", "resource_exhausted", "integration_failure"
 ]
 Verdict = Literal["PROCEED", "CONDITIONAL_PROCEED", "BLOCK"]
-Exhausted = Literal["memory", "tokens", "cost_usd"]
-"""The limit that stopped a ``resource_exhausted`` attempt: ``memory_mb``, or its budget's."""
+Exhausted = Literal["memory", "tokens", "cost_usd", "agent"]
+"""The limit that stopped a ``resource_exhausted`` attempt: ``memory_mb``, its budget's, or one
+of the agent's own that it reported by exiting 75 (an LLM CLI's turn limit)."""
 
 
 class Payload(BaseModel):
@@ -94,6 +95,9 @@ class AttemptStarted(Payload):
     limits_reason: str = ""
     """Why its limits are not the workflow's (or the attempt before's): raised by
     ``on_exhausted`` after an exhaustion, left at a cap, or raised by an operator's retry."""
+    cached_from: str | None = None
+    """Set when the attempt reuses an earlier attempt's result instead of running:
+    ``RUN/STAGE.AGENT#N`` (see :mod:`engine.run.result_cache`)."""
 
 
 class AttemptFinished(Payload):
@@ -120,6 +124,20 @@ class AttemptFinished(Payload):
     exhausted: Exhausted | None = None
     """For ``resource_exhausted``: the limit that stopped the attempt (None in runs recorded
     before it was kept)."""
+    session_id: str | None = None
+    """The LLM session the attempt used, as its messages said (``metadata.session_id``)."""
+    resumed_session: str | None = None
+    """The session it continued (``metadata.resumed_session``): the attempt before's."""
+    cached_from: str | None = None
+    """``RUN/STAGE.AGENT#N`` whose result a cached attempt reused."""
+    saved_tokens: int = 0
+    saved_cost_usd: float = 0.0
+    """Not spent again: by a cached attempt, what its source spent; by one that resumed a
+    session, what the attempt it continued spent (an estimate)."""
+    cache_key: str | None = None
+    """Of an attempt of a ``cache: true`` agent: what a later attempt must match to reuse it."""
+    cost_estimated: bool = False
+    """Its cost is an estimate (``metadata.cost_estimated``): priced from tokens."""
 
 
 class AgentMessage(Payload):

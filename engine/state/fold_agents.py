@@ -26,6 +26,7 @@ def on_attempt_started(state: RunState, event: Event, d: dict[str, Any]) -> None
     agent.retry_mode = "same"
     agent.retry_memory_mb = None
     agent.retry_limits_reason = ""
+    agent.no_cache = False
     agent.attempts.append(
         AttemptState(
             n=d["attempt"],
@@ -39,6 +40,7 @@ def on_attempt_started(state: RunState, event: Event, d: dict[str, Any]) -> None
             budget_tokens=d.get("budget_tokens"),
             budget_cost_usd=d.get("budget_cost_usd"),
             limits_reason=d.get("limits_reason", ""),
+            cached_from=d.get("cached_from"),
         )
     )
 
@@ -62,6 +64,12 @@ def on_attempt_finished(state: RunState, event: Event, d: dict[str, Any]) -> Non
     attempt.cost_usd = d.get("cost_usd", 0.0)
     attempt.partial = d.get("partial", False)
     attempt.exhausted = d.get("exhausted")
+    attempt.session_id = d.get("session_id")
+    attempt.resumed_session = d.get("resumed_session")
+    attempt.cached_from = d.get("cached_from")
+    attempt.saved_tokens = d.get("saved_tokens", 0)
+    attempt.saved_cost_usd = d.get("saved_cost_usd", 0.0)
+    attempt.cost_estimated = d.get("cost_estimated", False)
     attempt.ended_at = event.ts
 
 
@@ -95,6 +103,7 @@ def on_agent_reset(state: RunState, event: Event, d: dict[str, Any]) -> None:
     if d.get("checkpoint"):
         state.stages[d["checkpoint"]].retry_used = True
     else:
+        agent.no_cache = True  # an operator's retry runs the agent, whatever a cache holds
         state.decisions_log.append(
             {
                 "kind": "retry",

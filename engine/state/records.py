@@ -40,7 +40,14 @@ class AttemptState:
     limits_reason: str = ""
     """Why its limits are not the workflow's: see :class:`engine.state.events.AttemptStarted`."""
     exhausted: str | None = None
-    """For ``resource_exhausted``: ``memory``, ``tokens`` or ``cost_usd``."""
+    """For ``resource_exhausted``: ``memory``, ``tokens``, ``cost_usd`` or ``agent``."""
+    session_id: str | None = None
+    resumed_session: str | None = None
+    cached_from: str | None = None
+    saved_tokens: int = 0
+    saved_cost_usd: float = 0.0
+    cost_estimated: bool = False
+    """See :class:`engine.state.events.AttemptFinished`."""
 
 
 @dataclass
@@ -59,6 +66,8 @@ class AgentState:
     retry_memory_mb: int | None = None
     """The memory of the next attempt, raised by an operator's ``retry --more-memory``."""
     retry_limits_reason: str = ""
+    no_cache: bool = False
+    """An operator asked for the next run of this agent: it runs, whatever a cache holds."""
     attempts: list[AttemptState] = field(default_factory=list)
 
     @property

@@ -27,6 +27,7 @@ from engine.store.core import StoreError
 from engine.store.history import HistoryTables
 from engine.store.logs import LogTables
 from engine.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from engine.store.result_lookup import ResultLookupTables
 from engine.store.rows import (
     AppendRequest,
     Command,
@@ -70,11 +71,12 @@ def _prepare_file(path: Path) -> None:
         os.close(fd)
 
 
-class Store(LogTables, ControlTables, HistoryTables):
+class Store(LogTables, ControlTables, HistoryTables, ResultLookupTables):
     """Async access to one phaseboard database: runs, events and snapshots here, logs in
     :class:`~engine.store.logs.LogTables`, commands and the lock in
     :class:`~engine.store.control.ControlTables`, earlier runs' durations in
-    :class:`~engine.store.history.HistoryTables`."""
+    :class:`~engine.store.history.HistoryTables`, earlier attempts a cached agent may reuse in
+    :class:`~engine.store.result_lookup.ResultLookupTables`."""
 
     # -- opening ---------------------------------------------------------------------------
 

@@ -10,6 +10,10 @@ state then reads its few hundred other events through this small index and the l
 backwards along the primary key, instead of decoding a million rows. The index is partial so
 that the messages, nearly every row of a long run, cost nothing to insert or store in it.
 
+Version 3 indexes the cache key of ``attempt_finished`` events (an expression index, partial to
+that kind): an agent marked ``cache: true`` finds an earlier attempt with its key without reading
+the whole log (:mod:`engine.store.result_lookup`).
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
@@ -91,5 +95,10 @@ CREATE INDEX IF NOT EXISTS events_not_messages ON events (run_id, seq)
     WHERE kind != 'agent_message';
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1 + SNAPSHOT_SCHEMA), (2, _V2)]
+_V3 = """
+CREATE INDEX IF NOT EXISTS events_cache_key ON events (json_extract(data, '$.cache_key'))
+    WHERE kind = 'attempt_finished';
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [(1, _V1 + SNAPSHOT_SCHEMA), (2, _V2), (3, _V3)]
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -126,6 +126,9 @@ class AgentSpec(StrictModel):
     on_exhausted: OnExhausted | None = None
     """How a retry after ``resource_exhausted`` raises the limit that stopped the attempt; keys
     left out come from ``defaults``; null: none, whatever ``defaults`` says."""
+    cache: bool = False
+    """Reuse the result of an earlier successful attempt with the same command, settings,
+    environment, inputs and workspace content instead of running (agents that only read)."""
 
     def argv(self) -> list[str]:
         """The command as an argv list (a single script string with ``shell: true``)."""

@@ -100,6 +100,12 @@ class _Checker:
                 else:
                     agents[aid] = (path, agent)
             self._agent(path, agent)
+            if agent.get("cache") is True and stage.get("mode") == "sequential":
+                self.add(
+                    (*path, "cache"),
+                    "cache: true is for agents that only read: a sequential stage's agents change "
+                    "the workspace, and a reused result would not change it again",
+                )
         self._backups(sid, agents)
         extended = stage.get("extended")
         if isinstance(extended, dict) and isinstance(extended.get("when"), str):
@@ -170,6 +176,12 @@ class _Checker:
             for key in ("backup", "standby"):
                 if key in agent:
                     self.add((*path, key), f"a synthesizer has no '{key}'", at_key=True)
+        if agent.get("cache") is True and agent.get("rollback") is not None:
+            self.add(
+                (*path, "cache"),
+                "cache: true is for agents that only read: one with a rollback command changes "
+                "things, and a reused result would not change them again",
+            )
         schema = agent.get("schema")
         if isinstance(schema, dict):
             value_checks.json_values(self, (*path, "schema"), schema)

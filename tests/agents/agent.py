@@ -46,6 +46,12 @@ def main() -> int:
     p.add_argument(
         "--output-file", action="store_true", help="write the result to $PHASEBOARD_OUTPUT"
     )
+    p.add_argument(
+        "--session",
+        action="store_true",
+        help="report an LLM session (s<attempt>) and the one"
+        " continued ($PHASEBOARD_PREVIOUS_SESSION) with the tokens",
+    )
     p.add_argument("--tokens", type=int, default=0)
     p.add_argument("--cost", type=float, default=0.0)
     p.add_argument("--echo-env", action="store_true")
@@ -104,7 +110,10 @@ def main() -> int:
     if hoard:
         print(f"holding {10 * len(hoard)} MiB", flush=True)
     if a.tokens or a.cost:
-        print(message("info", "spent", tokens=a.tokens, cost_usd=a.cost), flush=True)
+        session = {"session_id": f"s{attempt}"} if a.session else {}
+        if a.session and os.environ.get("PHASEBOARD_PREVIOUS_SESSION"):
+            session["resumed_session"] = os.environ["PHASEBOARD_PREVIOUS_SESSION"]
+        print(message("info", "spent", tokens=a.tokens, cost_usd=a.cost, **session), flush=True)
     if a.sleep:
         time.sleep(a.sleep)
     if a.hang or attempt <= a.hang_attempts:
@@ -155,6 +164,7 @@ def main() -> int:
                 "PHASEBOARD_FEEDBACK",
                 "PHASEBOARD_ATTEMPT",
                 "PHASEBOARD_STAGE",
+                "PHASEBOARD_PREVIOUS_SESSION",
             )
         }
         inputs = os.environ.get("PHASEBOARD_INPUTS")

@@ -250,6 +250,10 @@ class AgentPane(Vertical, can_focus=True):
             info.append(f"  {duration(took)}")
             peak = max((a.peak_rss_mb for a in live), default=0.0)
             info.append(f"  {peak:.0f}MB" if peak else "  -MB", style="dim")
+            if current.cached_from:  # reused an earlier attempt's result instead of running
+                info.append(f"  cached from {agent_text(current.cached_from, 60)}", style="bold")
+            elif current.resumed_session:
+                info.append("  resumed session", style="dim")
             if changed := limits_change(live[-2] if len(live) > 1 else None, current):
                 info.append(f"  {changed}", style="bold")  # raised after an exhaustion
             if current.throttled_s:  # held to cpu_percent: paused (signals) or throttled (cgroup)
