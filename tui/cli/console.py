@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.run.result_cache import NO_CACHE_ENV
 from engine.run.runs import NotFound, find_db, resolve_run_id
 from engine.store.database import Store
 from tui.console.launcher import EngineProcess, engine_alive, launch_engine
@@ -32,6 +34,8 @@ class Target:
 def open_console(args: argparse.Namespace) -> int:
     """Prepare what the command asks for, then run the app until the operator quits."""
     command = getattr(args, "command", None)
+    if getattr(args, "no_cache", False):
+        os.environ[NO_CACHE_ENV] = "1"  # for every engine this console starts
     if command in ("run", "demo"):
         target = asyncio.run(start_run(args, demo=command == "demo"))
     elif command == "resume":

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+NO_CACHE_HELP = "run every agent, even one marked cache: true whose result could be reused"
 HIDDEN_COMMANDS = frozenset({"engine"})
 """Subcommands for phaseboard's own use (the detached engine): never offered to users."""
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="from_stage", metavar="STAGE", help="first stage to run")
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="last stage to run")
     run.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
+    run.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
 
     demo = add(
         "demo", "copy the sample project to ./phaseboard-demo/ and run the standard workflow"
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run")
     resume.add_argument("--headless", action="store_true")
     resume.add_argument("--json", action="store_true")
+    resume.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
 
     retry = add("retry", "re-run one agent (STAGE.AGENT)")
     retry.add_argument("run")

@@ -15,6 +15,7 @@ from engine.reports.next_actions import next_actions
 from engine.reports.progress_lines import progress_line
 from engine.run.engine import Engine
 from engine.run.outcome import RunOutcome
+from engine.run.result_cache import NO_CACHE_ENV
 from engine.run.runs import (
     resolve_run_id,
 )
@@ -29,15 +30,15 @@ async def run(args: argparse.Namespace) -> int:
     store, run_id = await prepare_run(args)
     try:
         err(f"phaseboard: run {run_id} of {args.workflow} (database {store.path})")
-        return await drive_headless(store, run_id, json_mode=args.json)
+        return await drive_headless(store, run_id, json_mode=args.json, use_cache=not args.no_cache)
     finally:
         await store.close()
 
 
 async def drive_headless(
-    store: Store, run_id: str, *, json_mode: bool, cd: str | None = None
+    store: Store, run_id: str, *, json_mode: bool, cd: str | None = None, use_cache: bool = True
 ) -> int:
-    engine = await Engine.open(store, run_id, LocalExecutor())
+    engine = await Engine.open(store, run_id, LocalExecutor(), use_cache=use_cache)
     engine.listeners.append(_printer(json_mode))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -108,7 +109,7 @@ async def resume(args: argparse.Namespace) -> int:
         return open_console(args)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
-        return await drive_headless(store, run_id, json_mode=args.json)
+        return await drive_headless(store, run_id, json_mode=args.json, use_cache=not args.no_cache)
 
 
 async def engine(args: argparse.Namespace) -> int:
@@ -121,7 +122,10 @@ async def engine(args: argparse.Namespace) -> int:
             os.environ.pop("PYTHONPATH", None)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
-        eng = await Engine.open(store, run_id, LocalExecutor(), wait_when_paused=True)
+        use_cache = os.environ.pop(NO_CACHE_ENV, "") != "1"  # the console's --no-cache
+        eng = await Engine.open(
+            store, run_id, LocalExecutor(), wait_when_paused=True, use_cache=use_cache
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(
