@@ -1,8 +1,11 @@
 """Neutralising agent text before it reaches a terminal.
 
 Agents may print anything: escape sequences that move the cursor, change the title,
-or write to the clipboard. Everything that can act on a terminal is removed; tabs
-are kept. Used by the TUI's panes and by ``phaseboard logs`` on a terminal.
+or write to the clipboard, in their 7-bit form (``ESC [``) or as C1 controls (U+009B, the
+one-character CSI, and the rest of U+0080-U+009F, which xterm acts on too). Every sequence is
+removed, the other control characters are made visible (``\\x85``); tabs are kept. Used by the
+console's panes and views (in a terminal or a browser), by ``phaseboard logs`` and by every other
+place that prints an agent's text.
 """
 
 from __future__ import annotations
@@ -11,11 +14,11 @@ import re
 
 _ESCAPES = re.compile(
     r"""
-    \x1b\[[0-?]*[ -/]*[@-~]            # CSI
-  | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)? # OSC (title, clipboard, hyperlinks)
-  | \x1b[PX^_][^\x1b]*(?:\x1b\\)?      # DCS, SOS, PM, APC
-  | \x1b[@-Z\\-_]                      # other two-byte sequences
-  | \x1b                               # a lone ESC
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                        # CSI, also as the one character
+  | (?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?     # OSC (title, clipboard, links)
+  | (?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?  # DCS, SOS, PM, APC
+  | \x1b[@-Z\\-_]                                          # other two-byte sequences
+  | \x1b                                                    # a lone ESC
     """,
     re.VERBOSE,
 )

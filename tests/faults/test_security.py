@@ -3,9 +3,11 @@ sequences aimed at the operator's terminal, and secrets that must never be writt
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -27,6 +29,7 @@ from tests.faults.harness import (
     wait_for,
 )
 from tests.helpers import one_stage, run_inline
+from tui.cli.main import main
 
 pytestmark = pytest.mark.faults
 
@@ -88,22 +91,13 @@ def read_pty(master: int, proc: subprocess.Popen[bytes], timeout: float = 30) ->
     return out
 
 
-async def test_logs_on_a_terminal_drop_escape_sequences(tmp_path: Path, workspace: Path) -> None:
-    hostile = r"\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b2J\x1b[31mred\x1b[0m visible text"
-    yaml = one_stage(f"      - {{id: a, run: {agent('--print-escaped', lit(hostile))}}}\n")
-    await run_inline(tmp_path, workspace, yaml)
-    conn = connect(workspace / ".phaseboard" / "phaseboard.db")
-    try:
-        stored = [r[0] for r in conn.execute("SELECT text FROM logs WHERE agent = 'a'")]
-    finally:
-        conn.close()
-    assert any("\x1b]52;c;" in text for text in stored)  # kept as printed, for the record
-
+def run_in_pty(args: list[str], cwd: Path) -> tuple[int, bytes]:
+    """Run `phaseboard ARGS` with its stdout on a terminal; its exit code and what it showed."""
     master, slave = pty.openpty()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tui.cli", "logs", "last", "s.a"],
-            cwd=workspace,
+            [sys.executable, "-m", "tui.cli", *args],
+            cwd=cwd,
             env=cli_env(),
             stdin=subprocess.DEVNULL,
             stdout=slave,
@@ -114,9 +108,43 @@ async def test_logs_on_a_terminal_drop_escape_sequences(tmp_path: Path, workspac
         proc.wait(timeout=30)
     finally:
         os.close(master)
-    assert proc.returncode == 0
+    return proc.returncode, shown
+
+
+async def test_logs_on_a_terminal_drop_escape_sequences(
+    tmp_path: Path,
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("PHASEBOARD_DB", raising=False)
+    hostile = (
+        r"\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b2J\x9d0;pwned\x9c\x85\x1b[31mred\x1b[0m visible text"
+    )
+    yaml = one_stage(f"      - {{id: a, run: {agent('--print-escaped', lit(hostile))}}}\n")
+    await run_inline(tmp_path, workspace, yaml)
+    conn = connect(workspace / ".phaseboard" / "phaseboard.db")
+    try:
+        stored = [r[0] for r in conn.execute("SELECT text FROM logs WHERE agent = 'a'")]
+    finally:
+        conn.close()
+    assert any("\x1b]52;c;" in text for text in stored)  # kept as printed, for the record
+
+    code, shown = run_in_pty(["logs", "last", "s.a"], workspace)
+    assert code == 0
     assert b"visible text" in shown and b"red" in shown
-    assert b"\x1b" not in shown and b"\x07" not in shown and b"\xc2\x9b" not in shown
+    assert b"\x1b" not in shown and b"\x07" not in shown and b"pwned" not in shown
+    assert not re.search(rb"\xc2[\x80-\x9f]", shown), shown  # no C1 control either
+    refused = run_in_pty(["logs", "last", "s.a", "--raw"], workspace)
+    assert refused[0] == 2 and b"\x1b]52" not in refused[1]
+
+    # through a pipe too (`| less -R` ends on a terminal), unless --raw asks for the bytes
+    assert await asyncio.to_thread(main, ["logs", "last", "s.a"]) == 0
+    piped = capsys.readouterr().out
+    assert "visible text" in piped and not re.search("[\x1b\x07\x80-\x9f]", piped)
+    assert await asyncio.to_thread(main, ["logs", "last", "s.a", "--raw"]) == 0
+    assert "\x1b]52;c;" in capsys.readouterr().out
     settled(workspace / ".phaseboard" / "phaseboard.db", tmp_path)
 
     escapes = [("../../etc", "s.a", "unknown run"), ("last", "../s.a", "unknown agent")]

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from engine.run.runs import NotFound
+from engine.run.runs import NotFound, UsageError
 from engine.run.session import RunSession
 from engine.support.sanitize import sanitize_line
 from engine.workflow.loader import load_workflow, resolve_workflow_path
@@ -103,13 +103,18 @@ async def report(args: argparse.Namespace) -> int:
 async def logs(args: argparse.Namespace) -> int:
     from engine.store.run_lock import live_holder
 
+    if args.raw and sys.stdout.isatty():
+        raise UsageError(
+            "--raw prints an agent's control sequences as it wrote them: "
+            "send it to a pipe or a file, not to a terminal"
+        )
     async with opened(args) as store:
         session = await session_of(store, args.run)
         stage, _, agent = args.agent.partition(".")
         st = session.state.stages.get(stage)
         if st is None or agent not in st.agents:
             raise NotFound(f"unknown agent {args.agent!r} (use STAGE.AGENT)")
-        clean = sys.stdout.isatty()
+        clean = not args.raw
         after: dict[int, int] = {}
         while True:
             agent_state = session.state.stages[stage].agents[agent]

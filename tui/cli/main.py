@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("agent")
     logs.add_argument("--attempt", type=int)
     logs.add_argument("--follow", action="store_true")
+    logs.add_argument(
+        "--raw", action="store_true", help="the lines as the agent wrote them (for a pipe)"
+    )
 
     stop = add("stop", "stop a running run cleanly")
     stop.add_argument("run")
