@@ -77,4 +77,7 @@ def progress_line(event: Event) -> str | None:
         return f"rolled back to {d['point']}"
     if kind == "command_applied":
         return sanitize_line(f"command {d['command']}: {d.get('message', '')}")
+    if kind == "notification_sent":
+        how = "sent" if d.get("ok") else f"failed: {d.get('error', '')}"
+        return sanitize_line(f"notify hook ({d.get('source', '')}, run {d['status']}) {how}")
     return None

@@ -19,6 +19,7 @@ from engine.run.command_watch import CommandWatch
 from engine.run.commands import apply_command, reevaluate_paused_checkpoints
 from engine.run.context import RunContext
 from engine.run.log_sink import LogSink
+from engine.run.notify import Notifier, choose_hook
 from engine.run.outcome import RunOutcome
 from engine.run.recovery import recover_interrupted
 from engine.run.session import RunSession
@@ -48,6 +49,7 @@ class Engine(RunSession):
         state: Any,
         executor: Executor,
         *,
+        notify: str | None = None,
         wait_when_paused: bool = False,
         operator: str | None = None,
         use_cache: bool = True,
@@ -75,6 +77,8 @@ class Engine(RunSession):
         self.ctx.use_cache = use_cache  # off with --no-cache
         self._runners = self.ctx.runners
         self.stages = StageRunner(self.ctx)
+        self.notifier = Notifier(self, choose_hook(notify, self.workflow.notify, os.environ))
+        """Runs the notify hook when the run needs the operator or ends (``--notify``)."""
 
     @classmethod
     async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
@@ -101,6 +105,7 @@ class Engine(RunSession):
                 self._tasks.append(asyncio.ensure_future(runner.abort("interrupted")))
 
     async def after_events(self, events: list[Any]) -> None:
+        self.notifier.observe(events)
         if any(e.kind in _CONTINUITY_KINDS for e in events) and not self._workspace_vanished():
             await self.reports.write_continuity()
 
@@ -121,6 +126,7 @@ class Engine(RunSession):
                 return RunOutcome("completed", self.state.decision)  # nothing left to do
             return await self._loop()
         finally:
+            await self.notifier.drain()  # a paused or finished run's hook, before we let go
             for task in self._tasks:
                 task.cancel()
             for task in self._tasks:

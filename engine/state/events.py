@@ -252,6 +252,24 @@ class CommandApplied(Payload):
     by: str = ""
 
 
+class NotificationSent(Payload):
+    """The engine told the operator, through the notify hook, that the run needs them or ended
+    (``engine.run.notify``): once per such ``run_status`` event, by the engine that recorded it."""
+
+    kind: Literal["notification_sent"] = "notification_sent"
+    about: int
+    """The seq of the ``run_status`` event it tells of."""
+    event: Literal["paused", "finished"]
+    status: RunStatus
+    source: str = ""
+    """Where the hook came from: ``--notify``, ``PHASEBOARD_NOTIFY`` or ``workflow``."""
+    ok: bool = True
+    exit_code: int | None = None
+    duration_s: float = 0.0
+    error: str = ""
+    """Why the hook failed (its exit code and last line of stderr, or the timeout)."""
+
+
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.model_fields["kind"].default: cls
     for cls in (
@@ -271,6 +289,7 @@ PAYLOAD_TYPES: dict[str, type[Payload]] = {
         RollbackPointSaved,
         RolledBack,
         CommandApplied,
+        NotificationSent,
     )
 }
 

@@ -101,6 +101,9 @@ class Workflow(StrictModel):
     secrets: list[Name] = []
     """Environment variables whose values are masked in logs, events and reports."""
     defaults: AgentDefaults = AgentDefaults()
+    notify: str | None = None
+    """A shell command the engine runs when the run needs the operator or ends
+    (``engine.run.notify``); ``--notify`` and ``$PHASEBOARD_NOTIFY`` override it."""
     stages: Annotated[list[Stage], Field(min_length=1)]
 
     @model_validator(mode="after")

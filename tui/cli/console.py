@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.run.notify import NOTIFY_ENV
 from engine.run.result_cache import NO_CACHE_ENV
 from engine.run.runs import NotFound, find_db, resolve_run_id
 from engine.store.database import Store
@@ -34,6 +35,8 @@ class Target:
 def open_console(args: argparse.Namespace) -> int:
     """Prepare what the command asks for, then run the app until the operator quits."""
     command = getattr(args, "command", None)
+    if getattr(args, "notify", None) is not None:
+        os.environ[NOTIFY_ENV] = args.notify  # for every engine this console starts
     if getattr(args, "no_cache", False):
         os.environ[NO_CACHE_ENV] = "1"  # for every engine this console starts
     if command in ("run", "demo"):

@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no TUI: progress on stderr")
     run.add_argument("--json", action="store_true", help="with --headless: one JSON event per line")
     run.add_argument("--criteria", choices=["strict", "lenient"], help="override checkpoint modes")
+    run.add_argument(
+        "--notify", metavar="CMD", help="shell command run when the run needs you or ends"
+    )
     run.add_argument("--from", dest="from_stage", metavar="STAGE", help="first stage to run")
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="last stage to run")
     run.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--headless", action="store_true")
     demo.add_argument("--json", action="store_true")
+    demo.add_argument(
+        "--notify", metavar="CMD", help="shell command run when the run needs you or ends"
+    )
 
     check = add("check", "validate a workflow file")
     check.add_argument("workflow")
@@ -76,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     resume = add("resume", "continue a paused, interrupted or crashed run")
     resume.add_argument("run")
+    resume.add_argument(
+        "--notify", metavar="CMD", help="shell command run when the run needs you or ends"
+    )
     resume.add_argument("--headless", action="store_true")
     resume.add_argument("--json", action="store_true")
     resume.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
@@ -126,6 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     stop = add("stop", "stop a running run cleanly")
     stop.add_argument("run")
+
+    wait = add("wait", "block until a run pauses or ends; exit with its exit code")
+    wait.add_argument("run")
+    wait.add_argument(
+        "--until",
+        choices=["any", "paused", "finished"],
+        default="any",
+        help="any (default): paused or ended; paused; finished: ended, waiting through pauses",
+    )
+    wait.add_argument(
+        "--timeout", type=float, metavar="S", help="give up after S seconds (exit 124)"
+    )
 
     prune = add("prune", "delete old runs and the snapshot data only they use")
     prune.add_argument("--keep", type=int, metavar="N")
@@ -179,7 +200,7 @@ HANDLERS = {
     "retry": "changes", "resolve": "changes", "accept": "changes", "rollback": "changes",
     "stop": "changes", "prune": "changes", "run": "run", "resume": "run", "demo": "run",
     "engine": "run", "check": "commands", "schema": "commands", "runs": "commands",
-    "status": "commands", "report": "commands", "logs": "commands",
+    "status": "commands", "report": "commands", "logs": "commands", "wait": "wait",
 }  # fmt: skip
 """The module of ``tui.cli`` that handles each command, imported alone: an operator's ``stop``
 starts fast, and only the commands that open the console import Textual."""

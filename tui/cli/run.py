@@ -30,15 +30,23 @@ async def run(args: argparse.Namespace) -> int:
     store, run_id = await prepare_run(args)
     try:
         err(f"phaseboard: run {run_id} of {args.workflow} (database {store.path})")
-        return await drive_headless(store, run_id, json_mode=args.json, use_cache=not args.no_cache)
+        return await drive_headless(
+            store, run_id, json_mode=args.json, notify=args.notify, use_cache=not args.no_cache
+        )
     finally:
         await store.close()
 
 
 async def drive_headless(
-    store: Store, run_id: str, *, json_mode: bool, cd: str | None = None, use_cache: bool = True
+    store: Store,
+    run_id: str,
+    *,
+    json_mode: bool,
+    cd: str | None = None,
+    notify: str | None = None,
+    use_cache: bool = True,
 ) -> int:
-    engine = await Engine.open(store, run_id, LocalExecutor(), use_cache=use_cache)
+    engine = await Engine.open(store, run_id, LocalExecutor(), notify=notify, use_cache=use_cache)
     engine.listeners.append(_printer(json_mode))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -72,6 +80,13 @@ def _printer(json_mode: bool) -> Any:
         sys.stderr.flush()
 
     return show
+
+
+def _notifications_to_stderr(events: list[Any]) -> None:
+    """A background engine's notify hooks, in its ``engine.log``."""
+    for event in events:
+        if event.kind == "notification_sent" and (line := progress_line(event)):
+            err(f"phaseboard: run {event.run_id}: {line}")
 
 
 def _closing(session: RunSession, outcome: RunOutcome, *, cd: str | None = None) -> None:
@@ -109,7 +124,9 @@ async def resume(args: argparse.Namespace) -> int:
         return open_console(args)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
-        return await drive_headless(store, run_id, json_mode=args.json, use_cache=not args.no_cache)
+        return await drive_headless(
+            store, run_id, json_mode=args.json, notify=args.notify, use_cache=not args.no_cache
+        )
 
 
 async def engine(args: argparse.Namespace) -> int:
@@ -126,6 +143,7 @@ async def engine(args: argparse.Namespace) -> int:
         eng = await Engine.open(
             store, run_id, LocalExecutor(), wait_when_paused=True, use_cache=use_cache
         )
+        eng.listeners.append(_notifications_to_stderr)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(
@@ -141,6 +159,8 @@ async def demo(args: argparse.Namespace) -> int:
     store, run_id = await prepare_run(args, extra_params=extra)
     try:
         err(f"phaseboard: demo run {run_id} on {target}")
-        return await drive_headless(store, run_id, json_mode=args.json, cd=DEMO_DIR)
+        return await drive_headless(
+            store, run_id, json_mode=args.json, cd=DEMO_DIR, notify=args.notify
+        )
     finally:
         await store.close()

@@ -23,6 +23,7 @@ from textual.theme import Theme
 from engine.reports.forecast import History
 from engine.reports.next_actions import next_actions
 from engine.run.commands import Outcome
+from engine.run.notify import headline, notice_kind
 from engine.run.runs import NotFound, find_db
 from engine.state.events import Event
 from engine.state.run_state import RunState
@@ -32,6 +33,7 @@ from screens.main import MainScreen
 from screens.modals import QuitModal
 from screens.palette import ActionsProvider
 from screens.run_picker import RunPickerScreen
+from tui.console.alerts import AlertSettings, alert_sequence
 from tui.console.launcher import EngineProcess, launch_engine, send_command
 from tui.console.watcher import RunBatch, RunUpdate, RunWatcher
 
@@ -120,6 +122,8 @@ class PhaseboardApp(App[int]):
         self._last_status = ""
         self._proc_reported = False
         self._gc_saved: tuple[int, int, int] | None = None
+        self.alerts = AlertSettings.from_env(os.environ)
+        """The bell and desktop notifications when the run needs the operator or ends."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -222,6 +226,8 @@ class PhaseboardApp(App[int]):
         self._last_status = status
         if status == before or (not before and status not in ("paused",)):
             return
+        if before:  # seen happen, not found so on opening the run
+            self._alert(state)
         if status == "paused":
             todo = "; ".join(a.split(": phaseboard ", 1)[0] for a in next_actions(state)[:3])
             self.notify(
@@ -234,6 +240,19 @@ class PhaseboardApp(App[int]):
         elif status in FINAL:
             verdict = f": {state.decision}" if state.decision else ""
             self.notify(f"run {status}{verdict}", title="Run finished", timeout=8, markup=False)
+
+    def _alert(self, state: RunState) -> None:
+        """The bell and a desktop notification, by the rule the engine's notify hook follows."""
+        if notice_kind(state.status, state.awaiting) is None or self.is_headless:
+            return
+        title, body = headline(state, state.status, state.decision)
+        settings = self.alerts
+        if self.is_web:  # a browser tab shows no terminal's desktop notifications
+            settings = AlertSettings(bell=settings.bell, desktop=False)
+        sequence = alert_sequence(settings, title, body)
+        if sequence and self._driver is not None:
+            # App.bell() writes through the driver too; Textual has no public call for an OSC
+            self._driver.write(sequence)
 
     def engine_state(self) -> str:
         """``live``, ``starting`` (launched, not yet holding the run) or ``none``."""

@@ -1,0 +1,144 @@
+"""``phaseboard wait``: blocks until a run another process drives pauses or ends, and exits with
+the code ``run --headless`` would have; 124 when its timeout passes first."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.execution.local_executor import LocalExecutor
+from engine.run.engine import Engine
+from engine.run.requests import submit
+from engine.run.runs import create_run, default_db
+from engine.run.session import RunSession
+from engine.state.events import RunStatusChanged
+from engine.store.database import Store
+from engine.workflow.loader import parse_workflow
+from tests.faults.harness import cli_env
+from tests.helpers import agent_cmd
+from tui.cli.main import main
+
+GATED = """
+version: 1
+name: gated
+defaults: {{timeout: 30, retries: 0}}
+stages:
+  - id: work
+    kind: agents
+    agents: [{{id: a, run: {agent}}}]
+  - id: gate
+    kind: checkpoint
+    criteria: [{{id: never, expr: "false"}}]
+    decision: {{critical: ["true"], warnings: []}}
+"""
+
+
+async def new_run(store: Store, tmp_path: Path, workspace: Path, text: str) -> str:
+    path = tmp_path / "wf.yaml"
+    path.write_text(text)
+    workflow = parse_workflow(text, str(path))
+    return await create_run(
+        store,
+        workflow=workflow,
+        workflow_path=path,
+        workflow_text=text,
+        workspace=workspace,
+        params={},
+    )
+
+
+def start_wait(workspace: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tui.cli", "wait", *args],
+        cwd=workspace,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def exited(proc: subprocess.Popen[str]) -> int:
+    return await asyncio.to_thread(proc.wait, 60)
+
+
+async def test_wait_follows_a_run_another_process_drives(tmp_path: Path, workspace: Path) -> None:
+    go = tmp_path / "go"
+    store = await Store.open(default_db(workspace))
+    try:
+        run_id = await new_run(
+            store, tmp_path, workspace, GATED.format(agent=agent_cmd("--wait-file", str(go)))
+        )
+        engine = await Engine.open(store, run_id, LocalExecutor())
+        driving = asyncio.create_task(engine.drive())
+        paused = start_wait(workspace, run_id[:15], "--until", "paused")
+        finished = start_wait(workspace, "last", "--until", "finished")
+        go.touch()
+        assert (await driving).status == "paused"
+        assert await exited(paused) == 4, paused.stderr.read() if paused.stderr else ""
+        assert finished.poll() is None  # it waits through the pause
+
+        outcome = await submit(store, run_id, "accept", {"checkpoint": "gate", "note": "ok"})
+        assert outcome.ok, outcome.message
+        engine = await Engine.open(store, run_id, LocalExecutor())
+        assert (await engine.drive()).decision == "CONDITIONAL_PROCEED"
+        assert await exited(finished) == 3
+        assert finished.stderr is not None
+        assert f"run {run_id} completed, decision CONDITIONAL_PROCEED" in finished.stderr.read()
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def runs_in_every_state(tmp_path: Path, workspace: Path) -> dict[str, str]:
+    """One run per way a run can stand, made of real events in a real store (no agents)."""
+    endings = {
+        "proceed": RunStatusChanged(status="completed", decision="PROCEED"),
+        "conditional": RunStatusChanged(status="completed", decision="CONDITIONAL_PROCEED"),
+        "block": RunStatusChanged(status="completed", decision="BLOCK"),
+        "failed": RunStatusChanged(status="failed", reason="stage work failed"),
+        "paused": RunStatusChanged(status="paused", reason="checkpoint", awaiting=["accept"]),
+        "stopped": RunStatusChanged(status="stopped", reason="stopped by operator"),
+        "engine gone": RunStatusChanged(status="running"),
+    }
+
+    async def make() -> dict[str, str]:
+        store = await Store.open(default_db(workspace))
+        ids = {}
+        try:
+            for name, ending in endings.items():
+                run_id = await new_run(store, tmp_path, workspace, GATED.format(agent=agent_cmd()))
+                session = await RunSession.load(store, run_id)
+                await session.emit(RunStatusChanged(status="running"), ending)
+                ids[name] = run_id
+        finally:
+            await store.close()
+        return ids
+
+    return asyncio.run(make())
+
+
+def test_wait_exits_with_the_runs_code(
+    runs_in_every_state: dict[str, str], workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    monkeypatch.delenv("PHASEBOARD_DB", raising=False)
+    codes = {name: main(["wait", run_id]) for name, run_id in runs_in_every_state.items()}
+    assert codes == {
+        "proceed": 0,
+        "conditional": 3,
+        "block": 1,
+        "failed": 1,
+        "paused": 4,
+        "stopped": 130,
+        "engine gone": 130,  # marked running, but no engine holds it: interrupted
+    }
+    paused = runs_in_every_state["paused"]
+    assert main(["wait", paused, "--until", "finished", "--timeout", "0.2"]) == 124
+    assert main(["wait", runs_in_every_state["proceed"], "--timeout", "0"]) == 0
+    assert main(["wait", paused, "--timeout", "-1"]) == 2
+    assert main(["wait", "nosuchrun"]) == 1
