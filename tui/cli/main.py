@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     stop = add("stop", "stop a running run cleanly")
     stop.add_argument("run")
 
+    serve = add("serve", "the console in a browser, at an address with a secret token")
+    serve.add_argument("run", nargs="?")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free)")
+
     wait = add("wait", "block until a run pauses or ends; exit with its exit code")
     wait.add_argument("run")
     wait.add_argument(
@@ -201,6 +208,7 @@ HANDLERS = {
     "stop": "changes", "prune": "changes", "run": "run", "resume": "run", "demo": "run",
     "engine": "run", "check": "commands", "schema": "commands", "runs": "commands",
     "status": "commands", "report": "commands", "logs": "commands", "wait": "wait",
+    "serve": "serve",
 }  # fmt: skip
 """The module of ``tui.cli`` that handles each command, imported alone: an operator's ``stop``
 starts fast, and only the commands that open the console import Textual."""
