@@ -40,8 +40,7 @@ stages:
 """
 
 
-async def paused_run(tmp_path: Path, workspace: Path) -> tuple[Path, str]:
-    """A run paused at its checkpoint, which the operator has since accepted: `p` resumes it."""
+async def new_run(tmp_path: Path, workspace: Path) -> tuple[Path, str]:
     text = WORKFLOW.format(noisy=agent_cmd("--print-escaped", lit(HOSTILE)))
     path = tmp_path / "wf.yaml"
     path.write_text(text)
@@ -55,6 +54,13 @@ async def paused_run(tmp_path: Path, workspace: Path) -> tuple[Path, str]:
             workspace=workspace,
             params={},
         )
+    return db, run_id
+
+
+async def paused_run(tmp_path: Path, workspace: Path) -> tuple[Path, str]:
+    """A run paused at its checkpoint, which the operator has since accepted: `p` resumes it."""
+    db, run_id = await new_run(tmp_path, workspace)
+    async with await Store.open(db) as store:
         engine = await Engine.open(store, run_id, LocalExecutor())
         assert (await engine.drive()).status == "paused"
         accepted = await submit(store, run_id, "accept", {"checkpoint": "webgate", "note": "ok"})
@@ -92,7 +98,7 @@ async def status_of(db: Path, run_id: str) -> tuple[str, str | None]:
 
 
 async def test_serve_refuses_requests_without_its_token(tmp_path: Path, workspace: Path) -> None:
-    db, run_id = await paused_run(tmp_path, workspace)
+    db, run_id = await new_run(tmp_path, workspace)
     async with serving(db, run_id) as url, aiohttp.ClientSession() as http:
         root = url.split("/", 3)
         origin, token = "/".join(root[:3]), root[3].strip("/")
@@ -113,7 +119,7 @@ async def test_serve_refuses_requests_without_its_token(tmp_path: Path, workspac
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused_ws:
                 await http.ws_connect(address, headers=headers)
             assert refused_ws.value.status == 403, address
-    assert await status_of(db, run_id) == ("paused", None)  # nothing got through
+    assert await status_of(db, run_id) == ("pending", None)  # nothing got through
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.7")
 

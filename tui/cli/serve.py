@@ -92,5 +92,6 @@ async def _serve(host: str, port: int, command: str, run_id: str | None) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        await server.close_consoles()
         await runner.cleanup()
     return 0

@@ -15,6 +15,7 @@ textual-serve leaves open is closed here:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import secrets
@@ -58,6 +59,7 @@ class ConsoleServer:
         self.title = title
         self.serve = Server(command, title=title)
         """textual-serve's server: only its websocket handler and its static files are used."""
+        self._consoles: set[asyncio.Task[Any]] = set()
 
     @property
     def path(self) -> str:
@@ -70,7 +72,7 @@ class ConsoleServer:
             [
                 web.get(base, self._to_page),
                 web.get(f"{base}/", self._page),
-                web.get(f"{base}/ws", self.serve.handle_websocket),
+                web.get(f"{base}/ws", self._console),
                 web.static(f"{base}/static", self.serve.statics_path),
             ]
         )
@@ -87,6 +89,24 @@ class ConsoleServer:
         if not response.prepared:
             response.headers.update(HEADERS)
         return response
+
+    async def _console(self, request: web.Request) -> web.StreamResponse:
+        """One tab's console, for as long as its websocket lasts (textual-serve's handler)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._consoles.add(task)
+        try:
+            return await self.serve.handle_websocket(request)
+        finally:
+            self._consoles.discard(task)
+
+    async def close_consoles(self) -> None:
+        """End every tab's console before the server stops: each app is told to quit (its run
+        goes on), rather than left to the server's shutdown timeout."""
+        consoles = list(self._consoles)
+        for task in consoles:
+            task.cancel()
+        await asyncio.gather(*consoles, return_exceptions=True)
 
     async def _to_page(self, request: web.Request) -> web.StreamResponse:
         raise web.HTTPFound(self.path)
