@@ -1,6 +1,6 @@
 """What each role of the LLM workflow asks an LLM coding CLI, and in which words.
 
-Kept apart from the adapter (``llm_agent.py``) so a prompt can be read and changed without
+Kept apart from the adapter (``llm_agent.py`` and its dialects) so a prompt can be read and changed without
 touching the process handling. Standard library only, like every bundled agent.
 
 Every prompt starts with a ``ROLE: <name>`` line and keeps its optional blocks under fixed
@@ -53,6 +53,13 @@ class RoleSpec:
     notes: tuple[str, ...] = field(default=())
 
 
+_EVIDENCE = (
+    'and, at the top level next to "findings": "evidence": {{"runtime.python": [{{"file": '
+    '"{where}", "line": {line}, "text": "the line as written", "value": {example}}}]}} -- for each '
+    "runtime you report, every place you read it (file relative to the repository, line number, "
+    "the line's text, the value it gives)"
+)
+
 _ANALYSIS_NOTE = (
     "Read the repository in the current directory yourself (list, read and search files); "
     "skip .git/, .phaseboard/, virtualenvs, node_modules/ and build output."
@@ -78,10 +85,11 @@ ROLES: dict[str, RoleSpec] = {
                 '"dependencies": {"<ecosystem>": [{"name", "spec", "dev": false}]}, '
                 '"imports": {"edges": [["from_module", "to_module"], ...], "cycles": [[...]]}, '
                 '"services": ["..."], "config_files": ["..."], '
-                '"runtime": {"python": "3.11"} -- the DECLARED versions: python and go as '
-                'MAJOR.MINOR, node as MAJOR (the lowest allowed: requires-python ">=3.11" gives '
-                '"3.11"); omit a runtime you cannot find rather than guessing.'
+                '"runtime": {"python": ">=3.11"} -- the DECLARED range of each runtime exactly as '
+                "written (requires-python, package.json engines.node, the go directive); omit a "
+                "runtime you cannot find rather than guessing."
             ),
+            extra_answer=_EVIDENCE.format(example='">=3.11"', where="pyproject.toml", line=4),
             notes=(_ANALYSIS_NOTE,),
         ),
         RoleSpec(
@@ -117,11 +125,13 @@ ROLES: dict[str, RoleSpec] = {
             findings=(
                 '"tests": {"files": N, "runner": "pytest|unittest|...|none", "collected": N}, '
                 '"ci": {"files": ["..."], "providers": ["github"], "python_matrix": ["3.12"]}, '
-                '"runtime": {"python": "3.12"} -- the CONFIGURED versions (what CI, '
-                ".python-version, .nvmrc or the Dockerfile actually use; the lowest if several): "
-                "python and go as MAJOR.MINOR, node as MAJOR; omit a runtime you cannot find "
-                'rather than guessing, "containers": ["Dockerfile", ...]'
+                '"runtime": {"python": ["3.10", "3.12"]} -- EVERY version CONFIGURED or tested, '
+                "each once (the CI matrix, .python-version, tox or nox environments, the "
+                "Dockerfile base image, a .venv, .nvmrc): python and go as MAJOR.MINOR, node as "
+                'MAJOR; omit a runtime you cannot find rather than guessing, "containers": '
+                '["Dockerfile", ...]'
             ),
+            extra_answer=_EVIDENCE.format(example='"3.10"', where=".python-version", line=1),
             notes=(_ANALYSIS_NOTE,),
         ),
         RoleSpec(
@@ -196,13 +206,17 @@ ROLES: dict[str, RoleSpec] = {
             task=(
                 "Unit and integration testing. Run the repository's own test suite with its "
                 "runner (e.g. `python -m pytest -q`; with coverage if pytest-cov is installed) "
-                "and report what happened. Do not change any file to make tests pass. If the "
-                "repository has no tests, say so and report zero counts with ran=false."
+                "and report what happened. Do not change any file to make tests pass."
             ),
             findings=(
-                '"tests": {"ran": true, "runner": "pytest", "passed": N, "failed": N, '
-                '"errors": N, "skipped": N, "warnings": N, "duration_s": N, '
-                '"coverage_percent": N or null, "failures": [{"test", "message"}]}'
+                '"tests": {"status": "passed|failed|incomplete|not_run", "reason": "why, unless '
+                'passed", "runner": "pytest", "command": "what you ran", "passed": N, '
+                '"failed": N, "errors": N, "skipped": N, "failing": ["the ids of the failed and '
+                'errored tests"], "reported_warnings": N, "duration_s": N}, "coverage": '
+                '{"percent": N or null} -- status "failed" when any test failed or errored, '
+                '"incomplete" when the run stopped before the end, "not_run" (with the reason '
+                "and null counts) when the tests could not be run or there are none: never report "
+                '"0 failed" for tests that did not run'
             ),
             inputs=("implementation", "analysis_synthesis"),
         ),
@@ -276,6 +290,27 @@ ROLES: dict[str, RoleSpec] = {
         ),
     )
 }
+
+
+def build_followup(spec: RoleSpec, *, feedback: str, scope: Mapping[str, Any] | None = None) -> str:
+    """The prompt that continues a session whose last answer was refused: the role, why, and
+    what to answer (the task, the inputs and the answer format are already in the session)."""
+    text = feedback.strip()
+    if len(text) > 4000:
+        text = text[:4000] + "...[trimmed]"
+    content = f' and "content" with the text for {spec.target.path}' if spec.target else ""
+    lines = [
+        "phaseboard checked the answer you gave in this conversation and refused it.",
+        f"ROLE: {spec.name}",
+        "",
+        "FEEDBACK",
+        f"Your previous answer was rejected because: {text}",
+        "Answer again in full: end your reply with exactly one JSON object in a ```json fenced "
+        f"block, in the ANSWER FORMAT given earlier in this conversation{content}.",
+    ]
+    if scope:
+        lines += ["", f"REDUCED SCOPE: {dump_trimmed(dict(scope), 2000)}"]
+    return "\n".join(lines) + "\n"
 
 
 def role(name: str) -> RoleSpec:

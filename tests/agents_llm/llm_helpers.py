@@ -1,4 +1,5 @@
-"""Helpers for the LLM adapter tests: the stand-in ``claude`` first on PATH, a small workspace,
+"""Helpers for the LLM adapter tests: the stand-ins for ``claude``, ``codex`` and ``gemini`` first
+on PATH, a small workspace,
 and running the adapter as a real subprocess with its messages split from its log.
 
 A module of its own (not ``conftest``) so test files can import it by a unique name.
@@ -18,7 +19,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS = ROOT / "data" / "agents"
 ADAPTER = AGENTS / "llm_agent.py"
-FAKE_DIR = ROOT / "tests" / "fixtures" / "fake_claude"
+FIXTURES = ROOT / "tests" / "fixtures"
+FAKE_DIR = FIXTURES / "fake_claude"
+DIALECTS = ("claude", "codex", "gemini")
+FAKE_DIRS = [FIXTURES / f"fake_{name}" for name in DIALECTS]
+KEYS = {"claude": "ANTHROPIC_API_KEY", "codex": "OPENAI_API_KEY", "gemini": "GEMINI_API_KEY"}
+"""The credential each stand-in wants (the others it accepts: CODEX_API_KEY, GOOGLE_API_KEY)."""
 
 if str(AGENTS) not in sys.path:
     sys.path.insert(0, str(AGENTS))
@@ -56,19 +62,30 @@ RunAgent = Callable[..., AgentRun]
 
 
 def clean_env(tmp_path: Path) -> dict[str, str]:
-    """Our environment without phaseboard's or the stand-in's variables, stand-in first on PATH."""
+    """Our environment without phaseboard's or the stand-ins' variables (nor any credential of
+    theirs), the stand-ins first on PATH, each with a key, a state folder and a call log."""
+    credentials = ("ANTHROPIC_", "OPENAI_", "CODEX_", "GEMINI_", "GOOGLE_API")
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PHASEBOARD_", "FAKE_CLAUDE_", "ANTHROPIC_"))
+        if not k.startswith(("PHASEBOARD_", "FAKE_", *credentials))
     }
-    env["PATH"] = str(FAKE_DIR) + os.pathsep + env.get("PATH", "")
-    env["ANTHROPIC_API_KEY"] = "sk-test-not-a-real-key"
+    # the stand-ins (``#!/usr/bin/env python3``) run on this interpreter: no version-manager shim
+    # to start on every call
+    here = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([*map(str, FAKE_DIRS), here, env.get("PATH", "")])
     state = tmp_path / "fake_state"
     state.mkdir(exist_ok=True)
-    env["FAKE_CLAUDE_STATE_DIR"] = str(state)
-    env["FAKE_CLAUDE_LOG"] = str(tmp_path / "fake_calls.jsonl")
+    for name in DIALECTS:
+        env[KEYS[name]] = "sk-test-not-a-real-key"
+        env[f"FAKE_{name.upper()}_STATE_DIR"] = str(state)
+        env[f"FAKE_{name.upper()}_LOG"] = str(tmp_path / f"fake_{name}_calls.jsonl")
     return env
+
+
+def fake_env(name: str, **switches: str) -> dict[str, str]:
+    """``FAKE_<NAME>_<SWITCH>`` variables for one stand-in (``mode="nojson"``)."""
+    return {f"FAKE_{name.upper()}_{key.upper()}": value for key, value in switches.items()}
 
 
 def make_project(root: Path) -> Path:
@@ -121,9 +138,9 @@ def runner(workspace: Path, base_env: dict[str, str]) -> RunAgent:
     return run
 
 
-def fake_calls(env: dict[str, str]) -> list[dict[str, Any]]:
-    """The argv and cwd of each call the stand-in received."""
-    path = Path(env["FAKE_CLAUDE_LOG"])
+def fake_calls(env: dict[str, str], name: str = "claude") -> list[dict[str, Any]]:
+    """The argv and cwd of each call a stand-in received."""
+    path = Path(env[f"FAKE_{name.upper()}_LOG"])
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines()]

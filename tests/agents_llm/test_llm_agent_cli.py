@@ -1,23 +1,16 @@
-"""The adapter run as a real subprocess against the stand-in ``claude`` placed first on PATH."""
+"""The adapter run as a real subprocess against the stand-in ``claude`` placed first on PATH
+(every CLI's failures: ``test_llm_dialects``)."""
 
 from __future__ import annotations
 
 import json
-import stat
 from pathlib import Path
-
-import pytest
 
 from tests.agents_llm.llm_helpers import RunAgent, fake_calls
 
 
-@pytest.mark.parametrize(
-    ("role", "key"),
-    [("architecture", "components"), ("code", "size"), ("infrastructure", "tests")],
-)
-def test_analysis_roles_report_findings_tokens_and_cost(
-    run_agent: RunAgent, role: str, key: str
-) -> None:
+def test_an_analysis_role_reports_findings_tokens_and_cost(run_agent: RunAgent) -> None:
+    role, key = "code", "size"
     run = run_agent("--role", role)
     assert run.returncode == 0, [*run.lines, run.stderr]
     content = run.content
@@ -34,11 +27,18 @@ def test_analysis_roles_report_findings_tokens_and_cost(
 def test_declared_and_configured_python_disagree_unless_told_to_agree(
     run_agent: RunAgent,
 ) -> None:
-    declared = run_agent("--role", "architecture").content["findings"]["runtime"]["python"]
-    configured = run_agent("--role", "infrastructure").content["findings"]["runtime"]["python"]
-    assert (declared, configured) == ("3.11", "3.12")
+    architecture = run_agent("--role", "architecture").content
+    declared = architecture["findings"]["runtime"]["python"]
+    assert declared == ">=3.11"  # the range as written (infrastructure says ["3.10"]: a conflict)
+    (where,) = architecture["evidence"]["runtime.python"]
+    assert where == {
+        "file": "pyproject.toml",
+        "line": 4,
+        "text": 'requires-python = ">=3.11"',
+        "value": ">=3.11",
+    }
     agreed = run_agent("--role", "infrastructure", env={"FAKE_CLAUDE_AGREE": "1"})
-    assert agreed.content["findings"]["runtime"]["python"] == "3.11"
+    assert agreed.content["findings"]["runtime"]["python"] == ["3.12"]
 
 
 def test_cli_gets_prompt_format_model_and_extra_args(
@@ -65,69 +65,6 @@ def test_cli_gets_prompt_format_model_and_extra_args(
     assert run.content["metrics"]["llm"]["model"] == "claude-opus-4-1"
 
 
-def test_stream_mode_reports_each_event_as_progress(
-    run_agent: RunAgent, fake_env: dict[str, str]
-) -> None:
-    run = run_agent("--role", "architecture", "--stream")
-    assert run.returncode == 0, [*run.lines, run.stderr]
-    (call,) = fake_calls(fake_env)
-    assert call["argv"][2:5] == ["--output-format", "stream-json", "--verbose"]
-    progress = "\n".join(run.lines)
-    assert "session started: model" in progress
-    assert "assistant: Let me look at the project layout first." in progress
-    assert "tool: Glob **/*.py" in progress
-    assert "tool: Read " in progress and "pyproject.toml" in progress
-    assert "tool result:" in progress
-    assert "finished: success, 3 turns" in progress
-    assert run.content["findings"]["runtime"]["python"] == "3.11"
-    assert all(len(line) < 400 for line in run.lines)
-    assert run.result["metadata"]["tokens"] > 0
-
-
-def test_is_error_fails_the_attempt_and_still_reports_the_spend(run_agent: RunAgent) -> None:
-    run = run_agent("--role", "code", env={"FAKE_CLAUDE_MODE": "error"})
-    assert run.returncode == 1
-    assert not run.of_type("result")
-    assert "reported an error" in run.error and "Overloaded" in run.error
-    assert run.of_type("error")[-1]["metadata"]["tokens"] > 0
-
-
-def test_answer_without_json_exits_65(run_agent: RunAgent) -> None:
-    run = run_agent("--role", "code", env={"FAKE_CLAUDE_MODE": "nojson"})
-    assert run.returncode == 65
-    assert not run.of_type("result")
-    assert "held no JSON object" in run.error
-    assert "I reviewed the repository" in run.error
-
-
-def test_unparsable_cli_output_fails(run_agent: RunAgent) -> None:
-    run = run_agent("--role", "code", env={"FAKE_CLAUDE_MODE": "garbage"})
-    assert run.returncode == 1
-    assert "without a result object" in run.error and "502 Bad Gateway" in run.error
-
-
-def test_mode_can_be_limited_to_some_roles(run_agent: RunAgent) -> None:
-    env = {"FAKE_CLAUDE_MODE": "error", "FAKE_CLAUDE_ROLES": "code"}
-    assert run_agent("--role", "architecture", env=env).returncode == 0
-    assert run_agent("--role", "code", env=env).returncode == 1
-
-
-def test_missing_api_key_fails_clearly(run_agent: RunAgent, fake_env: dict[str, str]) -> None:
-    env = {k: v for k, v in fake_env.items() if k != "ANTHROPIC_API_KEY"}
-    fake_env.clear()
-    fake_env.update(env)
-    run = run_agent("--role", "architecture")
-    assert run.returncode == 1
-    assert "Invalid API key" in run.error
-    assert "ANTHROPIC_API_KEY is not set" in run.error
-
-
-def test_missing_cli_exits_127(run_agent: RunAgent) -> None:
-    run = run_agent("--role", "architecture", "--cli", "no-such-llm-cli")
-    assert run.returncode == 127
-    assert "'no-such-llm-cli' was not found on PATH" in run.error
-
-
 def test_feedback_and_reduced_scope_reach_the_prompt(run_agent: RunAgent) -> None:
     env = {
         "PHASEBOARD_FEEDBACK": "result does not match the schema: (top level): 'findings' is a "
@@ -141,16 +78,6 @@ def test_feedback_and_reduced_scope_reach_the_prompt(run_agent: RunAgent) -> Non
     assert markers["feedback"] == env["PHASEBOARD_FEEDBACK"]
     assert markers["scope"] == {"depth": 1, "paths": ["src"]}
     assert run.result["metadata"]["retry_count"] == 2
-
-
-def test_first_attempt_without_json_then_retry_with_feedback_succeeds(run_agent: RunAgent) -> None:
-    env = {"FAKE_CLAUDE_MODE": "fail_once"}
-    first = run_agent("--role", "code", env=env)
-    assert first.returncode == 65
-    feedback = {"PHASEBOARD_FEEDBACK": first.error, "PHASEBOARD_ATTEMPT": "2"}
-    second = run_agent("--role", "code", env={**env, **feedback})
-    assert second.returncode == 0
-    assert second.content["_prompt_markers"]["feedback"].startswith("the answer held no JSON")
 
 
 def test_inputs_reach_the_prompt_trimmed_to_the_cap(run_agent: RunAgent, tmp_path: Path) -> None:
@@ -203,17 +130,3 @@ def test_target_outside_the_workspace_is_refused(run_agent: RunAgent, tmp_path: 
     assert run.returncode == 1
     assert "outside the workspace" in run.error
     assert not (tmp_path / "escaped.md").exists()
-
-
-def test_own_timeout_stops_a_silent_cli(run_agent: RunAgent, tmp_path: Path) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    slow = bin_dir / "slowcli"
-    slow.write_text("#!/bin/sh\nexec sleep 30\n")
-    slow.chmod(slow.stat().st_mode | stat.S_IXUSR)
-    run = run_agent(
-        "--role", "code", "--cli", str(slow), "--timeout", "1", "--heartbeat", "0.2",
-    )  # fmt: skip
-    assert run.returncode == 124
-    assert "gave no answer within 1s" in run.error
-    assert any(line.startswith("waiting for slowcli:") for line in run.lines)

@@ -119,11 +119,27 @@ def test_every_prompt_names_its_role_and_the_answer_shape(name: str) -> None:
         assert spec.target.path in prompt and '"content"' in prompt
 
 
-def test_analysis_prompts_ask_for_the_same_runtime_path() -> None:
-    for name in ("architecture", "infrastructure"):
-        assert '"runtime": {"python":' in llm_prompts.role(name).findings
-    assert "DECLARES" in llm_prompts.role("architecture").task
-    assert "CONFIGURED" in llm_prompts.role("infrastructure").task
+def test_analysis_prompts_ask_for_the_same_runtime_path_with_evidence() -> None:
+    architecture, infrastructure = (llm_prompts.role(n) for n in ("architecture", "infrastructure"))
+    assert '"runtime": {"python": ">=3.11"}' in architecture.findings  # the range as written
+    assert '"runtime": {"python": ["3.10", "3.12"]}' in infrastructure.findings  # every version
+    for spec in (architecture, infrastructure):
+        assert '"evidence": {"runtime.python": [{"file":' in spec.extra_answer
+    assert "DECLARES" in architecture.task and "CONFIGURED" in infrastructure.task
+
+
+def test_unit_tests_prompt_asks_for_the_standard_agents_shape() -> None:
+    findings = llm_prompts.role("unit_tests").findings
+    for key in ('"status": "passed|failed|incomplete|not_run"', '"failing"', '"reported_warnings"'):
+        assert key in findings
+
+
+def test_followup_prompt_carries_the_role_and_the_feedback_only() -> None:
+    text = llm_prompts.build_followup(llm_prompts.role("changelog"), feedback="no JSON")
+    assert "ROLE: changelog\n" in text
+    assert "Your previous answer was rejected because: no JSON" in text
+    assert '"content" with the text for CHANGELOG.md' in text
+    assert "INPUTS" not in text and "TASK" not in text
 
 
 def test_unknown_role_lists_the_known_ones() -> None:
