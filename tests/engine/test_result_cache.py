@@ -69,6 +69,10 @@ async def test_a_retry_after_a_rejected_answer_continues_the_session_unless_scop
     assert agent.result["env"]["PHASEBOARD_PREVIOUS_SESSION"] == "s1"
     assert second.resumed_session == "s1" and second.session_id == "s2"
     assert second.saved_tokens == first.tokens == 50
+    from engine.reports.status_text import status_lines
+
+    text = "\n".join(status_lines(state))
+    assert "attempt 2: resumed session s1\n" in text and "attempt 2: about 50 tokens" in text
     reduced = state.stages["s"].agents["b"]  # its retry runs the reduced scope: afresh
     assert reduced.result["env"]["PHASEBOARD_PREVIOUS_SESSION"] is None
     assert reduced.attempts[1].resumed_session is None and reduced.attempts[1].saved_tokens == 0
