@@ -89,3 +89,32 @@ def test_cache_is_refused_for_agents_that_change_things(stage_extra: str, agent_
     yaml = yaml.replace("    mode: parallel\n", "") if stage_extra else yaml
     with pytest.raises(WorkflowError, match="cache: true is for agents that only read"):
         parse_workflow(yaml, "wf.yaml")
+
+
+async def test_a_cached_result_is_checked_against_the_schema_and_an_operators_retry_runs(
+    tmp_path: Path, workspace: Path
+) -> None:
+    import sqlite3
+
+    from engine.state.events import AgentReset, Event
+    from engine.state.run_state import RunState
+
+    schema = "{type: object, required: [findings]}"
+    yaml = one_stage(f"      - {{id: a, cache: true, schema: {schema}, run: {agent_cmd()}}}")
+    _, first, db = await run_inline(tmp_path, workspace, yaml)
+    with sqlite3.connect(db) as conn:  # the stored result no longer fits the schema
+        conn.execute(
+            "UPDATE events SET data = json_set(data, '$.result', json('{}')) "
+            "WHERE kind = 'agent_finished'"
+        )
+    _, second, _ = await run_inline(tmp_path, workspace, yaml)
+    (ran,) = second.stages["s"].agents["a"].attempts
+    assert ran.cached_from is None and ran.status == "succeeded"
+    warning = next(m for m in second.messages if m["message_type"] == "warning")
+    assert f"the cached result of {first.run_id}/s.a#1 is not reused" in warning["content"]
+
+    state = RunState.fold(second.run_id, [])
+    state.stages = second.stages
+    reset = AgentReset(stage="s", agent="a", by="op").model_dump()
+    state.apply(Event(second.run_id, 999, 0.0, "agent_reset", "op", reset))
+    assert state.stages["s"].agents["a"].no_cache  # an operator's retry bypasses the cache
