@@ -132,7 +132,11 @@ C1 = re.compile(rb"\xc2[\x80-\x9f]")
 )
 async def test_the_console_in_headless_chromium(tmp_path: Path, workspace: Path) -> None:
     db, run_id = await paused_run(tmp_path, workspace)
-    async with serving(db, run_id) as url, cdp.chromium(tmp_path / "profile") as page:
+    async with contextlib.AsyncExitStack() as both:  # the server and the browser start at once
+        url, page = await asyncio.gather(
+            both.enter_async_context(serving(db, run_id)),
+            both.enter_async_context(cdp.chromium(tmp_path / "profile")),
+        )
         await page.send("Page.navigate", url=url)
         await page.wait_received(lambda seen: b"webwork" in seen and b"webgate" in seen, "stages")
         await page.wait_received(lambda seen: b"p resume" in seen, "the pause banner's keys")
