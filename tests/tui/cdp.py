@@ -17,9 +17,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
+if TYPE_CHECKING:  # imported when a browser starts: collecting the tests stays cheap
+    import aiohttp
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -157,6 +158,8 @@ async def chromium(profile: Path) -> AsyncIterator[Page]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    import aiohttp
+
     session = aiohttp.ClientSession()
     page: Page | None = None
     try:

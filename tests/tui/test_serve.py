@@ -11,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from engine.execution.local_executor import LocalExecutor
@@ -98,6 +97,8 @@ async def status_of(db: Path, run_id: str) -> tuple[str, str | None]:
 
 
 async def test_serve_refuses_requests_without_its_token(tmp_path: Path, workspace: Path) -> None:
+    import aiohttp
+
     db, run_id = await new_run(tmp_path, workspace)
     async with serving(db, run_id) as url, aiohttp.ClientSession() as http:
         root = url.split("/", 3)
