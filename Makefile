@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,dask]'  # dask: the Dask executor's tests
 	touch $(STAMP)
 
 demo: $(STAMP)  ## copy the sample project to ./phaseboard-demo and run the standard workflow on it

@@ -3,13 +3,13 @@
 The runner knows nothing of processes: it hands an :class:`AttemptSpec` to an
 :class:`Executor`, reads batches of ``LogLine`` tuples from the returned
 :class:`RunningAttempt`, and awaits its :class:`AttemptExit`. Local processes
-implement it today (``engine.execution.local_executor``); a distributed backend only has
-to implement these three small types.
+implement it (``engine.execution.local_executor``), and so do tasks on a Dask cluster
+(``engine.execution.dask_executor``, chosen per run; docs/distributed.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -22,6 +22,8 @@ ExitReason = Literal[
     "memory",  # resident memory of the process tree passed `memory_mb`
     "stopped",  # RunningAttempt.stop() was called (operator stop, budget, collect_timeout)
     "spawn_failed",  # could not start: not found, not executable, bad cwd
+    "lost",  # the machine or worker process running it went away; how it ended is unknown
+    "unreachable",  # the executor itself cannot be reached (a Dask scheduler that went away)
 ]
 
 CpuLimit = Literal["cgroup v2", "cgroup v1", "signals"]
@@ -92,6 +94,34 @@ class ProcessInfo:
     pgid: int
     create_time: float
     host: str = field(default="")
+    key: str = field(default="")
+    """The attempt's name on an executor that names its work (a Dask task key, see
+    :func:`attempt_key`); empty for the local executor, which finds a group by its pid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """What one agent asks of the machine that runs it, checked before its stage starts."""
+
+    agent: str
+    memory_mb: int | None = None
+    cpu_percent: int | None = None
+
+
+def attempt_key(run_id: str, stage: str, agent: str, attempt: int) -> str:
+    """The name an executor gives an attempt: the same for the engine that started it and for
+    the one that resumes the run after a crash."""
+    return f"phaseboard-{run_id}-{stage}-{agent}-{attempt}"
+
+
+def spec_key(spec: AttemptSpec) -> str:
+    """:func:`attempt_key` of an attempt, from the variables the runner gives every agent
+    (``PHASEBOARD_RUN_ID``, ``_STAGE``, ``_AGENT``, ``_ATTEMPT``); empty without them."""
+    env = spec.env
+    parts = [env.get(f"PHASEBOARD_{n}", "") for n in ("RUN_ID", "STAGE", "AGENT", "ATTEMPT")]
+    if not all(parts) or not parts[3].isdigit():
+        return ""
+    return attempt_key(parts[0], parts[1], parts[2], int(parts[3]))
 
 
 class RunningAttempt(Protocol):
@@ -120,6 +150,16 @@ class Executor(Protocol):
     def kill_orphan(self, info: ProcessInfo) -> bool:
         """Stop a process group left by an earlier engine, if it is still the same process.
 
-        Returns True when something was stopped. Used on resume after a crash.
+        Returns True when something was stopped. Used on resume after a crash; blocking, so
+        called through ``asyncio.to_thread``.
         """
+        ...
+
+    async def prepare(self, needs: Sequence[Needs]) -> str | None:
+        """Before a stage: why its agents cannot run here now (no machine big enough for one of
+        them, the executor unreachable), as a sentence for the operator; None when they can."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of what the executor holds (a connection); attempts have all ended."""
         ...

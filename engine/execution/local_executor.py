@@ -17,12 +17,14 @@ where a controller is writable (:mod:`engine.execution.cpu_cgroup`), else a
 from __future__ import annotations
 
 import socket
+from collections.abc import Sequence
 
 from engine.execution import cpu_cgroup, process_groups
 from engine.execution.attempt_sampler import AttemptSampler
 from engine.execution.child_watcher import use_pidfd_child_watcher
 from engine.execution.executor import (
     AttemptSpec,
+    Needs,
     ProcessInfo,
 )
 from engine.execution.group_watcher import GroupWatcher
@@ -71,3 +73,10 @@ class LocalExecutor:
         if found is not None:
             found.clean_leftovers()  # the dead engine's cgroup for this attempt, now empty
         return True
+
+    async def prepare(self, needs: Sequence[Needs]) -> str | None:
+        """Nothing to check: limits are held on this machine as each attempt runs."""
+        return None
+
+    async def close(self) -> None:
+        return None
