@@ -7,6 +7,7 @@ events. Categories and recovery are those of docs/agents.md.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,11 +50,15 @@ class AgentRunner:
         self.agent = agent
         self.inputs_file = inputs_file
         self._running: Any = None
+        self._starting: asyncio.Future[Any] | None = None
+        """The executor's start, while it waits (for a Dask worker with room)."""
         self._abort: str | None = None
 
     async def abort(self, reason: str) -> None:
         """Stop the current attempt and run no more ('missing' or 'interrupted')."""
         self._abort = reason
+        if self._starting is not None:
+            self._starting.cancel()
         if self._running is not None:
             await self._running.stop("stopped")
 
@@ -109,8 +114,8 @@ class AgentRunner:
                 return True
             if self._abort or last.interrupted:
                 break
-            if last.category == "integration_failure":
-                break
+            if last.category == "integration_failure" and not last.lost:
+                break  # a lost worker's attempt is retried: it runs on another
             if closing := last.take_finished():
                 await self.ctx.emit(*closing)  # alone: a retry follows
             feedback = last.feedback
@@ -203,7 +208,15 @@ class AgentRunner:
             stdout_tee=str(stdout_file) if agent.output == "json" else None,
         )
         executor: Executor = engine.executor
-        running = await executor.start(spec)
+        self._starting = asyncio.ensure_future(executor.start(spec))
+        try:
+            running = await self._starting
+        except asyncio.CancelledError:
+            if self._abort is None:
+                raise
+            return AttemptOutcome(False, error="stopped before it started", interrupted=True)
+        finally:
+            self._starting = None
         self._running = running
         info = running.info
         await engine.emit(

@@ -35,6 +35,9 @@ class AttemptOutcome:
     error: str | None = None
     feedback: str | None = None
     interrupted: bool = False
+    lost: bool = False
+    """An ``integration_failure`` because the machine running it went away (a Dask worker):
+    retried, unlike the others, since the agent is not at fault."""
     exhausted: Exhausted | None = None
     """For ``resource_exhausted``: the limit that stopped the attempt."""
     session_id: str | None = None
@@ -70,6 +73,11 @@ def classify(
         return AttemptOutcome(
             False, category="resource_exhausted", error=exit_.error, exhausted="memory"
         )
+    if exit_.reason == "lost":
+        why = exit_.error or "the worker running it went away"
+        return AttemptOutcome(False, category="integration_failure", error=why, lost=True)
+    if exit_.reason == "unreachable":  # the engine pauses the run before the next stage
+        return AttemptOutcome(False, error=exit_.error or "unreachable", interrupted=True)
     if exit_.reason == "stopped":
         return AttemptOutcome(False, error="stopped", interrupted=True)
     if exit_.exit_code == EX_DATAERR:

@@ -18,6 +18,7 @@ from engine.reports.writer import ReportWriter
 from engine.run.command_watch import CommandWatch
 from engine.run.commands import apply_command, reevaluate_paused_checkpoints
 from engine.run.context import RunContext
+from engine.run.executors import executor_for
 from engine.run.log_sink import LogSink
 from engine.run.notify import Notifier, choose_hook
 from engine.run.outcome import RunOutcome
@@ -47,7 +48,7 @@ class Engine(RunSession):
         self,
         store: Store,
         state: Any,
-        executor: Executor,
+        executor: Executor | None = None,
         *,
         notify: str | None = None,
         wait_when_paused: bool = False,
@@ -55,6 +56,8 @@ class Engine(RunSession):
         use_cache: bool = True,
     ) -> None:
         super().__init__(store, state, operator=operator)
+        self._own_executor = executor is None
+        executor = executor_for(self.state) if executor is None else executor
         self.executor = executor
         self.wait_when_paused = wait_when_paused
         self.sink = LogSink(store, self.run_id, self.run_dir)
@@ -81,16 +84,20 @@ class Engine(RunSession):
         """Runs the notify hook when the run needs the operator or ends (``--notify``)."""
 
     @classmethod
-    async def open(cls, store: Store, run_id: str, executor: Executor, **kwargs: Any) -> Engine:
+    async def open(
+        cls, store: Store, run_id: str, executor: Executor | None = None, **kwargs: Any
+    ) -> Engine:
+        """``executor`` None: the one the run was created with (``engine.run.executors``),
+        closed when :meth:`drive` ends."""
         await acquire(store, run_id)
         try:
             base = await RunSession.load(store, run_id)
+            return cls(store, base.state, executor, **kwargs)
         except BaseException:
             from engine.store.run_lock import my_lock_row
 
             await store.unlock(run_id, my_lock_row().pid)
             raise
-        return cls(store, base.state, executor, **kwargs)
 
     # -- public control --------------------------------------------------------------------
 
@@ -137,6 +144,9 @@ class Engine(RunSession):
                 await self.reports.flush_results()
             if not self._workspace_vanished():
                 await self.reports.write_continuity()
+            if self._own_executor:
+                with contextlib.suppress(Exception):
+                    await self.executor.close()
             with contextlib.suppress(Exception):
                 from engine.store.run_lock import my_lock_row
 

@@ -1,11 +1,12 @@
 """After a crash: attempts that were running when an engine died are stopped, if their process
-group is still ours and alive, and marked interrupted so the loop runs them again."""
+group is still ours and alive (on a Dask cluster: found by their task key), and marked
+interrupted so the loop runs them again."""
 
 from __future__ import annotations
 
 import asyncio
 
-from engine.execution.executor import Executor, ProcessInfo
+from engine.execution.executor import Executor, ProcessInfo, attempt_key
 from engine.run.session import RunSession
 from engine.state.events import AgentFinished, AttemptFinished, Payload
 
@@ -19,7 +20,10 @@ async def recover_interrupted(session: RunSession, executor: Executor) -> None:
             if agent.status != "running" or attempt is None or attempt.status != "running":
                 continue
             if attempt.pid and attempt.pgid and attempt.create_time:
-                info = ProcessInfo(attempt.pid, attempt.pgid, attempt.create_time, attempt.host)
+                key = attempt_key(session.run_id, st.id, agent.id, attempt.n)
+                info = ProcessInfo(
+                    attempt.pid, attempt.pgid, attempt.create_time, attempt.host, key
+                )
                 await asyncio.to_thread(executor.kill_orphan, info)
             payloads.append(
                 AttemptFinished(

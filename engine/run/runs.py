@@ -103,6 +103,7 @@ async def create_run(
     criteria_override: str | None = None,
     from_stage: str | None = None,
     until_stage: str | None = None,
+    executor: dict[str, str] | None = None,
 ) -> str:
     run_id = new_run_id()
     run_dir = workspace / DB_DIR / "runs" / run_id
@@ -121,6 +122,7 @@ async def create_run(
                 criteria_override=criteria_override,  # type: ignore[arg-type]
                 from_stage=from_stage,
                 until_stage=until_stage,
+                executor=executor or {},
             )
         ],
     )

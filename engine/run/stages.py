@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.checkpoints.evaluate import accepted_verdict, evaluate_checkpoint, expression_context
 from engine.consolidation.merge import apply_decisions, apply_resolution, consolidate
+from engine.execution.executor import Needs
 from engine.reports.next_actions import failed_agents_before, next_actions
 from engine.run import rollback as rollback_points
 from engine.run.agent_runner import AgentRunner
@@ -40,8 +41,20 @@ class StageRunner:
         await asyncio.to_thread(write_json_atomic, path, document)
         return path
 
+    async def _executor_problem(self, agents: list[Any]) -> str | None:
+        """Why the executor cannot run these agents now (a Dask cluster unreachable, without a
+        worker big enough for one of them, or not sharing the workspace), or None."""
+        needs = []
+        for agent in agents:
+            eff = self.ctx.workflow.effective(agent)
+            needs.append(Needs(agent.id, eff.memory_mb, eff.cpu_percent))
+        return await self.ctx.executor.prepare(needs)
+
     async def run_agents(self, spec: AgentsStage) -> tuple[str, str, list[str]] | None:
         st = self.ctx.state.stages[spec.id]
+        extra = list(spec.extended.agents) if spec.extended is not None else []
+        if problem := await self._executor_problem([*spec.agents, *extra]):
+            return "pause", problem, []
         await rollback_points.save_point(self.ctx.session, spec.id)
         await self.ctx.emit(StageStarted(stage=spec.id))
         inputs_file = await self._write_inputs(spec.id)
@@ -145,6 +158,9 @@ class StageRunner:
     async def run_consolidation(
         self, spec: ConsolidationStage
     ) -> tuple[str, str, list[str]] | None:
+        synthesizer = [spec.synthesizer] if spec.synthesizer is not None else []
+        if synthesizer and (problem := await self._executor_problem(synthesizer)):
+            return "pause", problem, []
         await rollback_points.save_point(self.ctx.session, spec.id)
         await self.ctx.emit(StageStarted(stage=spec.id))
         inputs: dict[str, Any] = {}

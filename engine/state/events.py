@@ -48,6 +48,9 @@ class RunCreated(Payload):
     criteria_override: Literal["strict", "lenient"] | None = None
     from_stage: str | None = None
     until_stage: str | None = None
+    executor: dict[str, str] = {}
+    """Where the run's attempts run, chosen when it was created and kept for every resume:
+    ``{kind: dask, scheduler: ADDRESS}``; empty (or ``{kind: local}``): on the engine's machine."""
 
 
 class RunStatusChanged(Payload):

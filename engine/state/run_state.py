@@ -52,6 +52,8 @@ class RunState:
     criteria_override: CriteriaMode | None = None
     from_stage: str | None = None
     until_stage: str | None = None
+    executor: dict[str, str] = field(default_factory=dict)
+    """``RunCreated.executor``: where attempts run (empty: locally)."""
     status: str = "pending"
     reason: str = ""
     awaiting: list[str] = field(default_factory=list)
@@ -96,6 +98,7 @@ class RunState:
         self.criteria_override = d.get("criteria_override")
         self.from_stage = d.get("from_stage")
         self.until_stage = d.get("until_stage")
+        self.executor = dict(d.get("executor") or {})
         self.workflow = parse_workflow(self.workflow_text, self.workflow_path)
         for stage in self.workflow.stages:
             st = StageState(stage.id, stage.kind, stage.title or stage.id)

@@ -91,6 +91,15 @@ copy is not free when a thousand agents start. Not a field: models compare priva
 _EFFECTIVE_KEPT = 4096
 
 
+class ExecutorSpec(StrictModel):
+    """Where the agents' attempts run: on this machine, or as tasks on a Dask cluster."""
+
+    kind: Literal["local", "dask"] = "local"
+    scheduler: Annotated[str, Field(min_length=1)] | None = None
+    """The Dask scheduler's address (``tcp://HOST:8786``); ``--scheduler`` and
+    ``PHASEBOARD_DASK_SCHEDULER`` override it."""
+
+
 class Workflow(StrictModel):
     version: Literal[1]
     name: Annotated[str, Field(min_length=1)]
@@ -104,6 +113,8 @@ class Workflow(StrictModel):
     notify: str | None = None
     """A shell command the engine runs when the run needs the operator or ends
     (``engine.run.notify``); ``--notify`` and ``$PHASEBOARD_NOTIFY`` override it."""
+    executor: ExecutorSpec | None = None
+    """Where attempts run (docs/distributed.md); ``--executor`` overrides it. None: locally."""
     stages: Annotated[list[Stage], Field(min_length=1)]
 
     @model_validator(mode="after")

@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--until", dest="until_stage", metavar="STAGE", help="last stage to run")
     run.add_argument("--set", dest="params", action="append", default=[], metavar="NAME=VALUE")
     run.add_argument("--no-cache", action="store_true", help=NO_CACHE_HELP)
+    run.add_argument(
+        "--executor",
+        choices=["local", "dask"],
+        help="where the agents run: this machine (default) or a Dask cluster (docs/distributed.md)",
+    )
+    run.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the Dask scheduler, tcp://HOST:8786 (default: $PHASEBOARD_DASK_SCHEDULER)",
+    )
 
     demo = add(
         "demo", "copy the sample project to ./phaseboard-demo/ and run the standard workflow"

@@ -10,7 +10,6 @@ import signal
 import sys
 from typing import Any
 
-from engine.execution.local_executor import LocalExecutor
 from engine.reports.next_actions import next_actions
 from engine.reports.progress_lines import progress_line
 from engine.run.engine import Engine
@@ -46,7 +45,7 @@ async def drive_headless(
     notify: str | None = None,
     use_cache: bool = True,
 ) -> int:
-    engine = await Engine.open(store, run_id, LocalExecutor(), notify=notify, use_cache=use_cache)
+    engine = await Engine.open(store, run_id, notify=notify, use_cache=use_cache)
     engine.listeners.append(_printer(json_mode))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -140,9 +139,7 @@ async def engine(args: argparse.Namespace) -> int:
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
         use_cache = os.environ.pop(NO_CACHE_ENV, "") != "1"  # the console's --no-cache
-        eng = await Engine.open(
-            store, run_id, LocalExecutor(), wait_when_paused=True, use_cache=use_cache
-        )
+        eng = await Engine.open(store, run_id, wait_when_paused=True, use_cache=use_cache)
         eng.listeners.append(_notifications_to_stderr)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.run.executors import choose
 from engine.run.runs import (
     UsageError,
     check_slice,
@@ -41,6 +42,7 @@ async def prepare_run(
     workspace = checked_workspace(args.workspace or workflow.workspace or ".")
     params = parse_params(workflow, [*extra_params, *getattr(args, "params", [])])
     check_slice(workflow, getattr(args, "from_stage", None), getattr(args, "until_stage", None))
+    executor = choose(workflow, getattr(args, "executor", None), getattr(args, "scheduler", None))
     db = find_db(args.db) if (args.db or os.environ.get("PHASEBOARD_DB")) else default_db(workspace)
     assert db is not None
     store = await Store.open(db)
@@ -54,6 +56,7 @@ async def prepare_run(
         criteria_override=getattr(args, "criteria", None),
         from_stage=getattr(args, "from_stage", None),
         until_stage=getattr(args, "until_stage", None),
+        executor=executor,
     )
     return store, run_id
 
