@@ -164,7 +164,7 @@ class MainScreen(MainActions, Screen[None]):
             for pane in grid.panes():
                 agent = st.agents.get(pane.agent_id)
                 if agent is not None:
-                    pane.show(agent, state.workflow, now)
+                    pane.show(agent, state.workflow, now, remote=bool(state.executor))
             summary_key = (st.id, state.last_seq)
             if not grid.agent_ids and summary_key != self._summary_for:
                 self._summary_for = summary_key

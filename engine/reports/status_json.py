@@ -58,6 +58,7 @@ def _run(state: RunState) -> dict[str, Any]:
         "run_dir": state.run_dir,
         "params": dict(state.params),
         "last_seq": state.last_seq,
+        "executor": dict(state.executor) or {"kind": "local"},
     }
 
 
@@ -127,6 +128,7 @@ def _attempt(a: AttemptState) -> dict[str, Any]:
         "budget_cost_usd": a.budget_cost_usd,
         "limits_reason": a.limits_reason,
         "exhausted": a.exhausted,
+        "host": a.host,
         "session_id": a.session_id,
         "resumed_session": a.resumed_session,
         "cached_from": a.cached_from,

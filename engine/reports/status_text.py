@@ -44,13 +44,16 @@ def status_lines(state: RunState, outlook: Forecast | None = None) -> list[str]:
         f"started {iso(state.started_at) or '-'}   ended {iso(state.ended_at) or '-'}",
         f"workspace {plain(state.workspace)}",
     ]
+    if state.executor:
+        where = f"{state.executor.get('kind')} {state.executor.get('scheduler', '')}"
+        lines.append(f"executor {plain(where)}")
     if state.reason:
         lines += _wrap(f"reason: {plain(state.reason)}", "  ")
     if outlook is not None:
         lines += progress_lines(outlook)
     lines += ["", "stages"]
     for st in state.stages.values():
-        lines += _stage_lines(st)
+        lines += _stage_lines(st, remote=bool(state.executor))
     lines += _metrics_lines(state)
     lines += _conflict_lines(state)
     lines += _checkpoint_lines(state)
@@ -116,7 +119,8 @@ def _command_lines(words: list[str], indent: str) -> list[str]:
     return lines
 
 
-def _stage_lines(st: StageState) -> list[str]:
+def _stage_lines(st: StageState, *, remote: bool = False) -> list[str]:
+    """A stage and its agents; ``remote``: each agent's last attempt says the host it ran on."""
     icon = _ICONS.get(st.status, "[  ]")
     took = duration_between(st.started_at, st.ended_at)
     head = f"{icon} {st.id:<24} {st.kind:<13} {st.status:<11}"
@@ -134,8 +138,10 @@ def _stage_lines(st: StageState) -> list[str]:
         row = f"     {_ICONS.get(agent.status, '[  ]')} {agent.id:<22} {agent.status:<11} {tries}"
         if agent.backup_of:
             row += f"  (backup of {agent.backup_of})"
-        lines.append(row)
         last = live[-1] if live else None
+        if remote and last is not None and last.host:
+            row += f"  on {plain(last.host)}"
+        lines.append(row)
         if last is not None and last.status == "failed":
             why = plain(last.error or agent.reason or "")
             lines.append(

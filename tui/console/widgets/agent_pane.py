@@ -216,7 +216,11 @@ class AgentPane(Vertical, can_focus=True):
     def action_scroll_log(self, how: str) -> None:
         self.log_widget.move(how)
 
-    def show(self, agent: AgentState, workflow: Workflow | None, now: float) -> None:
+    def show(
+        self, agent: AgentState, workflow: Workflow | None, now: float, *, remote: bool = False
+    ) -> None:
+        """``remote``: attempts run on other machines (a Dask cluster); the info line names the
+        host of the current one."""
         variables = theme_colors(self.app)
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append_text(status_text(agent.status, variables, word=False))
@@ -226,12 +230,17 @@ class AgentPane(Vertical, can_focus=True):
         if agent.backup_of:
             title.append(f" backup of {agent.backup_of}", style="dim italic")
         show_text(self._title_widget, title)
-        show_text(self._info_widget, self._info_text(agent, workflow, now, variables))
+        show_text(self._info_widget, self._info_text(agent, workflow, now, variables, remote))
         self.set_class(agent.status == "failed", "-failed")
         self.set_class(agent.status == "running", "-running")
 
     def _info_text(
-        self, agent: AgentState, workflow: Workflow | None, now: float, variables: dict[str, str]
+        self,
+        agent: AgentState,
+        workflow: Workflow | None,
+        now: float,
+        variables: dict[str, str],
+        remote: bool = False,
     ) -> Text:
         info = Text(no_wrap=True, overflow="ellipsis")
         info.append(agent.status, style=status_style(agent.status, variables))
@@ -250,6 +259,8 @@ class AgentPane(Vertical, can_focus=True):
             info.append(f"  {duration(took)}")
             peak = max((a.peak_rss_mb for a in live), default=0.0)
             info.append(f"  {peak:.0f}MB" if peak else "  -MB", style="dim")
+            if remote and current.host:
+                info.append(f"  on {agent_text(current.host, 40)}", style="dim")
             if current.cached_from:  # reused an earlier attempt's result instead of running
                 info.append(f"  cached from {agent_text(current.cached_from, 60)}", style="bold")
             elif current.resumed_session:
