@@ -1,5 +1,5 @@
-"""The agent pane's info line says how an attempt was held to its ``cpu_percent``: paused by
-signals, or throttled by a cgroup's quota."""
+"""The agent pane's info line says how an attempt was held to its ``cpu_percent`` (paused by
+signals, or throttled by a cgroup's quota), and the host of a remote one."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ async def test_the_info_line_says_paused_or_throttled() -> None:
             agent = AgentState(id="a", stage="s", title="a", status="succeeded", attempts=[attempt])
             text = pane._info_text(agent, None, NOW, {}).plain
             assert f"{word} 2.9s" in text, text
+
+
+async def test_the_info_line_names_the_host_of_a_remote_attempt() -> None:
+    attempt = AttemptState(n=1, status="running", started_at=NOW - 3, host="node17")
+    agent = AgentState(id="a", stage="s", title="a", status="running", attempts=[attempt])
+    app = OnePane()
+    async with app.run_test(size=(80, HEIGHT)):
+        pane = app.query_one(AgentPane)
+        assert "on node17" in pane._info_text(agent, None, NOW, {}, remote=True).plain
+        assert "node17" not in pane._info_text(agent, None, NOW, {}).plain  # a local run
