@@ -1,8 +1,8 @@
 """Run agent attempts as tasks on a Dask cluster (docs/distributed.md); implements
 :class:`engine.execution.executor.Executor`.
 
-Each attempt is an async task (:mod:`engine.execution.dask_task`) that a worker runs with a
-local executor of its own (:mod:`engine.execution.dask_worker`); its key is the attempt's
+Each attempt is an async task (:func:`engine.execution.dask_worker.run_attempt`) that a worker
+runs with a local executor of its own; its key is the attempt's
 (:func:`~engine.execution.executor.attempt_key`), so an engine that resumes a crashed run finds
 it. ``memory_mb`` and ``cpu_percent`` become resource requests, for the resources the workers
 declare (``dask worker --resources "memory_mb=16000 cpu_percent=100"``): the scheduler places an
@@ -22,16 +22,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cloudpickle
 from distributed import Client
 
-from engine.execution import dask_task, dask_worker
+from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
 from engine.execution.dask_wire import CLAIMS, CONTROL_OP, LINES, STARTED, spec_payload
 from engine.execution.executor import AttemptExit, AttemptSpec, Needs, ProcessInfo, spec_key
 from engine.support.atomic import write_text_atomic
 
-cloudpickle.register_pickle_by_value(dask_task)
 MARKER = ".dask-shared-check"
 """In the run folder: written by the engine, read back by each worker (a shared filesystem)."""
 ORPHAN_WAIT_S = 30.0
@@ -102,7 +100,7 @@ class DaskExecutor:
         payload = {"key": key, "session": client.id, "topic": client.id, "spec": spec_payload(spec)}
         self._attempts[key] = attempt
         future = client.submit(
-            dask_task.run_attempt_task, payload, key=key, resources=request or None, pure=False
+            dask_worker.run_attempt, payload, key=key, resources=request or None, pure=False
         )
         attempt.follow(future)
         try:

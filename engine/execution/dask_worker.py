@@ -6,7 +6,8 @@ all as on the engine's machine), its lines sent to the engine as events of the e
 The engine reaches a worker through the scheduler (``Scheduler.broadcast``) with requests for
 the handler :data:`~engine.execution.dask_wire.CONTROL_OP` that :func:`admit` installs: acks of
 the lines it took (without them the worker stops reading the output: backpressure), stop an
-attempt, stop an orphan. Imported on workers only, and by nothing else of phaseboard.
+attempt, stop an orphan. Runs on workers; the engine imports it only as the Dask executor does,
+to name the task's function.
 """
 
 from __future__ import annotations
