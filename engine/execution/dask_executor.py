@@ -52,6 +52,7 @@ class DaskExecutor:
         self._admitted: dict[str, str] = {}
         """Workers that run the control handler for this engine: address -> problem or ''."""
         self._connecting = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -272,4 +273,10 @@ class DaskExecutor:
         self._attempts.pop(attempt.key, None)
         if info is not None:  # its agents live on where the worker died: stop them
             orphan = ProcessInfo(info.pid, info.pgid, info.create_time, info.host)
-            asyncio.get_running_loop().create_task(self._kill_orphan(orphan))
+            task = asyncio.get_running_loop().create_task(self._stop_orphan(orphan))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _stop_orphan(self, info: ProcessInfo) -> None:
+        with contextlib.suppress(Exception):
+            await self._kill_orphan(info)
