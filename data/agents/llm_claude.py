@@ -81,9 +81,11 @@ def describe_event(event: dict[str, Any]) -> list[str]:
         return [line.rstrip() for line in lines]
     if kind == "result":
         tokens, cost = usage_totals(event)
+        answer = len(str(event.get("result") or ""))
         return [
             f"finished: {event.get('subtype', '?')}, {event.get('num_turns', '?')} turns, "
-            f"{tokens} tokens, ${cost:.4f}, {float(event.get('duration_ms') or 0) / 1000:.1f}s"
+            f"answer of {answer} chars, {tokens} tokens, ${cost:.4f}, "
+            f"{float(event.get('duration_ms') or 0) / 1000:.1f}s"
         ]
     return [f"event: {kind}"] if kind else []
 

@@ -13,11 +13,17 @@ import pytest
 from tests.agents_llm.llm_helpers import DIALECTS, KEYS, ROOT, RunAgent, fake_calls, fake_env
 
 PROGRESS = {
-    "claude": ["session started: model", "tool: Glob **/*.py", "tool result:", "finished: success"],
+    "claude": [
+        "session started: model",
+        "tool: Glob **/*.py",
+        "tool result:",
+        "finished: success, 3 turns, answer of",
+    ],
     "codex": [
         "session started: thread",
         "command: bash -lc ls",
         "command completed: exit 0",
+        "files changed (failed): add notes.md",
         "answer: ",
         "finished: turn 1",
     ],
