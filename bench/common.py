@@ -212,8 +212,11 @@ def agents_yaml(
     return f"version: 1\nname: bench\ndefaults: {defaults}\nstages:\n" + "\n".join(body) + "\n"
 
 
-async def new_run(workspace: Path, yaml_text: str, db: Path | None = None) -> tuple[Path, str]:
-    """Write the workflow beside the workspace, create a run of it; returns (db path, run id)."""
+async def new_run(
+    workspace: Path, yaml_text: str, db: Path | None = None, executor: dict[str, str] | None = None
+) -> tuple[Path, str]:
+    """Write the workflow beside the workspace, create a run of it (on ``executor``, as
+    ``RunCreated`` records it: None for the local one); returns (db path, run id)."""
     from engine.run.runs import create_run, default_db
     from engine.store.database import Store
     from engine.workflow.loader import parse_workflow
@@ -232,6 +235,7 @@ async def new_run(workspace: Path, yaml_text: str, db: Path | None = None) -> tu
             workflow_text=yaml_text,
             workspace=workspace,
             params=dict(workflow.params),
+            executor=executor,
         )
     finally:
         await store.close()
@@ -239,9 +243,14 @@ async def new_run(workspace: Path, yaml_text: str, db: Path | None = None) -> tu
 
 
 async def drive_workflow(
-    tmp: Path, yaml_text: str, db: Path | None = None, workspace: Path | None = None
+    tmp: Path,
+    yaml_text: str,
+    db: Path | None = None,
+    workspace: Path | None = None,
+    executor: dict[str, str] | None = None,
 ) -> tuple[float, Any]:
-    """Create a run of ``yaml_text`` on ``workspace`` (default ``tmp/ws``), drive it in this process.
+    """Create a run of ``yaml_text`` on ``workspace`` (default ``tmp/ws``), drive it in this process
+    (on ``executor``, as a run records it: None for a ``LocalExecutor``).
 
     Returns (seconds spent in ``Engine.drive``, the final state).
     """
@@ -250,10 +259,10 @@ async def drive_workflow(
     from engine.run.session import RunSession
     from engine.store.database import Store
 
-    db, run_id = await new_run(workspace or tmp / "ws", yaml_text, db)
+    db, run_id = await new_run(workspace or tmp / "ws", yaml_text, db, executor)
     store = await Store.open(db)
     try:
-        engine = await Engine.open(store, run_id, LocalExecutor())
+        engine = await Engine.open(store, run_id, None if executor else LocalExecutor())
         start = time.perf_counter()
         await engine.drive()
         elapsed = time.perf_counter() - start

@@ -29,6 +29,8 @@ SCENARIOS = [
     ("7", "startup"),
     ("8", "idle_scale"),
     ("9", "cancel"),
+    ("10", "dask_spawn"),
+    ("11", "dask_logs"),
 ]
 VERDICT = re.compile(
     r"^(?P<name>.+?): (?:ratio (?P<ratio>[-\d.]+)|(?P<value>[-\d.]+) (?P<unit>\S+))"
