@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.checkpoints.evaluate import accepted_verdict
 from engine.execution.executor import Executor
+from engine.reports.next_actions import next_actions
 from engine.reports.writer import ReportWriter
 from engine.run.command_watch import CommandWatch
 from engine.run.commands import apply_command, reevaluate_paused_checkpoints
@@ -198,7 +199,8 @@ class Engine(RunSession):
             if kind == "fail":
                 await self.emit(RunStatusChanged(status="failed", reason=reason))
                 return RunOutcome("failed", None, reason)
-            if kind == "pause":
+            if kind == "pause":  # for the operator: it always says what it awaits (notify.py)
+                awaiting = awaiting or next_actions(self.state, pausing=True)
                 outcome = await self._pause(reason, awaiting)
                 if outcome is not None:
                     return outcome

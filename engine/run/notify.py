@@ -3,8 +3,8 @@
 The engine, not the console, notifies, so it happens with no console attached. A ``run_status``
 event the engine records is a *notice* when the run is paused for the operator (a checkpoint
 failed on an open conflict, a failed criterion or an agent stopped at its budget, under
-``manual_resolution`` or ``escalate``: such a pause always says what it awaits) or when the run
-completed or failed. A pause the operator asked for, a rollback's hold, a stop and an interrupted
+``manual_resolution`` or ``escalate``; or the executor cannot run the next stage now: the engine
+has such a pause say what it awaits) or when the run completed or failed. A pause the operator asked for, a rollback's hold, a stop and an interrupted
 engine are no notices: the operator already knows.
 
 The engine that records the event runs the hook once for it, in the background (a shell command

@@ -136,6 +136,28 @@ async def test_a_failing_or_hanging_hook_is_recorded_and_the_run_goes_on(
         await store.close()
 
 
+class Unreachable(LocalExecutor):
+    """An executor that cannot run the stage now, as a Dask cluster out of reach says."""
+
+    async def prepare(self, needs: Any) -> str | None:
+        return "the cluster cannot be reached"
+
+
+async def test_a_pause_the_executor_asks_for_notifies_too(tmp_path: Path, workspace: Path) -> None:
+    store, run_id = await new_run(
+        tmp_path, workspace, GATED.format(notify='"cat > /dev/null"', agent=agent_cmd())
+    )
+    try:
+        engine = await Engine.open(store, run_id, Unreachable())
+        assert (await engine.drive()).status == "paused"
+        events = await store.events(run_id)
+    finally:
+        await store.close()
+    pause = next(e for e in events if e.kind == "run_status" and e.data["status"] == "paused")
+    assert pause.data["awaiting"] == [f"resume the run: phaseboard resume {run_id}"]
+    assert [e.data["about"] for e in of_kind(events, "notification_sent")] == [pause.seq]
+
+
 def test_which_hook_runs() -> None:
     env = {NOTIFY_ENV: "from-env"}
     assert choose_hook("cli", "file", env).command == "cli"  # type: ignore[union-attr]
