@@ -177,7 +177,7 @@ async def test_no_scheduler_is_a_reason_to_pause(tmp_path: Path) -> None:
     dask = DaskExecutor("tcp://127.0.0.1:9", workspace=str(tmp_path), run_dir=str(tmp_path))
     import dask as dask_config
 
-    with dask_config.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+    with dask_config.config.set({"distributed.comm.timeouts.connect": "0.2s"}):
         problem = await dask.prepare([])
         attempt = await dask.start(spec(tmp_path, "proc_exit.py"))
     assert problem is not None and "cannot be reached" in problem
