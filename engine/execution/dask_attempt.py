@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from distributed.client import FutureCancelledError
@@ -27,10 +28,6 @@ from engine.execution.dask_wire import (
     exit_from_payload,
 )
 from engine.execution.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo
-
-CATCH_UP_S = 5.0
-"""Longest wait, once the task has ended, for lines it sent that have not arrived yet (they
-come first on the same stream: this wait is a safeguard)."""
 
 Send = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Sends a request to the control handler of a worker (by address); its answer."""
@@ -52,8 +49,8 @@ class DaskAttempt:
         self._ready = asyncio.Event()
         self._closed = False
         self._received = 0
-        self._expected: int | None = None
-        self._caught_up = asyncio.Event()
+        self._exited: AttemptExit | None = None
+        """The exit, until the task's result brings the stdout (``output: json``)."""
         self._taken = [0, 0]
         self._acked = [0, 0]
         self._acking: asyncio.Task[None] | None = None
@@ -94,6 +91,10 @@ class DaskAttempt:
 
     # -- what the executor tells it (on the event loop, never blocking) ----------------------
 
+    @property
+    def ended(self) -> bool:
+        return self._exit.done()
+
     def follow(self, future: Any) -> None:
         self.future = future
         self._follower = asyncio.create_task(self._follow(), name=f"dask-{self.key}")
@@ -113,8 +114,6 @@ class DaskAttempt:
         self._batches.append((batch, len(text) + 1))
         self._received += len(batch)
         self._ready.set()
-        if self._expected is not None and self._received >= self._expected:
-            self._caught_up.set()
 
     def lose(self, why: str) -> None:
         """Its worker went away while it ran: nothing more will come of it."""
@@ -146,8 +145,26 @@ class DaskAttempt:
         took = time.monotonic() - self._began if self.worker else 0.0
         return AttemptExit(reason, None, took, 0.0, 0.0, error)
 
+    def on_exited(self, payload: dict[str, Any], lines: int, stdout_in_result: bool) -> None:
+        """The attempt ended; every line it sent came before this."""
+        exit_ = exit_from_payload(payload)
+        if self._received < lines:  # cannot happen on one stream; said rather than hidden
+            error = f"{lines - self._received} lines lost on the way from the worker"
+            exit_ = replace(exit_, error=exit_.error or error)
+        if stdout_in_result:
+            self._exited = exit_
+        else:
+            self.cancel_task()
+            self.finish(exit_)
+
     async def _follow(self) -> None:
+        """What became of the task, when its exit did not come as an event: its worker went
+        away, it failed on the worker, the scheduler went away; or its stdout is its result."""
         future = self.future
+        while future.status == "pending":  # as distributed's own done_callback waits: the
+            await future._state.wait()  # result is not fetched (the exit came as an event)
+        if self._exit.done():
+            return
         try:
             result = await future
         except FutureCancelledError as exc:
@@ -168,12 +185,10 @@ class DaskAttempt:
                 self.cancel_task()
         if "lost" in result:
             self.lose(f"its Dask worker {result['lost']} went away while it ran")
-            return
-        self._expected = result["lines"]
-        if self._received < self._expected:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._caught_up.wait(), CATCH_UP_S)
-        self.finish(exit_from_payload(result["exit"]))
+        elif self._exited is not None:
+            self.finish(replace(self._exited, stdout=result["stdout"]))
+        else:
+            self.finish(self._ended("lost", "its Dask worker ended it without a word"))
 
     def _take(self, lines: int, chars: int) -> None:
         self._taken[0] += lines

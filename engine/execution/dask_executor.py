@@ -26,7 +26,7 @@ from distributed import Client
 
 from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
-from engine.execution.dask_wire import CLAIMS, CONTROL_OP, LINES, STARTED, spec_payload
+from engine.execution.dask_wire import CLAIMS, CONTROL_OP, EXITED, LINES, STARTED, spec_payload
 from engine.execution.executor import AttemptExit, AttemptSpec, Needs, ProcessInfo, spec_key
 from engine.support.atomic import write_text_atomic
 
@@ -53,6 +53,7 @@ class DaskExecutor:
         """Workers that run the control handler for this engine: address -> problem or ''."""
         self._connecting = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._to_submit: list[tuple[dict[str, Any], dict[str, float], DaskAttempt]] = []
         try:
             self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -100,16 +101,40 @@ class DaskExecutor:
             return attempt
         payload = {"key": key, "session": client.id, "topic": client.id, "spec": spec_payload(spec)}
         self._attempts[key] = attempt
-        future = client.submit(
-            dask_worker.run_attempt, payload, key=key, resources=request or None, pure=False
-        )
-        attempt.follow(future)
+        self._to_submit.append((payload, request, attempt))
+        if len(self._to_submit) == 1:
+            asyncio.get_running_loop().call_soon(self._submit, client)
         try:
             await attempt.started.wait()
         except asyncio.CancelledError:  # the runner gave up waiting for a worker
             await attempt.stop()
             raise
         return attempt
+
+    def _submit(self, client: Any) -> None:
+        """Submit the attempts started in this turn of the event loop together: one graph for
+        the scheduler per resource request, instead of one per attempt."""
+        batch, self._to_submit = self._to_submit, []
+        groups: dict[tuple[tuple[str, float], ...], list[tuple[dict[str, Any], DaskAttempt]]] = {}
+        for payload, request, attempt in batch:
+            if not attempt.ended:  # not stopped while it waited for this turn
+                groups.setdefault(tuple(sorted(request.items())), []).append((payload, attempt))
+        for asked, items in groups.items():
+            try:
+                futures = client.map(
+                    dask_worker.run_attempt,
+                    [payload for payload, _ in items],
+                    key=[payload["key"] for payload, _ in items],
+                    resources=dict(asked) or None,
+                    pure=False,
+                )
+            except Exception as exc:
+                for _, attempt in items:
+                    error = f"cannot submit it to the Dask scheduler: {exc}"
+                    attempt.finish(AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, error))
+                continue
+            for (_, attempt), future in zip(items, futures, strict=True):
+                attempt.follow(future)
 
     def kill_orphan(self, info: ProcessInfo) -> bool:
         """Stop an attempt a crashed engine left running: by its task key on every worker, and
@@ -255,6 +280,8 @@ class DaskExecutor:
             attempt.on_lines(message[2], message[3])
         elif message[0] == STARTED:
             attempt.on_started(*message[2:7])
+        elif message[0] == EXITED:
+            attempt.on_exited(message[2], message[3], message[4])
 
     def _on_cluster_event(self, event: tuple[float, Any]) -> None:
         message = event[1]

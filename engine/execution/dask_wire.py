@@ -23,6 +23,10 @@ STARTED = "phaseboard-started"
 """``[STARTED, key, pid, pgid, create_time, host, worker address]``: the process runs."""
 LINES = "phaseboard-lines"
 """``[LINES, key, text, runs]``: lines, in order (see :func:`encode_lines`)."""
+EXITED = "phaseboard-exited"
+"""``[EXITED, key, exit, lines, stdout_in_result]``: how the attempt ended (``exit_payload``),
+after its last lines: the engine needs no round trip to fetch the task's result. A whole stdout
+kept in memory (``output: json``) longer than ``EVENT_CHARS`` is the task's result instead."""
 CONTROL_OP = "phaseboard"
 """The worker's handler for the engine's requests (ack, stop, kill an orphan)."""
 CLAIMS = "phaseboard-claims"

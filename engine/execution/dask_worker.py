@@ -23,6 +23,8 @@ from distributed.worker import Worker
 from engine.execution.dask_wire import (
     CLAIMS,
     CONTROL_OP,
+    EVENT_CHARS,
+    EXITED,
     LINES,
     STARTED,
     WINDOW_CHARS,
@@ -125,7 +127,12 @@ class Forwarder:
             raise
         finally:
             watch.cancel()
-        return {"exit": exit_payload(exit_), "lines": self.sent_lines}
+        payload = exit_payload(exit_)
+        big = exit_.stdout is not None and len(exit_.stdout) > EVENT_CHARS
+        if big:
+            payload["stdout"] = None
+        self.worker.log_event(self.topic, [EXITED, self.key, payload, self.sent_lines, big])
+        return {"stdout": exit_.stdout} if big else {}
 
     def taken(self, lines: int, chars: int) -> None:
         self.taken_lines = max(self.taken_lines, lines)

@@ -214,3 +214,16 @@ async def test_an_orphan_is_found_by_its_key_and_stopped(
     assert (await attempt.wait()).reason == "stopped"
     await reader
     assert not psutil.pid_exists(attempt.info.pid)
+
+
+async def test_a_whole_stdout_comes_back_small_in_the_event_and_large_as_the_result(
+    executor: DaskExecutor, tmp_path: Path
+) -> None:
+    for count in (10, 2000):  # 810 bytes, then 162,000 (more than an event holds)
+        tee = str(tmp_path / f"out.{count}")
+        started = spec(tmp_path, "proc_lines.py", str(count), attempt=count, stdout_tee=tee)
+        attempt = await executor.start(started)
+        lines = await read_all(attempt)
+        exit_ = await attempt.wait()
+        assert exit_.stdout is not None and len(exit_.stdout) == 81 * count
+        assert exit_.stdout.decode().splitlines() == [text for _, text, _, _ in lines]
