@@ -84,14 +84,17 @@ def attempts(doc: dict[str, Any], stage: str, agent_id: str) -> list[tuple[str, 
     return [(t["status"], t["category"]) for t in agent["attempts"]]
 
 
-MACHINE = {"memory_available_mb", "load_avg"}
-"""Findings about the machine at that moment: they differ between two local runs too."""
-SECONDS = re.compile(r"\b\d+(\.\d+)?s\b")
+MACHINE = {"memory_available_mb", "load_avg", "disk_free_mb", "performance"}
+"""Findings about the machine at that moment, and the import timings of the security agent's
+performance check: they differ between two local runs too."""
+VARYING = re.compile(r"\b\d+(\.\d+)?s\b|\d+ MB disk free")
+"""The same in text: a time ("collected in 0.02s"), the free disk."""
 
 
 def results(doc: dict[str, Any]) -> dict[str, Any]:
     """What each agent stored, without what changes from run to run: times (keys ``*_s``,
-    ``*_ms``, and "in 0.02s" in a text), the machine's load, the run's id and workspace."""
+    ``*_ms``, and "in 0.02s" in a text), the machine's load and free space, the run's id and
+    workspace."""
 
     def clean(value: Any) -> Any:
         if isinstance(value, dict):
@@ -104,7 +107,7 @@ def results(doc: dict[str, Any]) -> dict[str, Any]:
             return [clean(v) for v in value]
         if isinstance(value, str):
             value = value.replace(doc["run"]["workspace"], "WS").replace(doc["run"]["id"], "RUN")
-            return SECONDS.sub("Ns", value)
+            return VARYING.sub("N", value)
         return value
 
     return {
