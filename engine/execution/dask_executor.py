@@ -26,6 +26,7 @@ from distributed import Client
 
 from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
+from engine.execution.dask_placement import fits, resource_request, too_big
 from engine.execution.dask_wire import CLAIMS, CONTROL_OP, EXITED, LINES, STARTED, spec_payload
 from engine.execution.executor import AttemptExit, AttemptSpec, Needs, ProcessInfo, spec_key
 from engine.support.atomic import write_text_atomic
@@ -79,9 +80,9 @@ class DaskExecutor:
                     " same path on every worker, a shared filesystem (docs/distributed.md)"
                 )
         for need in needs:
-            request = self._request(need.memory_mb, need.cpu_percent)
-            if request and not self._fits(request):
-                return self._too_big(need.agent, request)
+            request = resource_request(self._workers, need.memory_mb, need.cpu_percent)
+            if request and not fits(self._workers, request):
+                return too_big(self.address, self._workers, need.agent, request)
         return None
 
     async def start(self, spec: AttemptSpec) -> DaskAttempt:
@@ -93,11 +94,10 @@ class DaskExecutor:
         except Unreachable as exc:
             attempt.finish(AttemptExit("unreachable", None, 0.0, 0.0, 0.0, str(exc)))
             return attempt
-        request = self._request(spec.memory_mb, spec.cpu_percent)
-        if request and not self._fits(request):
-            attempt.finish(
-                AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, self._too_big("", request))
-            )
+        request = resource_request(self._workers, spec.memory_mb, spec.cpu_percent)
+        if request and not fits(self._workers, request):
+            error = too_big(self.address, self._workers, "", request)
+            attempt.finish(AttemptExit("spawn_failed", None, 0.0, 0.0, 0.0, error))
             return attempt
         payload = {"key": key, "session": client.id, "topic": client.id, "spec": spec_payload(spec)}
         self._attempts[key] = attempt
@@ -194,43 +194,18 @@ class DaskExecutor:
         client = await self._connect()
         try:
             identity = await client.scheduler.identity(n_workers=-1)
-        except OSError as exc:
+            self._workers = dict(identity.get("workers", {}))
+            new = [w for w in self._workers if w not in self._admitted]
+            if not new:
+                return
+            answers = await client.run(
+                dask_worker.admit, str(self._marker), self._token, workers=new, on_error="return"
+            )
+        except (OSError, TimeoutError) as exc:  # the connection closed under us
             raise Unreachable(f"the Dask scheduler at {self.address} went away ({exc})") from None
-        self._workers = dict(identity.get("workers", {}))
-        new = [w for w in self._workers if w not in self._admitted]
-        if not new:
-            return
-        answers = await client.run(
-            dask_worker.admit, str(self._marker), self._token, workers=new, on_error="return"
-        )
         for address, answer in answers.items():
             ok = isinstance(answer, dict)
             self._admitted[address] = answer.get("problem", "") if ok else f"{answer}"
-
-    def _request(self, memory_mb: int | None, cpu_percent: int | None) -> dict[str, float]:
-        """The resource request of an attempt: only for resources some worker declares."""
-        declared = {name for w in self._workers.values() for name in w.get("resources", {})}
-        wanted = {"memory_mb": memory_mb, "cpu_percent": cpu_percent}
-        return {k: float(v) for k, v in wanted.items() if v is not None and k in declared}
-
-    def _fits(self, request: dict[str, float]) -> bool:
-        return any(
-            all(w.get("resources", {}).get(k, 0.0) >= v for k, v in request.items())
-            for w in self._workers.values()
-        )
-
-    def _too_big(self, agent: str, request: dict[str, float]) -> str:
-        asks = ", ".join(f"{k}={v:g}" for k, v in request.items())
-        largest = {
-            k: max((w.get("resources", {}).get(k, 0.0) for w in self._workers.values()), default=0)
-            for k in request
-        }
-        has = ", ".join(f"{k}={v:g}" for k, v in largest.items())
-        who = f"agent {agent} asks" if agent else "the attempt asks"
-        return (
-            f"{who} for {asks}, and no Dask worker of {self.address} has that much (the most"
-            f' any has: {has}); start a worker with `--resources "{asks}"`'
-        )
 
     async def _send(self, worker: str, request: dict[str, Any]) -> Any:
         answers = await self._ask([worker], "raise", **request)

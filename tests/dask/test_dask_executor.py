@@ -21,6 +21,7 @@ from distributed import LocalCluster
 from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
 from engine.execution.dask_executor import MARKER, DaskExecutor
+from engine.execution.dask_placement import fits, resource_request, too_big
 from engine.execution.dask_wire import WINDOW_LINES, decode_lines, encode_lines
 from engine.execution.executor import AttemptSpec, LogLine, Needs, attempt_key
 
@@ -88,6 +89,18 @@ def test_lines_survive_encoding_in_order() -> None:
     assert len(events) > 1
     assert [line for text, runs, _, _ in events for line in decode_lines(text, runs)] == batch
     assert sum(lines for _, _, lines, _ in events) == len(batch)
+
+
+def test_memory_and_cpu_are_asked_for_only_where_workers_declare_them() -> None:
+    plain = {"tcp://a:1": {"resources": {}}}
+    assert resource_request(plain, 500, 50) == {}  # placed by thread slots alone
+    declared = {**plain, "tcp://b:1": {"resources": {"memory_mb": 2000.0}}}
+    assert resource_request(declared, 500, 50) == {"memory_mb": 500.0}
+    assert resource_request(declared, None, 50) == {}
+    assert fits(declared, {"memory_mb": 2000.0}) and not fits(declared, {"memory_mb": 2001.0})
+    words = too_big("tcp://s:1", declared, "big", {"memory_mb": 4000.0})
+    assert words.startswith("agent big asks for memory_mb=4000, and no Dask worker of tcp://s:1")
+    assert "(the most any has: memory_mb=2000)" in words
 
 
 async def test_an_attempt_runs_on_a_worker_and_its_lines_come_in_order(
