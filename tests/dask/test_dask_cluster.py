@@ -1,7 +1,8 @@
 """Runs through a real Dask cluster (tests/dask/conftest.py: a ``dask scheduler`` and two
 ``dask worker`` processes), with the real ``phaseboard`` command: the standard workflow gives
 what it gives locally; a worker killed mid-attempt, an engine killed and resumed, the operator's
-stop, an agent no worker can hold, the scheduler going away and coming back.
+stop, the scheduler going away and coming back. (A stage no worker can hold is
+test_dask_executor.py's, on an in-process cluster.)
 
 The tests share one cluster and run in this order (the last ones take workers and the scheduler
 away); ``-m "not dask"`` skips them."""
@@ -23,7 +24,7 @@ import psutil
 import pytest
 
 from tests.dask.conftest import Cluster, dask_env, wait
-from tests.faults.harness import agent, cli, event, events, status, wait_for
+from tests.faults.harness import agent, cli, event, status, wait_for
 from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.dask, pytest.mark.xdist_group("dask")]
@@ -145,22 +146,6 @@ def test_the_standard_workflow_on_the_cluster_gives_what_it_gives_locally(
     shown = cli("status", "last", cwd=runs["dask"][0]).stdout
     assert f"executor dask {cluster.address}" in shown
     assert f"succeeded   1 attempt  on {socket.gethostname()}" in shown
-
-
-def test_an_agent_no_worker_can_hold_pauses_the_run_before_its_stage(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    wf, ws = workflow(tmp_path, f"      - {{id: big, memory_mb: 64000, run: {agent()}}}\n")
-    code, err = done(
-        phaseboard("run", str(wf), "--headless", "--scheduler", cluster.address, cwd=ws)
-    )
-    assert code == 4, err
-    doc = status(ws)
-    assert "agent big asks for memory_mb=64000" in doc["run"]["reason"]
-    assert "the most any has: memory_mb=4096" in doc["run"]["reason"]
-    assert not [
-        e for e in events(ws / ".phaseboard" / "phaseboard.db") if e["kind"] == "stage_started"
-    ]
 
 
 def test_the_operators_stop_leaves_nothing_running_on_the_workers(

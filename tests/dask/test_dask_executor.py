@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from distributed import LocalCluster
+from distributed import LocalCluster, Worker
 
 from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
@@ -240,3 +240,43 @@ async def test_a_whole_stdout_comes_back_small_in_the_event_and_large_as_the_res
         exit_ = await attempt.wait()
         assert exit_.stdout is not None and len(exit_.stdout) == 81 * count
         assert exit_.stdout.decode().splitlines() == [text for _, text, _, _ in lines]
+
+
+async def test_a_run_pauses_before_a_stage_no_worker_can_hold(
+    cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """The engine asks the executor before each stage: nothing of the stage starts, and the
+    reason says what to do; the run goes on once the cluster can hold its agents."""
+    from engine.run.engine import Engine
+    from engine.run.runs import create_run, default_db
+    from engine.store.database import Store
+    from engine.workflow.loader import parse_workflow
+    from tests.helpers import agent_cmd, one_stage
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    text = one_stage(f"      - {{id: big, memory_mb: 4000, run: {agent_cmd()}}}")
+    store = await Store.open(default_db(ws))
+    try:
+        run_id = await create_run(
+            store,
+            workflow=parse_workflow(text, "wf.yaml"),
+            workflow_path=tmp_path / "wf.yaml",
+            workflow_text=text,
+            workspace=ws,
+            params={},
+            executor={"kind": "dask", "scheduler": cluster.scheduler_address},
+        )
+        outcome = await (await Engine.open(store, run_id)).drive()
+        assert outcome.status == "paused" and outcome.exit_code == 4
+        assert outcome.reason.startswith("agent big asks for memory_mb=4000, and no Dask worker")
+        assert "the most any has: memory_mb=1000" in outcome.reason
+        kinds = [e.kind for e in await store.events(run_id)]
+        assert "stage_started" not in kinds and "attempt_started" not in kinds
+        async with Worker(
+            cluster.scheduler_address, nthreads=1, resources={"memory_mb": 8000}
+        ):  # a worker big enough joins; the run is resumed
+            outcome = await (await Engine.open(store, run_id)).drive()
+        assert outcome.status == "completed", outcome.reason
+    finally:
+        await store.close()
