@@ -6,9 +6,11 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
+
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
 """A result larger than this is refused as data_corruption rather than held in memory."""
@@ -206,6 +208,8 @@ def check_result(
     """
     if schema is None:
         return result, False
+    import jsonschema  # here, not at the top: the commands that read a run start faster
+
     validator = jsonschema.validators.validator_for(schema)(schema)
     errors = sorted(validator.iter_errors(result), key=lambda e: list(e.absolute_path))
     if not errors:

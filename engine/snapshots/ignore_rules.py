@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:  # imported where a workspace is walked: `status` and `logs` start faster
+    import pathspec
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ def _without_trailing_slash(line: str) -> str:
 
 
 def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
+    import pathspec
+
     try:
         return pathspec.GitIgnoreSpec.from_lines(lines)
     except ValueError:
@@ -56,6 +60,8 @@ def _spec(lines: list[str]) -> pathspec.GitIgnoreSpec:
 
 
 def _valid_pattern(line: str) -> bool:
+    import pathspec
+
     try:
         pathspec.GitIgnoreSpec.from_lines([line])
     except ValueError:

@@ -99,7 +99,7 @@ class RunState:
         self.from_stage = d.get("from_stage")
         self.until_stage = d.get("until_stage")
         self.executor = dict(d.get("executor") or {})
-        self.workflow = parse_workflow(self.workflow_text, self.workflow_path)
+        self.workflow = parse_workflow(self.workflow_text, self.workflow_path, recheck=False)
         for stage in self.workflow.stages:
             st = StageState(stage.id, stage.kind, stage.title or stage.id)
             if isinstance(stage, AgentsStage):

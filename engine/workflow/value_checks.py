@@ -9,8 +9,6 @@ import re
 import shlex
 from typing import Any, Protocol
 
-import jsonschema
-
 from engine.workflow.expressions import (
     ROOTS,
     ExpressionError,
@@ -45,6 +43,8 @@ class Report(Protocol):
 
 
 def json_schema(report: Report, path: DataPath, schema: dict[str, Any]) -> None:
+    import jsonschema  # here: a run's stored workflow is not checked again (30 ms saved)
+
     validator = jsonschema.validators.validator_for(schema)
     try:
         errors = list(validator(validator.META_SCHEMA).iter_errors(schema))
