@@ -15,7 +15,7 @@ demo: $(STAMP)  ## copy the sample project to ./phaseboard-demo and run the stan
 	$(VENV)/bin/phaseboard demo
 
 test: $(STAMP)  ## the test suite
-	$(VENV)/bin/pytest -q -n 2 --dist loadgroup  # loadgroup: the Dask tests share one cluster
+	$(VENV)/bin/pytest -q -n 3 --dist loadgroup  # 3 workers on 2 cores: tests wait on processes; loadgroup: the Dask tests share one cluster
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .

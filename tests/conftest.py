@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# The suite starts a few hundred `phaseboard` and agent processes. Where the environment asks
+# Python not to write bytecode, each of them would compile the engine from source again (about
+# 40 ms a process): they share one bytecode cache outside the repository and the workspaces.
+if os.environ.pop("PYTHONDONTWRITEBYTECODE", None):
+    os.environ.setdefault(
+        "PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "phaseboard-tests-pycache")
+    )
 
 
 @pytest.fixture

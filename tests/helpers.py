@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "agent.py"
 
@@ -31,6 +33,25 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         timeout=timeout,
         check=False,
     )
+
+
+def run_cli_here(
+    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> subprocess.CompletedProcess[str]:
+    """The `phaseboard` command's own ``main`` in this process: the same parsing, handlers and
+    exit codes as :func:`run_cli` without starting a Python, for the many short calls of a test
+    about messages and exit codes (it must not start an engine)."""
+    from tui.cli.main import main
+
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("PHASEBOARD_DB", raising=False)
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse's usage errors
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["phaseboard", *args], code, out, err)
 
 
 async def run_inline(

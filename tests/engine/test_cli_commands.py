@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import agent_cmd, run_cli
+from tests.helpers import agent_cmd, run_cli, run_cli_here
 
 
 def write(tmp_path: Path, text: str, name: str = "wf.yaml") -> Path:
@@ -178,7 +178,12 @@ stages:
     assert status["run"]["decision"] == "CONDITIONAL_PROCEED"
 
 
-def test_bad_usage_and_unknown_ids(tmp_path: Path, workspace: Path) -> None:
+def test_bad_usage_and_unknown_ids(
+    tmp_path: Path,
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     wf = write(tmp_path, decision_workflow(0))
     assert (
         run_cli(
@@ -205,7 +210,7 @@ def test_bad_usage_and_unknown_ids(tmp_path: Path, workspace: Path) -> None:
         (("run", "no-such-workflow", "--headless"), 2, "no-such-workflow"),
     ]
     for args, code, text in cases:
-        result = run_cli(*args, cwd=workspace)
+        result = run_cli_here(*args, cwd=workspace, monkeypatch=monkeypatch, capsys=capsys)
         assert result.returncode == code, (args, result.stderr)
         assert text in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
+import os
 from pathlib import Path
 
 from engine.store import run_lock
@@ -12,6 +14,8 @@ from tests.helpers import run_cli
 
 
 def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) -> None:
+    """The README's walk through the demo: the standard workflow on the sample, the code agent
+    failing once on purpose, the runtime conflict, resolve, resume, rollback, resume."""
     first = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
     assert first.returncode == 4, first.stderr
     demo = tmp_path / "phaseboard-demo"
@@ -19,13 +23,26 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert "cd phaseboard-demo" in first.stderr
     status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
     code = next(a for a in status["stages"][0]["agents"] if a["id"] == "code")
-    assert [a["status"] for a in code["attempts"]] == ["failed", "succeeded"]
-    [conflict] = [c for c in status["conflicts"] if not c["resolved"]]
+    assert [(a["status"], a["category"]) for a in code["attempts"]] == [
+        ("failed", "agent_failure"),
+        ("succeeded", None),
+    ]
+    (conflict,) = status["conflicts"]
     assert conflict["path"] == "runtime.python" and conflict["severity"] == "critical"
     assert conflict["candidates"] == {
         "analysis.architecture": ">=3.11",
         "analysis.infrastructure": ["3.10"],
     }
+    assert conflict["reason"] == (
+        "3.10 (analysis.infrastructure) is outside >=3.11 (analysis.architecture)"
+    )
+    assert conflict["evidence"]["analysis.infrastructure"] == [
+        {"file": ".python-version", "line": 1, "text": "3.10", "value": "3.10"}
+    ]
+    shown = run_cli("status", "last", cwd=demo).stdout
+    assert "why: 3.10 (analysis.infrastructure) is outside >=3.11" in shown
+    assert "from .python-version:1: 3.10" in shown
+    assert 'from pyproject.toml:10: requires-python = ">=3.11"' in shown
 
     resolved = run_cli(
         "resolve", "last", conflict["id"], "--pick", "analysis.architecture", cwd=demo
@@ -33,12 +50,23 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert resolved.returncode == 0, resolved.stderr
     done = run_cli("resume", "last", "--headless", cwd=demo, timeout=180)
     assert done.returncode == 0, done.stderr
-    run_dir = next((demo / ".phaseboard" / "runs").iterdir())
-    report = (run_dir / "final_report.md").read_text()
-    assert "PROCEED" in report
-    testing = json.loads((run_dir / "testing" / "unit_tests.json").read_text())
-    assert testing["findings"]["tests"]["passed"] > 0
-    assert testing["findings"]["tests"]["failed"] == 0
+    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    assert status["run"]["decision"] == "PROCEED"
+    testing = next(s for s in status["stages"] if s["id"] == "testing")
+    unit = next(a for a in testing["agents"] if a["id"] == "unit_tests")
+    assert unit["result"]["findings"]["tests"]["passed"] == 7
+    assert unit["result"]["findings"]["tests"]["failed"] == 0
+    assert {a["id"] for a in testing["agents"] if a["status"] == "succeeded"} == {
+        "unit_tests",
+        "security",
+        "documentation",
+    }
+    run_dir = Path(status["run"]["run_dir"])
+    assert "PROCEED" in (run_dir / "final_report.md").read_text()
+    quality_of_the_report(run_dir)
+    assert "resolved to `>=3.11`" in (demo / "CHANGELOG.md").read_text()
+    assert (demo / "docs" / "ARCHITECTURE.md").read_text().count("```mermaid") == 1
+    assert "c_" in (demo / "docs" / "RISKS.md").read_text()
 
     # roll back the implementation: its files go, and the testing stage still counts 3 agents
     rolled = run_cli("rollback", "last", "implementation", "--yes", cwd=demo)
@@ -50,13 +78,35 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert run_cli("resume", "last", "--headless", cwd=demo, timeout=180).returncode == 0
     assert (demo / "docs" / "ARCHITECTURE.md").exists()
 
-    # a second demo starts from a fresh copy: the first one's files are gone, its runs kept
-    (demo / "notes.txt").write_text("scratch")
-    again = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)
-    assert again.returncode == 4, again.stderr
-    assert not (demo / "docs" / "ARCHITECTURE.md").exists()
-    assert not (demo / "notes.txt").exists()
-    assert len(json.loads(run_cli("runs", "--json", cwd=demo).stdout)) == 2
+
+def quality_of_the_report(run_dir: Path) -> None:
+    """The final report of the run above has its documentation and error-rate metrics with
+    their sources; coverage only where the unit_tests agent could measure it."""
+    report = json.loads((run_dir / "final_report.json").read_text(encoding="utf-8"))
+    quality = report["metrics"]["quality_metrics"]
+    docs = quality["documentation_completeness"]
+    assert docs["source"].startswith("testing.documentation (")
+    assert (docs["value"], docs["present"], docs["checked"]) == (100.0, 7, 7)
+    errors = quality["error_rate"]  # 11 attempts: code's first failed on purpose
+    assert (errors["value"], errors["failed"], errors["attempts"]) == (0.0909, 1, 11)
+    assert errors["by_category"] == {"agent_failure": 1}
+    # The sample has no environment of its own: its tests run with phaseboard's interpreter
+    # (this one), which measures coverage only where coverage is installed (a dev install is
+    # not enough: pyproject.toml does not ask for it).
+    coverage = quality["test_coverage"]
+    if importlib.util.find_spec("coverage") is None:
+        assert (coverage["value"], coverage["source"]) == (None, None)
+        assert coverage["reason"] == (
+            "testing.unit_tests: coverage is not installed in phaseboard's interpreter "
+            "(phaseboard installs nothing)"
+        )
+    else:
+        assert 0 < coverage["value"] <= 100
+        assert coverage["source"] == "testing.unit_tests (coverage.py, line coverage)"
+    markdown = (run_dir / "final_report.md").read_text(encoding="utf-8")
+    assert "| documentation completeness | " in markdown and "| error rate | " in markdown
+    efficiency = report["metrics"]["agent_performance"]["resource_efficiency"]
+    assert efficiency["value"] > 0 and efficiency["agents"]["testing.unit_tests"]["value"] > 0
 
 
 def test_demo_leaves_a_copy_alone_while_its_run_is_live(tmp_path: Path) -> None:
@@ -75,3 +125,13 @@ def test_demo_leaves_a_copy_alone_while_its_run_is_live(tmp_path: Path) -> None:
     assert refused.returncode == 2
     assert f"demo run {run_id} is still going" in refused.stderr
     assert (demo / "notes.txt").read_text() == "work in progress"
+
+    async def release_lock() -> None:
+        async with await Store.open(demo / ".phaseboard" / "phaseboard.db") as store:
+            await store.unlock(run_id, os.getpid())
+
+    asyncio.run(release_lock())  # the run is no longer live: a demo starts from a fresh copy,
+    again = run_cli("demo", "--headless", cwd=tmp_path, timeout=180)  # its runs are kept
+    assert again.returncode == 4, again.stderr
+    assert not (demo / "notes.txt").exists()
+    assert len(json.loads(run_cli("runs", "--json", cwd=demo).stdout)) == 2
