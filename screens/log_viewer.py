@@ -14,7 +14,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui.console.watcher import RunBatch
 from tui.console.widgets.formatting import agent_text
-from tui.console.widgets.log_source import PAGE, LogSource
+from tui.console.widgets.log_source import LogSource
 from tui.console.widgets.log_view import StoreLogView
 
 if TYPE_CHECKING:
@@ -145,12 +145,7 @@ class LogScreen(Screen[None]):
 
     @work(exclusive=True, group="log-search", exit_on_error=False)
     async def find_all(self, needle: str) -> None:
-        found: list[int] = []
-        async for page_no, lines in self.source.pages():
-            base = page_no * PAGE
-            found.extend(base + i for i, line in enumerate(lines) if needle in line.text.lower())
-            if len(found) >= MAX_MATCHES:
-                break
+        found = await self.source.find(needle, MAX_MATCHES)
         self.matches = found
         self.match_index = -1
         if not found:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,19 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         timeout=timeout,
         check=False,
     )
+
+
+def stored_lines(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
+    """Every stored log line as ``(agent, stream, text, partial)``, in the order stored: the
+    chunks of the ``logs`` view split into their lines."""
+    from engine.store.log_chunks import unpack
+
+    rows = conn.execute("SELECT agent, text, lines, marks FROM logs ORDER BY id")
+    return [
+        (agent, stream, line, partial)
+        for agent, text, count, marks in rows
+        for stream, line, partial in unpack(text, count, marks)
+    ]
 
 
 def run_cli_here(

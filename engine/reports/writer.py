@@ -154,16 +154,16 @@ class ReportWriter:
         return path
 
     async def _copy_attempt_log(self, out: AtomicFile, stage: str, agent: str, n: int) -> None:
-        """One attempt's rows, a page at a time (one index range scan per page)."""
-        after = 0
+        """One attempt's lines, a few chunks at a time (one index range per read)."""
+        done = 0
         open_line = False
-        while rows := await self.store.logs(
-            self.state.run_id, stage, agent, n, after_id=after, limit=LOG_PAGE_ROWS
+        while chunks := await self.store.log_chunks(
+            self.state.run_id, stage, agent, n, done, LOG_PAGE_ROWS
         ):
-            text = "".join(row.text if row.partial else row.text + "\n" for row in rows)
+            text = "".join(c.printed(max(0, done - c.first_line)) for c in chunks)
             await asyncio.to_thread(out.write, text)
-            open_line = rows[-1].partial
-            after = rows[-1].id
+            open_line = not text.endswith("\n")
+            done = chunks[-1].first_line + chunks[-1].count
         if open_line:
             out.write("\n")
 

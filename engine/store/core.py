@@ -30,6 +30,8 @@ class StoreCore:
         self._appends: list[AppendRequest] = []
         self._sources: dict[tuple[str, str, str, int], int] = {}
         """Log source ids already in the file (they are never deleted while a run lives)."""
+        self._source_lines: dict[int, int] = {}
+        """Lines stored so far per log source, where this process wrote them (committed)."""
         self._appender: asyncio.Future[None] | None = None
 
     # -- transactions ----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from engine.store.control import ControlTables
 from engine.store.core import StoreError
 from engine.store.history import HistoryTables
 from engine.store.logs import LogTables
-from engine.store.migrations import MIGRATIONS, SCHEMA_VERSION
+from engine.store.migrations import DATA_STEPS, MIGRATIONS, SCHEMA_VERSION
 from engine.store.result_lookup import ResultLookupTables
 from engine.store.rows import (
     AppendRequest,
@@ -133,6 +133,11 @@ class Store(LogTables, ControlTables, HistoryTables, ResultLookupTables):
             try:
                 for statement in _split_sql(script):
                     await self._conn.execute(statement)
+                if version in DATA_STEPS:
+                    step, after = DATA_STEPS[version]
+                    await step(self._conn)
+                    for statement in _split_sql(after):
+                        await self._conn.execute(statement)
                 await self._conn.execute(f"PRAGMA user_version={version}")
                 await self._conn.execute("COMMIT")
             except BaseException:
@@ -177,7 +182,7 @@ class Store(LogTables, ControlTables, HistoryTables, ResultLookupTables):
     async def delete_run(self, run_id: str) -> None:
         async def fn(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "DELETE FROM log_lines WHERE source IN "
+                "DELETE FROM log_chunks WHERE source IN "
                 "(SELECT id FROM log_sources WHERE run_id = ?)",
                 (run_id,),
             )

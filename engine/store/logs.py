@@ -1,25 +1,56 @@
-"""The log tables of :class:`engine.store.database.Store`: every line an agent printed, in order."""
+"""The log tables of :class:`engine.store.database.Store`: every line an agent printed, in order.
+
+Lines are stored in chunks (:mod:`engine.store.log_chunks`), one row per batch of one attempt,
+keyed by a small integer source (run, stage, agent, attempt) and the number of the chunk's first
+line in that attempt: a million lines cost about their own bytes, a reader finds any line with
+one index lookup, and a search runs in SQLite over the chunks' text.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from itertools import chain
+from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
 
-from engine.execution.executor import LogLine
+from engine.execution.executor import LogLine, Stream
 from engine.store.core import StoreCore
+from engine.store.log_chunks import chunk_of, line_id, pack, unpack
+from engine.store.log_migration import INSERT_CHUNK, chunk_row
 from engine.store.rows import LogBatches, LogKey, LogRow, StoredLog
+from engine.support.sanitize import sanitize_line
 
-_ROWS_PER_INSERT = 100
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A chunk as read back: its lines are ``first_line .. first_line + count - 1`` of its
+    attempt; ``plain`` chunks need no sanitising to be shown."""
+
+    id: int
+    attempt: int
+    first_line: int
+    count: int
+    ts: float
+    text: str
+    marks: bytes | None
+    plain: bool
+
+    def lines(self) -> list[tuple[Stream, str, bool]]:
+        """``(stream, text, partial)`` of each line."""
+        return unpack(self.text, self.count, self.marks)
+
+    def printed(self, skip: int = 0, *, clean: bool = False) -> str:
+        """The lines from index ``skip`` on as an agent printed them (a ``partial`` piece runs
+        on into the next); ``clean`` sanitises them for a terminal. A plain chunk is its text."""
+        if skip == 0 and self.marks is None and (self.plain or not clean):
+            return self.text + "\n"
+        lines = self.lines()[skip:]
+        show = sanitize_line if clean and not self.plain else str
+        return "".join(show(text) if partial else show(text) + "\n" for _, text, partial in lines)
 
 
 class LogTables(StoreCore):
-    """Lines are keyed by a small integer source (run, stage, agent, attempt): a row per line
-    is a few integers and the text, which keeps a million-line log near its raw size."""
-
     async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
         """Store lines given one by one with whose they are (in order)."""
         batches: list[tuple[LogKey, list[LogLine]]] = []
@@ -33,28 +64,43 @@ class LogTables(StoreCore):
         await self.append_log_lines(run_id, batches)
 
     async def append_log_lines(self, run_id: str, batches: LogBatches) -> None:
-        """Store groups of lines in one transaction, each group's lines in order.
-
-        The executor's tuples are bound as they are: the source is part of the statement
-        (cached statements per attempt) and the stream code is computed by SQLite, so a flood
-        of lines costs no Python object per line here. Each statement inserts
-        ``_ROWS_PER_INSERT`` rows: a fraction of the per-statement work, and of the times the
-        writer thread gives up the interpreter lock and waits to take it back.
-        """
-        if not batches:
+        """Store groups of lines in one transaction, each group's lines in order, as chunks."""
+        packed = [(key, pack(lines)) for key, lines in batches if lines]
+        if not packed:
             return
-
         fresh: dict[tuple[str, str, str, int], int] = {}
+        ends: dict[int, int] = {}
 
         async def fn(conn: aiosqlite.Connection) -> None:
             fresh.clear()  # a retried transaction starts over
-            for key, lines in batches:
-                if lines:
-                    source = await self._log_source(conn, (run_id, *key), fresh)
-                    await _insert_lines(conn, source, lines)
+            ends.clear()
+            rows: list[tuple[Any, ...]] = []
+            for key, chunks in packed:
+                source = await self._log_source(conn, (run_id, *key), fresh)
+                line = ends.get(source)
+                if line is None:
+                    line = await self._source_end(conn, source)
+                for chunk in chunks:
+                    rows.append((source, line, *chunk_row(chunk)))
+                    line += chunk.count
+                ends[source] = line
+            await conn.executemany(INSERT_CHUNK, rows)
 
         await self._write(fn)
         self._sources.update(fresh)  # only once committed: a rolled-back id must not be reused
+        self._source_lines.update(ends)
+
+    async def _source_end(self, conn: aiosqlite.Connection, source: int) -> int:
+        known = self._source_lines.get(source)
+        if known is not None:
+            return known
+        async with conn.execute(
+            "SELECT first_line + lines FROM log_chunks WHERE source = ? "
+            "ORDER BY first_line DESC LIMIT 1",
+            (source,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
 
     async def _log_source(
         self,
@@ -78,6 +124,21 @@ class LogTables(StoreCore):
         fresh[key] = int(row[0])
         return int(row[0])
 
+    async def _names(
+        self, run_id: str, stage: str | None, agent: str | None, attempt: int | None
+    ) -> dict[int, tuple[str, str, int]]:
+        where = ["run_id = ?"]
+        params: list[Any] = [run_id]
+        for column, value in (("stage", stage), ("agent", agent), ("attempt", attempt)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        async with self._conn.execute(
+            f"SELECT id, stage, agent, attempt FROM log_sources WHERE {' AND '.join(where)}",
+            params,
+        ) as cur:
+            return {int(r[0]): (r[1], r[2], int(r[3])) for r in await cur.fetchall()}
+
     async def logs(
         self,
         run_id: str,
@@ -89,65 +150,108 @@ class LogTables(StoreCore):
         limit: int | None = None,
         newest: bool = False,
     ) -> list[StoredLog]:
-        """Log lines in order; with ``newest`` the last ``limit`` lines (still in order)."""
-        where = ["run_id = ?"]
-        params: list[Any] = [run_id]
-        for column, value in (("stage", stage), ("agent", agent), ("attempt", attempt)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                params.append(value)
-        async with self._conn.execute(
-            f"SELECT id, stage, agent, attempt FROM log_sources WHERE {' AND '.join(where)}",
-            params,
-        ) as cur:
-            names = {int(r[0]): (r[1], r[2], int(r[3])) for r in await cur.fetchall()}
+        """Log lines in order; with ``newest`` the last ``limit`` lines (still in order).
+
+        A line's ``id`` grows in the order lines were stored: pass the last one seen as
+        ``after_id`` to read on from there."""
+        names = await self._names(run_id, stage, agent, attempt)
         if not names:
             return []
         marks = ",".join("?" * len(names))
         order = "DESC" if newest else "ASC"
         sql = (
-            "SELECT id, source, stream, ts, text, partial FROM log_lines "
-            f"WHERE source IN ({marks}) AND id > ? ORDER BY id {order}"
+            "SELECT id, source, ts, text, lines, marks FROM log_chunks "
+            f"WHERE source IN ({marks}) AND id >= ? ORDER BY id {order}"
         )
-        query: list[Any] = [*names, after_id]
+        out: list[StoredLog] = []
+        async with self._conn.execute(sql, [*names, chunk_of(after_id)]) as cur:
+            while limit is None or len(out) < limit:
+                rows = await cur.fetchmany(16)
+                if not rows:
+                    break
+                for r in rows:
+                    stage_, agent_, attempt_ = names[r[1]]
+                    found = [
+                        StoredLog(line_id(r[0], i), stage_, agent_, attempt_, s, r[2], t, p)
+                        for i, (s, t, p) in enumerate(unpack(r[3], r[4], r[5]))
+                    ]
+                    found = [line for line in found if line.id > after_id]
+                    if newest:
+                        found.reverse()
+                    out += found
         if limit is not None:
-            sql += " LIMIT ?"
-            query.append(limit)
-        async with self._conn.execute(sql, query) as cur:
-            rows = await cur.fetchall()
-        out = []
-        for r in rows:
-            stage_, agent_, attempt_ = names[r[1]]
-            stream = "stdout" if r[2] == 0 else "stderr"
-            out.append(StoredLog(r[0], stage_, agent_, attempt_, stream, r[3], r[4], bool(r[5])))
+            out = out[:limit]
         if newest:
             out.reverse()
         return out
 
+    async def log_lengths(self, run_id: str, stage: str, agent: str) -> dict[int, int]:
+        """Lines stored so far for each attempt of one agent."""
+        extents = await self.log_extents(run_id, stage, agent)
+        return {n: lines for n, (lines, _) in extents.items()}
+
+    async def log_extents(
+        self, run_id: str, stage: str, agent: str, since: dict[int, int] | None = None
+    ) -> dict[int, tuple[int, int]]:
+        """For each attempt of one agent: the lines stored so far and the longest line's
+        characters; with ``since`` (lines already seen per attempt), the width is that of the
+        chunks from there on only (a reader that follows a log reads only what is new)."""
+        since = since or {}
+        out: dict[int, tuple[int, int]] = {}
+        for source, (_, _, attempt) in (await self._names(run_id, stage, agent, None)).items():
+            seen = since.get(attempt, 0)
+            async with self._conn.execute(
+                "SELECT MAX(first_line + lines), MAX(width) FROM log_chunks "
+                "WHERE source = ? AND first_line + lines > ?",
+                (source, seen),
+            ) as cur:
+                row = await cur.fetchone()
+            lines = int(row[0]) if row and row[0] is not None else seen
+            out[attempt] = (lines, int(row[1] or 0) if row else 0)
+        return out
+
+    async def log_chunks(
+        self,
+        run_id: str,
+        stage: str,
+        agent: str,
+        attempt: int,
+        first: int = 0,
+        count: int | None = None,
+        *,
+        containing: str | None = None,
+    ) -> list[StoredChunk]:
+        """The chunks of one attempt that hold lines ``first .. first + count - 1`` (all from
+        ``first`` on without ``count``), in order. With ``containing``, only the chunks whose
+        text has it, ignoring ASCII case, and the chunks that are not plain (whose lines may show
+        it once sanitised): the caller looks for it in their lines."""
+        names = await self._names(run_id, stage, agent, attempt)
+        if not names:
+            return []
+        (source,) = names
+        sql = (
+            "SELECT id, first_line, lines, ts, text, marks, plain FROM log_chunks "
+            "WHERE source = ? AND first_line >= (SELECT COALESCE(MAX(first_line), 0) "
+            "FROM log_chunks WHERE source = ? AND first_line <= ?) AND first_line + lines > ?"
+        )
+        params: list[Any] = [source, source, first, first]
+        if count is not None:
+            sql += " AND first_line < ?"
+            params.append(first + count)
+        if containing is not None:
+            sql += " AND (NOT plain OR text LIKE ? ESCAPE '\\')"
+            escaped = containing.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        sql += " ORDER BY first_line"
+        async with self._conn.execute(sql, params) as cur:
+            rows = await cur.fetchall()
+        return [StoredChunk(r[0], attempt, r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
     async def log_count(self, run_id: str) -> int:
         return int(
             await self._scalar(
-                "SELECT COUNT(*) FROM log_lines WHERE source IN "
+                "SELECT COALESCE(SUM(lines), 0) FROM log_chunks WHERE source IN "
                 "(SELECT id FROM log_sources WHERE run_id = ?)",
                 (run_id,),
             )
         )
-
-
-async def _insert_lines(conn: aiosqlite.Connection, source: int, lines: Sequence[LogLine]) -> None:
-    """Insert one source's ``(stream, text, ts, partial)`` tuples, in order."""
-    size = _ROWS_PER_INSERT
-    whole = len(lines) - len(lines) % size
-    if whole:
-        await conn.executemany(
-            _insert_lines_sql(source, size),
-            [tuple(chain.from_iterable(lines[i : i + size])) for i in range(0, whole, size)],
-        )
-    if whole < len(lines):
-        await conn.executemany(_insert_lines_sql(source, 1), lines[whole:])
-
-
-@functools.lru_cache(maxsize=256)
-def _insert_lines_sql(source: int, rows: int) -> str:
-    values = ",".join([f"({int(source)}, ? = 'stderr', ?, ?, ?)"] * rows)
-    return f"INSERT INTO log_lines(source, stream, text, ts, partial) VALUES {values}"

@@ -14,12 +14,23 @@ Version 3 indexes the cache key of ``attempt_finished`` events (an expression in
 that kind): an agent marked ``cache: true`` finds an earlier attempt with its key without reading
 the whole log (:mod:`engine.store.result_lookup`).
 
+Version 4 stores agent output in chunks, one row per batch of lines of an attempt
+(:mod:`engine.store.log_chunks`), instead of one row per line: the database holds a log in about
+its own bytes, and reading or searching a million lines is a few hundred rows. Its data step
+(:func:`engine.store.log_migration.chunk_old_lines`) moves the lines of older databases over,
+in the same transaction. The ``logs`` view now shows the chunks with their names.
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import aiosqlite
+
 from engine.snapshots.take import SNAPSHOT_SCHEMA
+from engine.store.log_migration import LOG_CHUNKS_SCHEMA, LOGS_VIEW, chunk_old_lines
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -100,5 +111,14 @@ CREATE INDEX IF NOT EXISTS events_cache_key ON events (json_extract(data, '$.cac
     WHERE kind = 'attempt_finished';
 """
 
-MIGRATIONS: list[tuple[int, str]] = [(1, _V1 + SNAPSHOT_SCHEMA), (2, _V2), (3, _V3)]
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, _V1 + SNAPSHOT_SCHEMA),
+    (2, _V2),
+    (3, _V3),
+    (4, LOG_CHUNKS_SCHEMA),
+]
+DATA_STEPS: dict[int, tuple[Callable[[aiosqlite.Connection], Awaitable[None]], str]] = {
+    4: (chunk_old_lines, LOGS_VIEW),
+}
+"""Per version, Python run after its SQL in the same transaction, then more SQL."""
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from engine.execution.local_executor import LocalExecutor
 from engine.run import log_sink
 from engine.run.log_sink import LogSink
 from engine.store.database import LogRow, Store
+from engine.store.migrations import MIGRATIONS
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0
@@ -149,6 +151,74 @@ async def test_a_large_batch_is_stored_in_order_with_every_field(store: Store) -
     ]
     await store.append_log_lines(RUN_ID, [(("s", "a", 1), lines), (("s", "b", 1), lines[:3])])
     logs = await store.logs(RUN_ID, "s", "a", 1)
-    assert [(log.stream, log.text, log.ts, log.partial) for log in logs] == lines
+    assert [(log.stream, log.text, log.partial) for log in logs] == [
+        (stream, text, partial) for stream, text, _, partial in lines
+    ]
+    assert {log.ts for log in logs} == {1000.0}  # the time the batch's first line came
     assert [log.id for log in logs] == sorted(log.id for log in logs)
     assert len(await stored(store, "b")) == 3
+
+
+async def test_lines_are_kept_in_chunks_that_readers_address_by_line(store: Store) -> None:
+    many: list[LogLine] = [("stdout", f"{i:06d} " + "x" * 70, 1.0, False) for i in range(10_000)]
+    odd: list[LogLine] = [("stderr", "\x1b[31mred", 2.0, False), ("stdout", "é" * 10, 2.0, True)]
+    await store.append_log_lines(RUN_ID, [(("s", "a", 1), many)])
+    await store.append_log_lines(RUN_ID, [(("s", "a", 1), odd), (("s", "a", 2), many[:5])])
+    assert await store.log_lengths(RUN_ID, "s", "a") == {1: 10_002, 2: 5}
+    assert await store.log_count(RUN_ID) == 10_007
+    chunks = await store.log_chunks(RUN_ID, "s", "a", 1)
+    assert len(chunks) == 4 and sum(c.count for c in chunks) == 10_002  # 4096 lines at most each
+    assert [c.plain for c in chunks] == [True, True, True, False]
+    assert chunks[-1].lines() == [("stderr", "\x1b[31mred", False), ("stdout", "é" * 10, True)]
+    (middle,) = await store.log_chunks(RUN_ID, "s", "a", 1, 5000, 10)
+    assert middle.first_line == 4096 and middle.lines()[5000 - 4096][1].startswith("005000 ")
+    both = await store.log_chunks(RUN_ID, "s", "a", 1, 8190, 10)
+    assert [c.first_line for c in both] == [4096, 8192]
+    assert await store.log_chunks(RUN_ID, "s", "a", 1, 10_002) == []  # read to the end
+    # a search reads only the chunks that hold the text (any ASCII case), and those not plain
+    found = await store.log_chunks(RUN_ID, "s", "a", 1, containing="009999 X")
+    assert [c.first_line for c in found] == [8192, 10_000]
+    assert await store.log_chunks(RUN_ID, "s", "a", 1, containing="50%_") == [found[-1]]
+    # readers that follow a log by id see each line once, in order
+    first = await store.logs(RUN_ID, "s", "a", 1, limit=4100)
+    rest = await store.logs(RUN_ID, "s", "a", 1, after_id=first[-1].id)
+    assert [r.text for r in first + rest] == [t for _, t, _, _ in many] + ["\x1b[31mred", "é" * 10]
+    tail = await store.logs(RUN_ID, "s", "a", 1, newest=True, limit=3)
+    assert [r.text for r in tail] == [many[-1][1], "\x1b[31mred", "é" * 10]
+
+
+async def test_a_database_of_one_row_per_line_is_migrated_to_chunks(tmp_path: Path) -> None:
+    """A database left by schema version 3 keeps every line, in order, with its stream and
+    whether it was partial; the old table is gone and the ``logs`` view shows the chunks."""
+    db = tmp_path / "v3.db"
+    conn = sqlite3.connect(db)
+    for _, script in MIGRATIONS[:3]:
+        conn.executescript(script)
+    conn.execute("PRAGMA user_version=3")
+    conn.executemany(
+        "INSERT INTO log_sources(id, run_id, stage, agent, attempt) VALUES (?,?,?,?,?)",
+        [(1, RUN_ID, "s", "a", 1), (2, RUN_ID, "s", "a", 2), (3, RUN_ID, "s", "b", 1)],
+    )
+    old = [(1 + i % 2 * 2, i % 3 == 0, float(i), f"line {i}", i % 5 == 0) for i in range(9000)]
+    conn.executemany(
+        "INSERT INTO log_lines(source, stream, ts, text, partial) VALUES (?,?,?,?,?)", old
+    )
+    conn.commit()
+    conn.close()
+
+    store = await Store.open(db, create=False)
+    try:
+        for source, (stage, agent, attempt) in {1: ("s", "a", 1), 3: ("s", "b", 1)}.items():
+            logs = await store.logs(RUN_ID, stage, agent, attempt)
+            assert [(r.stream == "stderr", r.text, r.partial) for r in logs] == [
+                (stream, text, partial) for s, stream, _, text, partial in old if s == source
+            ]
+        assert await store.log_lengths(RUN_ID, "s", "a") == {1: 4500, 2: 0}  # 2 printed nothing
+        assert await store.log_count(RUN_ID) == 9000
+    finally:
+        await store.close()
+    conn = sqlite3.connect(db)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "log_lines" not in tables and "log_chunks" in tables
+    assert conn.execute("SELECT SUM(lines) FROM logs WHERE agent = 'b'").fetchone() == (4500,)
+    conn.close()

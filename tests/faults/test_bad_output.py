@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import agent, cli, connect, no_traceback, settled, status
-from tests.helpers import one_stage, run_inline
+from tests.helpers import one_stage, run_inline, stored_lines
 
 pytestmark = pytest.mark.faults
 
@@ -50,11 +50,11 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     conn = connect(db)
     try:
         chars: dict[str, int] = {}
-        for name, text in conn.execute("SELECT agent, text FROM logs WHERE stream = 'stdout'"):
-            chars[name] = chars.get(name, 0) + len(text)  # SQL LENGTH() stops at a NUL
-        partials = dict(
-            conn.execute("SELECT agent, SUM(partial) FROM logs GROUP BY agent").fetchall()
-        )
+        partials: dict[str, int] = {}
+        for name, stream, text, partial in stored_lines(conn):
+            if stream == "stdout":
+                chars[name] = chars.get(name, 0) + len(text)
+            partials[name] = partials.get(name, 0) + partial
         messages = [
             r[0] for r in conn.execute("SELECT data FROM events WHERE kind = 'agent_message'")
         ]

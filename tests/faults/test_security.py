@@ -28,7 +28,7 @@ from tests.faults.harness import (
     start,
     wait_for,
 )
-from tests.helpers import one_stage, run_inline
+from tests.helpers import one_stage, run_inline, stored_lines
 from tui.cli.main import main
 
 pytestmark = pytest.mark.faults
@@ -126,7 +126,7 @@ async def test_logs_on_a_terminal_drop_escape_sequences(
     await run_inline(tmp_path, workspace, yaml)
     conn = connect(workspace / ".phaseboard" / "phaseboard.db")
     try:
-        stored = [r[0] for r in conn.execute("SELECT text FROM logs WHERE agent = 'a'")]
+        stored = [text for name, _, text, _ in stored_lines(conn) if name == "a"]
     finally:
         conn.close()
     assert any("\x1b]52;c;" in text for text in stored)  # kept as printed, for the record

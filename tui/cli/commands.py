@@ -16,10 +16,12 @@ from pathlib import Path
 
 from engine.run.runs import NotFound, UsageError
 from engine.run.session import RunSession
-from engine.support.sanitize import sanitize_line
 from engine.workflow.loader import load_workflow, resolve_workflow_path
 from engine.workflow.models import workflow_json_schema
 from tui.cli.shared import effective_status, err, opened, session_of
+
+LOG_READ_LINES = 32_768
+"""Lines read from the store at a time by ``logs`` (a few chunks: memory stays small)."""
 
 
 def check(args: argparse.Namespace) -> int:
@@ -115,21 +117,19 @@ async def logs(args: argparse.Namespace) -> int:
         if st is None or agent not in st.agents:
             raise NotFound(f"unknown agent {args.agent!r} (use STAGE.AGENT)")
         clean = not args.raw
-        after: dict[int, int] = {}
+        done: dict[int, int] = {}
+        """Lines printed so far, per attempt."""
         while True:
             agent_state = session.state.stages[stage].agents[agent]
             numbers = [args.attempt] if args.attempt else [a.n for a in agent_state.attempts]
-            for n in numbers:  # attempt by attempt: each read is one range of the index
-                while True:
-                    rows = await store.logs(
-                        session.run_id, stage, agent, n, after_id=after.get(n, 0), limit=5000
-                    )
-                    if not rows:
-                        break
-                    for row in rows:
-                        text = sanitize_line(row.text) if clean else row.text
-                        sys.stdout.write(text if row.partial else text + "\n")
-                    after[n] = rows[-1].id
+            for n in numbers:  # attempt by attempt, a few chunks of lines per read
+                while chunks := await store.log_chunks(
+                    session.run_id, stage, agent, n, done.get(n, 0), LOG_READ_LINES
+                ):
+                    for chunk in chunks:
+                        skip = max(0, done.get(n, 0) - chunk.first_line)
+                        sys.stdout.write(chunk.printed(skip, clean=clean))
+                        done[n] = chunk.first_line + chunk.count
             sys.stdout.flush()
             if not args.follow:
                 break

@@ -1,14 +1,15 @@
 """An agent's full log, read from the store a page at a time.
 
-The log may hold millions of lines: only the start of each page is remembered (the
-attempt and the log id before its first line, so re-reading a page is one index
-range per attempt), and a few pages are cached. Lines are sanitised when read.
+The log may hold millions of lines. The store keeps them in chunks numbered by line within each
+attempt, so the source knows how many lines each attempt has without reading them, reads any
+page with one index range, and searches in SQLite: opening a log and jumping to its end, or
+looking for a word in it, reads a few chunks, not the log. A few pages are cached; lines are
+sanitised when read.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from engine.store.database import Store
@@ -16,6 +17,8 @@ from tui.console.widgets.formatting import agent_text
 
 PAGE = 1000
 CACHED_PAGES = 32
+SEARCH_LINES = 65_536
+"""Lines of one attempt searched per query, so a search can stop early without reading on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,63 +40,28 @@ class LogSource:
         self.attempts: list[int] = []
         self.total = 0
         self.width = 0
-        """Widest line seen, in characters (for horizontal scrolling)."""
-        self._starts: list[tuple[int, int]] = []
-        """Per page: (attempt, log id before the page's first line)."""
+        """Widest line stored, in characters (for horizontal scrolling)."""
+        self._lengths: dict[int, int] = {}
+        """Lines per attempt, as last read."""
         self._pages: OrderedDict[int, list[LogLine]] = OrderedDict()
-        self._end: tuple[int, int] = (0, 0)
-        """Where :meth:`extend` reads on from: (attempt, last log id read in it)."""
 
     def set_attempts(self, attempts: list[int]) -> None:
         self.attempts = sorted(set(attempts))
 
-    # -- reading ---------------------------------------------------------------------------
-
-    async def _read(
-        self, start: tuple[int, int], count: int
-    ) -> list[tuple[int, int, int, LogLine]]:
-        """Up to ``count`` lines from ``start`` on, as (attempt, previous id, id, line) each."""
-        out: list[tuple[int, int, int, LogLine]] = []
-        attempt, after = start
-        for n in self.attempts:
-            if n < attempt:
-                continue
-            if n > attempt:
-                after = 0
-            while len(out) < count:
-                rows = await self.store.logs(
-                    self.run_id, self.stage, self.agent, n, after_id=after, limit=count - len(out)
-                )
-                for row in rows:
-                    out.append((n, after, row.id, LogLine(n, row.stream, agent_text(row.text))))
-                    after = row.id
-                if not rows:
-                    break
-            if len(out) >= count:
-                break
-        return out
-
     async def extend(self) -> int:
-        """Read the lines written since the last call; returns how many there were."""
-        added = 0
-        while True:
-            room = PAGE - self.total % PAGE
-            got = await self._read(self._end, room)
-            for attempt, before, line_id, line in got:
-                page_no = self.total // PAGE
-                if self.total % PAGE == 0:
-                    self._starts.append((attempt, before))
-                    self._pages[page_no] = []
-                page = self._pages.get(page_no)
-                if page is not None:
-                    page.append(line)
-                self.total += 1
-                self.width = max(self.width, len(line.text))
-                self._end = (attempt, line_id)
-            added += len(got)
-            self._trim()
-            if len(got) < room:
-                return added
+        """Learn how many lines there are now; returns how many were added."""
+        extents = await self.store.log_extents(self.run_id, self.stage, self.agent, self._lengths)
+        for attempt, (lines, width) in extents.items():
+            self._lengths[attempt] = lines
+            self.width = max(self.width, width)
+        total = sum(self._lengths.get(n, 0) for n in self.attempts)
+        added = total - self.total
+        if added:
+            # a page that was not full (the last, or any after an attempt's end) may have grown
+            for page_no in [p for p, lines in self._pages.items() if len(lines) < PAGE]:
+                del self._pages[page_no]
+            self.total = total
+        return added
 
     def line(self, n: int) -> LogLine | None:
         """A cached line, or None (then :meth:`load_page` it)."""
@@ -107,9 +75,9 @@ class LogSource:
         cached = self._pages.get(page_no)
         if cached is not None:
             return cached
-        if not 0 <= page_no < len(self._starts):
+        if not 0 <= page_no * PAGE < self.total:
             return []
-        lines = [item[3] for item in await self._read(self._starts[page_no], PAGE)]
+        lines = await self._read(page_no * PAGE, min(PAGE, self.total - page_no * PAGE))
         self._pages[page_no] = lines
         self._trim()
         return lines
@@ -120,20 +88,50 @@ class LogSource:
         page = await self.load_page(n // PAGE)
         return page[n % PAGE] if n % PAGE < len(page) else None
 
-    async def pages(self) -> AsyncIterator[tuple[int, list[LogLine]]]:
-        """Every page in order (for search), without filling the cache with them."""
-        for page_no in range(len(self._starts)):
-            cached = self._pages.get(page_no)
-            if cached is not None:
-                yield page_no, cached
-            else:
-                yield page_no, [item[3] for item in await self._read(self._starts[page_no], PAGE)]
+    async def find(self, needle: str, limit: int) -> list[int]:
+        """The numbers of the lines (at most ``limit``) whose sanitised text, in lower case,
+        holds ``needle`` (lower case). SQLite skips the chunks that cannot hold it."""
+        found: list[int] = []
+        base = 0
+        # SQLite folds the case of ASCII only: with another letter in the needle, every chunk
+        containing = needle if needle.isascii() else None  # is read
+        for attempt in self.attempts:
+            length = self._lengths.get(attempt, 0)
+            for first in range(0, length, SEARCH_LINES):
+                count = min(SEARCH_LINES, length - first)
+                chunks = await self.store.log_chunks(
+                    self.run_id, self.stage, self.agent, attempt, first, count,
+                    containing=containing,
+                )  # fmt: skip
+                for chunk in chunks:
+                    for i, (_, text, _) in enumerate(chunk.lines()):
+                        n = chunk.first_line + i
+                        if first <= n < first + count and needle in agent_text(text).lower():
+                            found.append(base + n)
+                            if len(found) >= limit:
+                                return found
+            base += length
+        return found
+
+    async def _read(self, start: int, count: int) -> list[LogLine]:
+        """Lines ``start .. start + count - 1`` of the whole log."""
+        out: list[LogLine] = []
+        base = 0
+        for attempt in self.attempts:
+            length = self._lengths.get(attempt, 0)
+            lo, hi = max(start, base), min(start + count, base + length)
+            if lo < hi:
+                first = lo - base
+                chunks = await self.store.log_chunks(
+                    self.run_id, self.stage, self.agent, attempt, first, hi - lo
+                )
+                for chunk in chunks:
+                    for i, (stream, text, _) in enumerate(chunk.lines()):
+                        if first <= chunk.first_line + i < hi - base:
+                            out.append(LogLine(attempt, stream, agent_text(text)))
+            base += length
+        return out
 
     def _trim(self) -> None:
-        last = (self.total - 1) // PAGE if self.total else -1
         while len(self._pages) > CACHED_PAGES:
-            oldest = next(iter(self._pages))
-            if oldest == last:
-                self._pages.move_to_end(oldest)
-                continue
-            del self._pages[oldest]
+            self._pages.popitem(last=False)
