@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,12 @@ def batch_messages(batch: list[LogLine], parser: MessageParser) -> list[Message]
     """
     found: list[Message] = []
     pending = parser.pending
+    if (  # the usual flood of plain lines: looked at in C, one call per line, no Python
+        not pending
+        and not any(map(_partial, batch))
+        and not any(map(str.startswith, map(_text, batch), repeat(_JSON_START)))
+    ):
+        return found
     for stream, text, _, partial in batch:
         if not (partial or pending or text[:1] in "{ \t") or stream != "stdout":
             continue
@@ -131,6 +139,11 @@ def batch_messages(batch: list[LogLine], parser: MessageParser) -> list[Message]
         if message is not None and message.message_type != "result":
             found.append(message)
     return found
+
+
+_text = itemgetter(1)
+_partial = itemgetter(3)
+_JSON_START = ("{", " ", "\t")
 
 
 def _unshared(text: str) -> str:

@@ -32,7 +32,10 @@ CHUNK_CHARS = 512 * 1024
 
 _STDERR = 1
 _PARTIAL = 2
+_stream = itemgetter(0)
 _text = itemgetter(1)
+_partial = itemgetter(3)
+_STDERR_TEXT = "stderr"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +80,7 @@ def pack(lines: Sequence[LogLine]) -> list[Chunk]:
 def _chunk(part: Sequence[LogLine], texts: list[str]) -> Chunk:
     text = "\n".join(texts)
     marks: bytes | None = None
-    if any(line[0] != "stdout" or line[3] for line in part):
+    if any(map(_partial, part)) or any(map(_STDERR_TEXT.__eq__, map(_stream, part))):
         marks = bytes(
             (_STDERR if line[0] == "stderr" else 0) | (_PARTIAL if line[3] else 0) for line in part
         )
