@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator
 
 from engine.execution import cpu_cgroup, process_groups, process_tree
-from engine.execution.attempt_output import AttemptOutput
+from engine.execution.attempt_output import STREAMS, AttemptOutput, widen_pipe
 from engine.execution.attempt_protocol import AttemptProtocol, spawn_error
 from engine.execution.attempt_sampler import SETTLED_SAMPLE_S, AttemptSampler
 from engine.execution.child_watcher import exit_usage
@@ -131,6 +131,8 @@ class LocalAttempt:
 
     def on_connected(self, transport: asyncio.SubprocessTransport) -> None:
         self._transport = transport
+        for fd in STREAMS:
+            widen_pipe(transport.get_pipe_transport(fd))
 
     def on_data(self, fd: int, data: bytes) -> None:
         if fd == 1 and self._tee is not None:

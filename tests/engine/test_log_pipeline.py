@@ -70,6 +70,55 @@ async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path
     assert "".join(text for _, text, _, _ in pieces) == ("ab\x00cd\ufffdef" * (size // 8))
 
 
+async def test_a_flood_is_read_in_large_pieces_and_a_trickle_at_once(tmp_path: Path) -> None:
+    """Past a megabyte, a stream whose reads come small rests a moment between reads, so the
+    pipe fills and is read in large pieces; a line of an agent that prints little is not held."""
+    flood = (
+        "import sys\n"
+        "w = sys.stdout.buffer.write\n"
+        "line = b'x' * 79 + b'\\n'\n"
+        "for i in range(2_000):\n"
+        "    w(line * 100)\n"  # 2,000 writes of 8 KB: 16 MB
+        "sys.stdout.flush()\n"
+    )
+    spec = AttemptSpec(
+        argv=(sys.executable, "-c", flood),
+        cwd=str(tmp_path),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        grace_s=0.5,
+    )
+    attempt = await LocalExecutor().start(spec)
+    reads: list[int] = []
+    real_on_data = attempt._output.on_data
+
+    def counting(fd: int, data: bytes) -> None:
+        reads.append(len(data))
+        real_on_data(fd, data)
+
+    attempt._output.on_data = counting  # type: ignore[method-assign]
+    lines = 0
+    async with asyncio.timeout(BOUND_S):
+        async for batch in attempt.lines():
+            lines += len(batch)
+        assert (await attempt.wait()).exit_code == 0
+    assert lines == 200_000 and sum(reads) == 16_000_000
+    assert len(reads) < 2_000 / 4, f"{len(reads)} reads for 2,000 writes"
+
+    spec = AttemptSpec(
+        argv=(sys.executable, "-c", "print('one', flush=True); import time; time.sleep(60)"),
+        cwd=str(tmp_path),
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        grace_s=0.5,
+    )
+    attempt = await LocalExecutor().start(spec)
+    async with asyncio.timeout(BOUND_S):
+        async for batch in attempt.lines():
+            assert [text for _, text, _, _ in batch] == ["one"]
+            break
+    await attempt.stop()
+    await attempt.wait()
+
+
 async def test_lines_of_two_attempts_are_stored_in_order_with_their_files(
     store: Store, tmp_path: Path
 ) -> None:
