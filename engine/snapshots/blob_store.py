@@ -188,20 +188,36 @@ class BlobWriter:
     def __init__(self, conn: sqlite3.Connection, pool: Executor | None = None) -> None:
         self._conn = conn
         self._pool = pool
+        self.none_stored = conn.execute("SELECT 1 FROM blobs LIMIT 1").fetchone() is None
+        """Nothing stored yet (the first snapshot of a database): no lookup per new file. The
+        caller holds the write transaction, so no other writer adds blobs meanwhile."""
         self._seen: set[str] = set()
         self._pending: list[tuple[str, int, Future[tuple[str, bytes]] | tuple[str, bytes]]] = []
         self._pending_bytes = 0
         self.count = 0
         self.stored_bytes = 0
 
-    def add(self, sha: str, data: bytes) -> None:
+    def add(self, sha: str, data: bytes, packed: tuple[str, bytes] | None = None) -> None:
+        """Store ``data`` under ``sha`` unless it is there; ``packed`` is :func:`pack` of it, where
+        the caller's thread that read the file packed it too."""
         if sha in self._seen:
             return
         self._seen.add(sha)
-        if self._conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone():
+        if (
+            not self.none_stored
+            and self._conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+        ):
             return
-        packed = pack(data) if self._pool is None else self._pool.submit(pack, data)
-        self._pending.append((sha, len(data), packed))
+        if packed is not None:
+            self._pending.append((sha, len(data), packed))
+        else:
+            self._pending.append(
+                (
+                    sha,
+                    len(data),
+                    pack(data) if self._pool is None else self._pool.submit(pack, data),
+                )
+            )
         self.count += 1
         self._pending_bytes += len(data)
         if len(self._pending) >= _BLOB_BATCH_ROWS or self._pending_bytes >= _BLOB_BATCH_BYTES:

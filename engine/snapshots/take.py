@@ -50,6 +50,7 @@ from engine.snapshots.blob_store import (
     database_files,
     ensure_schema,
     load_stat_cache,
+    pack,
     require_manifest,
     storable,
     trusted_sha,
@@ -123,7 +124,10 @@ def _record(
     pool = ThreadPoolExecutor(_WORKERS, thread_name_prefix="snapshot")
     try:
         blobs = BlobWriter(conn, pool)
-        for entry, sha, pending in _read_ahead(pool, root, entries, cache):
+        # In a database with no blob yet every file read is new: the thread that reads it packs
+        # it too (one hand-over per file instead of two)
+        reads = _read_ahead(pool, root, entries, cache, pack_too=blobs.none_stored)
+        for entry, sha, pending in reads:
             size, mode = entry.size, entry.mode
             if pending is not None:
                 hashed += 1
@@ -140,7 +144,7 @@ def _record(
                 if captured is None:
                     continue
                 sha, size, mode = captured.sha256, captured.size, captured.mode
-                blobs.add(sha, captured.data)
+                blobs.add(sha, captured.data, captured.packed)
                 if captured.cache_key is not None:
                     cache_rows.append(
                         (key, entry.path, *captured.cache_key, sha, captured.hashed_at)
@@ -194,7 +198,12 @@ def _record(
 
 
 def _read_ahead(
-    pool: Executor, root: Path, entries: list[FileEntry], cache: dict[str, CachedHash]
+    pool: Executor,
+    root: Path,
+    entries: list[FileEntry],
+    cache: dict[str, CachedHash],
+    *,
+    pack_too: bool = False,
 ) -> Iterator[tuple[FileEntry, str | None, Future[_Captured | None] | None]]:
     """Each entry in order with its trusted digest, or the pending read of its file.
 
@@ -214,7 +223,7 @@ def _read_ahead(
                     if done[2] is not None:
                         ahead -= done[0].size
                     yield done
-                pending = pool.submit(_capture, root, entry)
+                pending = pool.submit(_capture, root, entry, pack_too)
                 ahead += entry.size
         if window or pending is not None:
             window.append((entry, sha, pending))
@@ -232,10 +241,13 @@ class _Captured(NamedTuple):
     """(size, mtime_ns, ino) the content belongs to; None when the file would not hold still."""
     hashed_at: int
     """``time.time_ns()`` just before the read, for the stat cache's racily-clean rule."""
+    packed: tuple[str, bytes] | None = None
+    """:func:`pack` of ``data``, when asked for."""
 
 
-def _capture(root: Path, entry: FileEntry) -> _Captured | None:
-    """Read one file or symlink; None when it vanished since the walk."""
+def _capture(root: Path, entry: FileEntry, pack_too: bool = False) -> _Captured | None:
+    """Read one file or symlink (and pack it, with ``pack_too``); None when it vanished since the
+    walk."""
     hashed_at = time.time_ns()
     if entry.is_symlink:
         target = read_link(root / entry.path)
@@ -243,13 +255,15 @@ def _capture(root: Path, entry: FileEntry) -> _Captured | None:
             return None
         sha = hashlib.sha256(target).hexdigest()
         link_key = (entry.size, entry.mtime_ns, entry.ino)
-        return _Captured(sha, target, len(target), entry.mode, link_key, hashed_at)
+        packed = pack(target) if pack_too else None
+        return _Captured(sha, target, len(target), entry.mode, link_key, hashed_at, packed)
     read = read_regular_file(root / entry.path)
     if read is None:
         return None
     st = read.stat
     key = (st.st_size, st.st_mtime_ns, st.st_ino) if read.stable else None
-    return _Captured(read.sha256, read.data, len(read.data), st.st_mode, key, hashed_at)
+    packed = pack(read.data) if pack_too else None
+    return _Captured(read.sha256, read.data, len(read.data), st.st_mode, key, hashed_at, packed)
 
 
 def _printable(path: str) -> str:
