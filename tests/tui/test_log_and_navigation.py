@@ -44,7 +44,12 @@ async def test_full_log_search_copy_and_switching_runs(tmp_path: Path, workspace
         await wait_for(pilot, lambda: view.source.total >= LINES + 2, "every line, paged in")
         total = view.source.total
         assert len(view.source._pages) <= 32
-        assert view.cursor == total - 1  # following the end
+        assert view.cursor == total - 1  # following the end, and showing it
+        await wait_for(
+            pilot, lambda: view.scroll_offset.y == total - view.size.height, "the end on screen"
+        )
+        await pilot.press("home", "end")  # to the top and back: the end is on screen again
+        assert view.scroll_offset.y == total - view.size.height
 
         await pilot.press("slash", *"line 0002222", "enter")
         await wait_for(pilot, lambda: len(screen.matches) == 1, "the search")

@@ -60,6 +60,8 @@ class StoreLogView(ScrollView, can_focus=True):
         self.virtual_size = Size(self.source.width + self.gutter_width, self.source.total)
         if self.follow and self.source.total:
             self.cursor = self.source.total - 1
+            # the new height takes effect at the next layout: scrolling now would stop short
+            self.call_after_refresh(self._show_cursor)
         self.refresh()
 
     @work(group="log-pages", exit_on_error=False)
@@ -107,14 +109,18 @@ class StoreLogView(ScrollView, can_focus=True):
     # -- cursor ----------------------------------------------------------------------------
 
     def watch_cursor(self, old: int, new: int) -> None:
+        self._show_cursor()
+        self.post_message(self.CursorMoved(new))
+
+    def _show_cursor(self) -> None:
+        """Scroll just enough for the cursor's line to be on screen."""
         height = max(1, self.size.height)
         top = self.scroll_offset.y
-        if new < top:
-            self.scroll_to(y=new, animate=False)
-        elif new >= top + height:
-            self.scroll_to(y=new - height + 1, animate=False)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
         self.refresh()
-        self.post_message(self.CursorMoved(new))
 
     def move_to(self, n: int, *, center: bool = False) -> None:
         if not self.source.total:
@@ -122,6 +128,7 @@ class StoreLogView(ScrollView, can_focus=True):
         n = max(0, min(self.source.total - 1, n))
         self.follow = n == self.source.total - 1
         self.cursor = n
+        self._show_cursor()  # also when the cursor was there already: the view may not be
         if center:
             self.scroll_to(y=max(0, n - self.size.height // 2), animate=False)
 
