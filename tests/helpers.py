@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "agent.py"
@@ -49,23 +49,28 @@ def stored_lines(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
     ]
 
 
-def run_cli_here(
-    *args: str, cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> subprocess.CompletedProcess[str]:
+def run_cli_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """The `phaseboard` command's own ``main`` in this process: the same parsing, handlers and
-    exit codes as :func:`run_cli` without starting a Python, for the many short calls of a test
-    about messages and exit codes (it must not start an engine)."""
+    exit codes as :func:`run_cli` without starting a Python, for the short calls of a test that
+    only read a run or check a message and an exit code. Not for a command that starts an engine,
+    and not from a test running an event loop."""
     from tui.cli.main import main
 
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("PHASEBOARD_DB", raising=False)
-    capsys.readouterr()
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    db = os.environ.pop("PHASEBOARD_DB", None)
     try:
-        code = main(list(args))
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return subprocess.CompletedProcess(["phaseboard", *args], code, out, err)
+        os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.chdir(here)
+        if db is not None:
+            os.environ["PHASEBOARD_DB"] = db
+    return subprocess.CompletedProcess(["phaseboard", *args], code, out.getvalue(), err.getvalue())
 
 
 async def run_inline(

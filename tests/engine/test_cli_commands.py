@@ -126,7 +126,7 @@ stages:
     )
     first = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
     assert first.returncode == 4, first.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     a = status["stages"][0]["agents"][0]
     assert len(a["attempts"]) == 2  # retry_failed ran it once more before escalating
     gate = status["stages"][1]
@@ -139,7 +139,7 @@ stages:
     assert ok.returncode == 0, ok.stderr
     resumed = run_cli("resume", "last", "--headless", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["status"] == "completed"
     assert len(status["stages"][0]["agents"][0]["attempts"]) == 3
 
@@ -174,16 +174,11 @@ stages:
     assert ok.returncode == 0, ok.stderr
     done = run_cli("resume", "last", "--headless", cwd=workspace)
     assert done.returncode == 3, done.stderr  # an accepted exception caps the verdict
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["decision"] == "CONDITIONAL_PROCEED"
 
 
-def test_bad_usage_and_unknown_ids(
-    tmp_path: Path,
-    workspace: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_bad_usage_and_unknown_ids(tmp_path: Path, workspace: Path) -> None:
     wf = write(tmp_path, decision_workflow(0))
     assert (
         run_cli(
@@ -210,7 +205,7 @@ def test_bad_usage_and_unknown_ids(
         (("run", "no-such-workflow", "--headless"), 2, "no-such-workflow"),
     ]
     for args, code, text in cases:
-        result = run_cli_here(*args, cwd=workspace, monkeypatch=monkeypatch, capsys=capsys)
+        result = run_cli_here(*args, cwd=workspace)
         assert result.returncode == code, (args, result.stderr)
         assert text in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
@@ -261,7 +256,7 @@ stages:
     assert lines[1] == "line 0000000 " + "x" * 60 or "line 0000000" in chatty.stdout
     giant = run_cli("logs", "last", "s.giant", "--attempt", "1", cwd=workspace)
     assert giant.stdout.count("y") == 1000000
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     giant_attempt = status["stages"][0]["agents"][1]["attempts"][0]
     assert giant_attempt["category"] == "data_corruption"  # a million y's is not JSON
 
@@ -303,7 +298,7 @@ def test_slice_runs_only_the_named_stages(tmp_path: Path, workspace: Path) -> No
         "run", str(wf), "--headless", "--until", "work", "--workspace", str(workspace), cwd=tmp_path
     )
     assert result.returncode == 0, result.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert [s["status"] for s in status["stages"]] == ["succeeded", "pending"]
 
 

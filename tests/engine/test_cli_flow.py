@@ -7,7 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.helpers import agent_cmd, run_cli
+from tests.helpers import agent_cmd, run_cli, run_cli_here
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -77,7 +77,7 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
     db = workspace / ".phaseboard" / "phaseboard.db"
     assert db.stat().st_mode & 0o777 == 0o600
 
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["status"] == "paused"
     code = next(a for a in status["stages"][0]["agents"] if a["id"] == "code")
     assert [a["status"] for a in code["attempts"]] == ["failed", "succeeded"]
@@ -109,7 +109,7 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
 
     done = run_cli("resume", "last", "--headless", cwd=workspace)
     assert done.returncode == 0, done.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["status"] == "completed"
     assert status["run"]["decision"] == "PROCEED"
     assert status["conflicts"][0]["resolution"]["picked"] == "analysis.infrastructure"
@@ -131,7 +131,7 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
     rolled = run_cli("rollback", "last", "implementation", "--yes", cwd=workspace)
     assert rolled.returncode == 0, rolled.stderr
     assert tree_digest(workspace) == before
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["status"] == "paused"
     impl = next(s for s in status["stages"] if s["id"] == "implementation")
     assert impl["status"] == "rolled_back"
@@ -139,7 +139,7 @@ def test_pause_resolve_resume_rollback_resume(tmp_path: Path, workspace: Path) -
 
     final = run_cli("resume", "last", "--headless", cwd=workspace)
     assert final.returncode == 0, final.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["decision"] == "PROCEED"
     impl = next(s for s in status["stages"] if s["id"] == "implementation")
     docs = next(a for a in impl["agents"] if a["id"] == "write_docs")
@@ -174,7 +174,7 @@ stages:
         ).returncode
         == 0
     )
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     points = status["rollback_points"]
     assert [(p["stage"], p.get("agent")) for p in points] == [("build", None), ("build", "two")]
 
@@ -182,7 +182,7 @@ stages:
     result = run_cli("rollback", "last", points[1]["id"], "--yes", cwd=workspace)
     assert result.returncode == 0, result.stderr
     assert (workspace / "out.txt").exists() and not (workspace / "two.txt").exists()
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     agents = {a["id"]: a["status"] for a in status["stages"][0]["agents"]}
     assert agents == {"one": "succeeded", "two": "rolled_back"}
 
@@ -191,7 +191,7 @@ stages:
     assert result.returncode == 0, result.stderr
     assert not (workspace / "out.txt").exists()
     assert marker.read_text() == "undone"  # written by the rollback command
-    events = run_cli("status", "last", "--json", cwd=workspace)
+    events = run_cli_here("status", "last", "--json", cwd=workspace)
     assert json.loads(events.stdout)["run"]["status"] == "paused"
     resumed = run_cli("resume", "last", "--headless", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.store import run_lock
 from engine.store.database import Store
-from tests.helpers import run_cli
+from tests.helpers import run_cli, run_cli_here
 
 
 def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) -> None:
@@ -21,7 +21,7 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     demo = tmp_path / "phaseboard-demo"
     assert (demo / ".python-version").read_text().strip() == "3.10"
     assert "cd phaseboard-demo" in first.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=demo).stdout)
     code = next(a for a in status["stages"][0]["agents"] if a["id"] == "code")
     assert [(a["status"], a["category"]) for a in code["attempts"]] == [
         ("failed", "agent_failure"),
@@ -39,7 +39,7 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert conflict["evidence"]["analysis.infrastructure"] == [
         {"file": ".python-version", "line": 1, "text": "3.10", "value": "3.10"}
     ]
-    shown = run_cli("status", "last", cwd=demo).stdout
+    shown = run_cli_here("status", "last", cwd=demo).stdout
     assert "why: 3.10 (analysis.infrastructure) is outside >=3.11" in shown
     assert "from .python-version:1: 3.10" in shown
     assert 'from pyproject.toml:10: requires-python = ">=3.11"' in shown
@@ -50,7 +50,7 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     assert resolved.returncode == 0, resolved.stderr
     done = run_cli("resume", "last", "--headless", cwd=demo, timeout=180)
     assert done.returncode == 0, done.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=demo).stdout)
     assert status["run"]["decision"] == "PROCEED"
     testing = next(s for s in status["stages"] if s["id"] == "testing")
     unit = next(a for a in testing["agents"] if a["id"] == "unit_tests")
@@ -72,7 +72,7 @@ def test_demo_pauses_on_its_conflict_and_finishes_after_resolve(tmp_path: Path) 
     rolled = run_cli("rollback", "last", "implementation", "--yes", cwd=demo)
     assert rolled.returncode == 0, rolled.stderr
     assert not (demo / "docs" / "ARCHITECTURE.md").exists()
-    status = json.loads(run_cli("status", "last", "--json", cwd=demo).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=demo).stdout)
     testing_stage = next(s for s in status["stages"] if s["id"] == "testing")
     assert testing_stage["total"] == 3
     assert run_cli("resume", "last", "--headless", cwd=demo, timeout=180).returncode == 0

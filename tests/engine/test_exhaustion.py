@@ -12,7 +12,7 @@ from engine.state.events import Event
 from engine.state.records import AgentState, AttemptState
 from engine.state.run_state import RunState
 from engine.workflow.models import AgentSpec, OnExhausted
-from tests.helpers import agent_cmd, one_stage, run_cli, run_inline
+from tests.helpers import agent_cmd, one_stage, run_cli, run_cli_here, run_inline
 
 HOG = agent_cmd("--alloc-mb", "100", "--sleep", "1")
 """Holds 100 MiB (about 112 MiB resident with the interpreter) for a second, then succeeds:
@@ -42,7 +42,7 @@ def test_memory_exhaustion_is_retried_with_the_limit_raised(
     reason = "memory 60 → 180 MB after attempt 1 was stopped at 60 MB"
     assert f"attempt 2 started ({reason})" in run.stderr  # the headless progress line
 
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     first, second = status["stages"][0]["agents"][0]["attempts"]
     assert (first["category"], first["exhausted"], first["memory_mb"]) == (
         "resource_exhausted",
@@ -56,7 +56,7 @@ def test_memory_exhaustion_is_retried_with_the_limit_raised(
         reason,
     )
     assert second["budget_tokens"] is None and second["budget_cost_usd"] is None
-    text = run_cli("status", "last", cwd=workspace).stdout
+    text = run_cli_here("status", "last", cwd=workspace).stdout
     assert f"attempt 2: {reason}" in text
 
 
@@ -204,7 +204,7 @@ def test_cli_retry_with_more_memory(tmp_path: Path, workspace: Path) -> None:
     )
     run = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
     assert run.returncode == 1, run.stderr  # retries: 0, the stage failed
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     assert status["run"]["status"] == "failed"
 
     refused = run_cli("retry", "last", "s.b", "--more-memory", cwd=workspace)
@@ -216,7 +216,7 @@ def test_cli_retry_with_more_memory(tmp_path: Path, workspace: Path) -> None:
     resumed = run_cli("resume", "last", "--headless", cwd=workspace)
     assert resumed.returncode == 0, resumed.stderr
 
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     first, second = status["stages"][0]["agents"][0]["attempts"]
     assert (first["category"], first["memory_mb"]) == ("resource_exhausted", 100)
     assert (second["status"], second["memory_mb"]) == ("succeeded", 200)
@@ -239,7 +239,7 @@ def test_a_paused_run_suggests_more_memory_for_an_agent_stopped_at_its_limit(
     )
     run = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
     assert run.returncode == 4, run.stderr
-    status = json.loads(run_cli("status", "last", "--json", cwd=workspace).stdout)
+    status = json.loads(run_cli_here("status", "last", "--json", cwd=workspace).stdout)
     rid = status["run"]["id"]
     assert status["run"]["awaiting"][0] == (
         f"retry s.a with more memory: phaseboard retry {rid} s.a --more-memory"

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.reports.forecast import History
 from engine.store.history import RunDurations
-from tests.helpers import agent_cmd, run_cli
+from tests.helpers import agent_cmd, run_cli, run_cli_here
 
 FLOW = f"""\
 version: 1
@@ -42,7 +42,7 @@ stages:
 
 
 def status(workspace: Path) -> dict[str, Any]:
-    done = run_cli("status", "last", "--json", cwd=workspace)
+    done = run_cli_here("status", "last", "--json", cwd=workspace)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -72,7 +72,7 @@ def test_a_resolved_conflict_leaves_resume_as_the_one_thing_to_do(tmp_path: Path
         f"resume: checkpoint review now passes: phaseboard resume {run_id}"
     ]
     assert after["progress"]["blockers"] == []
-    text = run_cli("status", "last", cwd=tmp_path).stdout
+    text = run_cli_here("status", "last", cwd=tmp_path).stdout
     assert "resolve conflict" not in text and f"phaseboard resume {run_id}" in text
     continuity = (Path(after["run"]["run_dir"]) / "SESSION_CONTINUITY.md").read_text()
     assert "Awaiting the operator" in continuity
@@ -89,7 +89,7 @@ def test_a_resolved_conflict_leaves_resume_as_the_one_thing_to_do(tmp_path: Path
     assert estimate["eta_s"] is not None and estimate["eta_s"] >= 0
     assert estimate["eta_at"] is None  # paused: it counts from when the run is resumed
     assert estimate["eta_basis"].startswith("median of 1 earlier run of outlook")
-    lines = run_cli("status", "last", cwd=tmp_path).stdout.splitlines()
+    lines = run_cli_here("status", "last", cwd=tmp_path).stdout.splitlines()
     assert any(line.startswith("progress 60% (3 of 5 steps)   eta ") for line in lines)
 
 
