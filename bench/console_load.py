@@ -168,7 +168,7 @@ async def one_run(seconds: float) -> dict[str, float]:
         if code != 0:
             raise RuntimeError(f"the engine exited {code}: {proc.log_tail(5) if proc else ''}")
         conn = sqlite3.connect(db)
-        counts = dict(conn.execute("SELECT agent, COUNT(*) FROM logs GROUP BY agent"))
+        counts = dict(conn.execute("SELECT agent, SUM(lines) FROM logs GROUP BY agent"))
         conn.close()
         lost = sum(int(RATE * seconds) - counts.get(f"a{i}", 0) for i in range(AGENTS))
     return {

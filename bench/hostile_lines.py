@@ -41,6 +41,7 @@ from common import (
 from engine.execution.attempt_output import MAX_PENDING_BYTES
 from engine.execution.executor import AttemptSpec
 from engine.run.results import MAX_RESULT_BYTES
+from engine.store.log_chunks import unpack
 
 LINE_BYTES = 10 * 1000 * 1000
 BLOCK = (
@@ -99,11 +100,15 @@ def stored_line(db: Path) -> tuple[str, int, bool]:
     """(the pieces joined, how many, whether all but the last are flagged partial)."""
     conn = sqlite3.connect(db)
     try:
-        rows = conn.execute(
-            "SELECT text, partial FROM logs WHERE stream = 'stdout' ORDER BY id"
-        ).fetchall()
+        chunks = conn.execute("SELECT text, lines, marks FROM logs ORDER BY id").fetchall()
     finally:
         conn.close()
+    rows = [
+        (text, partial)
+        for chunk in chunks
+        for stream, text, partial in unpack(*chunk)
+        if stream == "stdout"
+    ]
     flags = [bool(p) for _, p in rows]
     return "".join(t for t, _ in rows), len(rows), flags == [True] * (len(rows) - 1) + [False]
 

@@ -52,16 +52,13 @@ class StoredChunk:
 
 class LogTables(StoreCore):
     async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
-        """Store lines given one by one with whose they are (in order)."""
-        batches: list[tuple[LogKey, list[LogLine]]] = []
-        current: LogKey | None = None
+        """Store lines given one by one with whose they are: each attempt's lines in order, as
+        chunks of that attempt (as the log sink groups them)."""
+        batches: dict[LogKey, list[LogLine]] = {}
         for r in rows:
-            key = (r.stage, r.agent, r.attempt)
-            if key != current:
-                batches.append((key, []))
-                current = key
-            batches[-1][1].append((r.stream, r.text, r.ts, r.partial))  # type: ignore[arg-type]
-        await self.append_log_lines(run_id, batches)
+            line = (r.stream, r.text, r.ts, r.partial)
+            batches.setdefault((r.stage, r.agent, r.attempt), []).append(line)  # type: ignore[arg-type]
+        await self.append_log_lines(run_id, list(batches.items()))
 
     async def append_log_lines(self, run_id: str, batches: LogBatches) -> None:
         """Store groups of lines in one transaction, each group's lines in order, as chunks."""
@@ -166,7 +163,8 @@ class LogTables(StoreCore):
         out: list[StoredLog] = []
         async with self._conn.execute(sql, [*names, chunk_of(after_id)]) as cur:
             while limit is None or len(out) < limit:
-                rows = await cur.fetchmany(16)
+                # a chunk holds up to thousands of lines: with a limit, one chunk at a time
+                rows = await cur.fetchmany(16 if limit is None else 1)
                 if not rows:
                     break
                 for r in rows:
