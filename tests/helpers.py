@@ -9,6 +9,10 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.store.database import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "agent.py"
@@ -73,6 +77,54 @@ def run_cli_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(["phaseboard", *args], code, out.getvalue(), err.getvalue())
 
 
+GATED = """
+version: 1
+name: gated
+notify: {notify}
+defaults: {{timeout: 30, retries: 0}}
+stages:
+  - id: work
+    kind: agents
+    agents: [{{id: a, run: {agent}}}]
+  - id: gate
+    kind: checkpoint
+    criteria: [{{id: never, expr: "false"}}]
+    decision: {{critical: ["true"], warnings: []}}
+"""
+"""A stage of one agent (``agent``), then a checkpoint that always fails: the run pauses for the
+operator there. ``notify`` is the workflow's hook (``null`` for none)."""
+
+
+async def create_test_run(
+    store: Store,
+    tmp_path: Path,
+    workspace: Path,
+    yaml_text: str,
+    *,
+    params: list[str] | None = None,
+    criteria: str | None = None,
+    executor: dict[str, str] | None = None,
+) -> str:
+    """Write the workflow to ``tmp_path/wf.yaml`` and create a run of it on ``workspace``, as
+    `phaseboard run` does (``params`` as ``--set NAME=VALUE``); returns the run id."""
+    from engine.run.runs import create_run, parse_params
+    from engine.workflow.loader import parse_workflow
+
+    wf_path = tmp_path / "wf.yaml"
+    wf_path.write_text(yaml_text)
+    workflow = parse_workflow(yaml_text, str(wf_path))
+    return await create_run(
+        store,
+        workflow=workflow,
+        workflow_path=wf_path,
+        workflow_text=yaml_text,
+        workspace=workspace,
+        params=parse_params(workflow, params or []),
+        criteria_override=criteria,
+        executor=executor,
+    )
+
+
 async def run_inline(
     tmp_path: Path,
     workspace: Path,
@@ -85,25 +137,15 @@ async def run_inline(
     """Create and drive a run in this process; returns (outcome, state, db path)."""
     from engine.execution.local_executor import LocalExecutor
     from engine.run.engine import Engine
-    from engine.run.runs import create_run, default_db, parse_params
+    from engine.run.runs import default_db
     from engine.run.session import RunSession
     from engine.store.database import Store
-    from engine.workflow.loader import parse_workflow
 
-    wf_path = tmp_path / "wf.yaml"
-    wf_path.write_text(yaml_text)
-    workflow = parse_workflow(yaml_text, str(wf_path))
     db = default_db(workspace)
     store = await Store.open(db)
     try:
-        run_id = await create_run(
-            store,
-            workflow=workflow,
-            workflow_path=wf_path,
-            workflow_text=yaml_text,
-            workspace=workspace,
-            params=parse_params(workflow, params or []),
-            criteria_override=criteria,
+        run_id = await create_test_run(
+            store, tmp_path, workspace, yaml_text, params=params, criteria=criteria
         )
         engine = await Engine.open(store, run_id, LocalExecutor(), use_cache=use_cache)
         outcome = await engine.drive()

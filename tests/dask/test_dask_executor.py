@@ -248,23 +248,20 @@ async def test_a_run_pauses_before_a_stage_no_worker_can_hold(
     """The engine asks the executor before each stage: nothing of the stage starts, and the
     reason says what to do; the run goes on once the cluster can hold its agents."""
     from engine.run.engine import Engine
-    from engine.run.runs import create_run, default_db
+    from engine.run.runs import default_db
     from engine.store.database import Store
-    from engine.workflow.loader import parse_workflow
-    from tests.helpers import agent_cmd, one_stage
+    from tests.helpers import agent_cmd, create_test_run, one_stage
 
     ws = tmp_path / "ws"
     ws.mkdir()
     text = one_stage(f"      - {{id: big, memory_mb: 4000, run: {agent_cmd()}}}")
     store = await Store.open(default_db(ws))
     try:
-        run_id = await create_run(
+        run_id = await create_test_run(
             store,
-            workflow=parse_workflow(text, "wf.yaml"),
-            workflow_path=tmp_path / "wf.yaml",
-            workflow_text=text,
-            workspace=ws,
-            params={},
+            tmp_path,
+            ws,
+            text,
             executor={"kind": "dask", "scheduler": cluster.scheduler_address},
         )
         outcome = await (await Engine.open(store, run_id)).drive()

@@ -15,26 +15,10 @@ from engine.run.engine import Engine
 from engine.run.notify import NOTIFY_ENV, TIMEOUT_ENV, choose_hook, notice_kind
 from engine.run.outcome import RunOutcome
 from engine.run.requests import submit
-from engine.run.runs import create_run, default_db
+from engine.run.runs import default_db
 from engine.state.events import Event
 from engine.store.database import Store
-from engine.workflow.loader import parse_workflow
-from tests.helpers import agent_cmd
-
-GATED = """
-version: 1
-name: gated
-notify: {notify}
-defaults: {{timeout: 30, retries: 0}}
-stages:
-  - id: work
-    kind: agents
-    agents: [{{id: a, run: {agent}}}]
-  - id: gate
-    kind: checkpoint
-    criteria: [{{id: never, expr: "false"}}]
-    decision: {{critical: ["true"], warnings: []}}
-"""
+from tests.helpers import GATED, agent_cmd, create_test_run
 
 
 async def drive(store: Store, run_id: str, **kwargs: Any) -> RunOutcome:
@@ -43,19 +27,8 @@ async def drive(store: Store, run_id: str, **kwargs: Any) -> RunOutcome:
 
 
 async def new_run(tmp_path: Path, workspace: Path, text: str) -> tuple[Store, str]:
-    path = tmp_path / "wf.yaml"
-    path.write_text(text)
-    workflow = parse_workflow(text, str(path))
     store = await Store.open(default_db(workspace))
-    run_id = await create_run(
-        store,
-        workflow=workflow,
-        workflow_path=path,
-        workflow_text=text,
-        workspace=workspace,
-        params={},
-    )
-    return store, run_id
+    return store, await create_test_run(store, tmp_path, workspace, text)
 
 
 def of_kind(events: list[Event], kind: str) -> list[Event]:

@@ -13,42 +13,13 @@ import pytest
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
 from engine.run.requests import submit
-from engine.run.runs import create_run, default_db
+from engine.run.runs import default_db
 from engine.run.session import RunSession
 from engine.state.events import RunStatusChanged
 from engine.store.database import Store
-from engine.workflow.loader import parse_workflow
 from tests.faults.harness import cli_env
-from tests.helpers import agent_cmd
+from tests.helpers import GATED, agent_cmd, create_test_run
 from tui.cli.main import main
-
-GATED = """
-version: 1
-name: gated
-defaults: {{timeout: 30, retries: 0}}
-stages:
-  - id: work
-    kind: agents
-    agents: [{{id: a, run: {agent}}}]
-  - id: gate
-    kind: checkpoint
-    criteria: [{{id: never, expr: "false"}}]
-    decision: {{critical: ["true"], warnings: []}}
-"""
-
-
-async def new_run(store: Store, tmp_path: Path, workspace: Path, text: str) -> str:
-    path = tmp_path / "wf.yaml"
-    path.write_text(text)
-    workflow = parse_workflow(text, str(path))
-    return await create_run(
-        store,
-        workflow=workflow,
-        workflow_path=path,
-        workflow_text=text,
-        workspace=workspace,
-        params={},
-    )
 
 
 def start_wait(workspace: Path, *args: str) -> subprocess.Popen[str]:
@@ -70,8 +41,11 @@ async def test_wait_follows_a_run_another_process_drives(tmp_path: Path, workspa
     go = tmp_path / "go"
     store = await Store.open(default_db(workspace))
     try:
-        run_id = await new_run(
-            store, tmp_path, workspace, GATED.format(agent=agent_cmd("--wait-file", str(go)))
+        run_id = await create_test_run(
+            store,
+            tmp_path,
+            workspace,
+            GATED.format(notify="null", agent=agent_cmd("--wait-file", str(go))),
         )
         engine = await Engine.open(store, run_id, LocalExecutor())
         driving = asyncio.create_task(engine.drive())
@@ -111,7 +85,9 @@ def runs_in_every_state(tmp_path: Path, workspace: Path) -> dict[str, str]:
         ids = {}
         try:
             for name, ending in endings.items():
-                run_id = await new_run(store, tmp_path, workspace, GATED.format(agent=agent_cmd()))
+                run_id = await create_test_run(
+                    store, tmp_path, workspace, GATED.format(notify="null", agent=agent_cmd())
+                )
                 session = await RunSession.load(store, run_id)
                 await session.emit(RunStatusChanged(status="running"), ending)
                 ids[name] = run_id

@@ -16,11 +16,10 @@ import pytest
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
 from engine.run.requests import submit
-from engine.run.runs import create_run, default_db
+from engine.run.runs import default_db
 from engine.store.database import Store
-from engine.workflow.loader import parse_workflow
 from tests.faults.harness import cli_env, lit
-from tests.helpers import agent_cmd
+from tests.helpers import agent_cmd, create_test_run
 from tests.tui import cdp
 from tui.cli.serve import is_loopback
 
@@ -41,18 +40,9 @@ stages:
 
 async def new_run(tmp_path: Path, workspace: Path) -> tuple[Path, str]:
     text = WORKFLOW.format(noisy=agent_cmd("--print-escaped", lit(HOSTILE)))
-    path = tmp_path / "wf.yaml"
-    path.write_text(text)
     db = default_db(workspace)
     async with await Store.open(db) as store:
-        run_id = await create_run(
-            store,
-            workflow=parse_workflow(text, str(path)),
-            workflow_path=path,
-            workflow_text=text,
-            workspace=workspace,
-            params={},
-        )
+        run_id = await create_test_run(store, tmp_path, workspace, text)
     return db, run_id
 
 

@@ -13,31 +13,18 @@ from textual.pilot import Pilot
 
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
-from engine.run.runs import create_run, default_db
+from engine.run.runs import default_db
 from engine.store.database import Store
-from engine.workflow.loader import load_workflow
+from tests.helpers import create_test_run
 
 WAIT_S = 20.0
 
 
 async def make_run(tmp_path: Path, workspace: Path, yaml_text: str) -> tuple[Path, str]:
     """Write the workflow and create a run of it on ``workspace``; returns (db, run id)."""
-    wf = tmp_path / "flow.yaml"
-    wf.write_text(yaml_text)
-    workflow = load_workflow(wf)
     db = default_db(workspace)
-    store = await Store.open(db)
-    try:
-        run_id = await create_run(
-            store,
-            workflow=workflow,
-            workflow_path=wf,
-            workflow_text=yaml_text,
-            workspace=workspace,
-            params=dict(workflow.params),
-        )
-    finally:
-        await store.close()
+    async with await Store.open(db) as store:
+        run_id = await create_test_run(store, tmp_path, workspace, yaml_text)
     return db, run_id
 
 
