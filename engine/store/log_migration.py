@@ -44,9 +44,16 @@ INSERT_CHUNK = (
 )
 
 
-def chunk_row(chunk: Chunk) -> tuple[Any, ...]:
-    """The values of a chunk's row after its source and first line, as INSERT_CHUNK takes them."""
-    return (chunk.count, chunk.ts, chunk.width, chunk.text, chunk.marks, chunk.plain)
+def chunk_rows(
+    source: int, first_line: int, chunks: list[Chunk]
+) -> tuple[list[tuple[Any, ...]], int]:
+    """The rows INSERT_CHUNK takes for consecutive chunks of one source whose first line is
+    ``first_line``, and the number of the line after them."""
+    rows: list[tuple[Any, ...]] = []
+    for c in chunks:
+        rows.append((source, first_line, c.count, c.ts, c.width, c.text, c.marks, c.plain))
+        first_line += c.count
+    return rows, first_line
 
 
 async def chunk_old_lines(conn: aiosqlite.Connection) -> None:
@@ -57,16 +64,13 @@ async def chunk_old_lines(conn: aiosqlite.Connection) -> None:
     ) as cur:
         if await cur.fetchone() is None:
             return
-    source: int | None = None
+    source = -1  # none yet: row ids start at 1
     pending: list[LogLine] = []
     next_line = 0
 
     async def flush() -> None:
         nonlocal next_line
-        rows: list[tuple[Any, ...]] = []
-        for chunk in pack(pending):
-            rows.append((source, next_line, *chunk_row(chunk)))
-            next_line += chunk.count
+        rows, next_line = chunk_rows(source, next_line, pack(pending))
         pending.clear()
         if rows:
             await conn.executemany(INSERT_CHUNK, rows)

@@ -17,7 +17,7 @@ import aiosqlite
 from engine.execution.executor import LogLine, Stream
 from engine.store.core import StoreCore
 from engine.store.log_chunks import chunk_of, line_id, pack, unpack
-from engine.store.log_migration import INSERT_CHUNK, chunk_row
+from engine.store.log_migration import INSERT_CHUNK, chunk_rows
 from engine.store.rows import LogBatches, LogKey, LogRow, StoredLog
 from engine.support.sanitize import sanitize_line
 
@@ -77,10 +77,8 @@ class LogTables(StoreCore):
                 line = ends.get(source)
                 if line is None:
                     line = await self._source_end(conn, source)
-                for chunk in chunks:
-                    rows.append((source, line, *chunk_row(chunk)))
-                    line += chunk.count
-                ends[source] = line
+                added, ends[source] = chunk_rows(source, line, chunks)
+                rows += added
             await conn.executemany(INSERT_CHUNK, rows)
 
         await self._write(fn)
@@ -182,11 +180,6 @@ class LogTables(StoreCore):
         if newest:
             out.reverse()
         return out
-
-    async def log_lengths(self, run_id: str, stage: str, agent: str) -> dict[int, int]:
-        """Lines stored so far for each attempt of one agent."""
-        extents = await self.log_extents(run_id, stage, agent)
-        return {n: lines for n, (lines, _) in extents.items()}
 
     async def log_extents(
         self, run_id: str, stage: str, agent: str, since: dict[int, int] | None = None

@@ -213,7 +213,7 @@ async def test_lines_are_kept_in_chunks_that_readers_address_by_line(store: Stor
     odd: list[LogLine] = [("stderr", "\x1b[31mred", 2.0, False), ("stdout", "é" * 10, 2.0, True)]
     await store.append_log_lines(RUN_ID, [(("s", "a", 1), many)])
     await store.append_log_lines(RUN_ID, [(("s", "a", 1), odd), (("s", "a", 2), many[:5])])
-    assert await store.log_lengths(RUN_ID, "s", "a") == {1: 10_002, 2: 5}
+    assert await store.log_extents(RUN_ID, "s", "a") == {1: (10_002, 77), 2: (5, 77)}
     assert await store.log_count(RUN_ID) == 10_007
     chunks = await store.log_chunks(RUN_ID, "s", "a", 1)
     assert len(chunks) == 4 and sum(c.count for c in chunks) == 10_002  # 4096 lines at most each
@@ -262,7 +262,8 @@ async def test_a_database_of_one_row_per_line_is_migrated_to_chunks(tmp_path: Pa
             assert [(r.stream == "stderr", r.text, r.partial) for r in logs] == [
                 (stream, text, partial) for s, stream, _, text, partial in old if s == source
             ]
-        assert await store.log_lengths(RUN_ID, "s", "a") == {1: 4500, 2: 0}  # 2 printed nothing
+        # (lines, widest line) per attempt; attempt 2 printed nothing
+        assert await store.log_extents(RUN_ID, "s", "a") == {1: (4500, 9), 2: (0, 0)}
         assert await store.log_count(RUN_ID) == 9000
     finally:
         await store.close()

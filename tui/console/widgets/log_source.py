@@ -10,6 +10,7 @@ sanitised when read.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 from engine.store.database import Store
@@ -92,45 +93,48 @@ class LogSource:
         """The numbers of the lines (at most ``limit``) whose sanitised text, in lower case,
         holds ``needle`` (lower case). SQLite skips the chunks that cannot hold it."""
         found: list[int] = []
-        base = 0
         # SQLite folds the case of ASCII only: with another letter in the needle, every chunk
         containing = needle if needle.isascii() else None  # is read
-        for attempt in self.attempts:
-            length = self._lengths.get(attempt, 0)
+        for attempt, base, length in self._attempt_spans():
             for first in range(0, length, SEARCH_LINES):
                 count = min(SEARCH_LINES, length - first)
-                chunks = await self.store.log_chunks(
-                    self.run_id, self.stage, self.agent, attempt, first, count,
-                    containing=containing,
-                )  # fmt: skip
-                for chunk in chunks:
-                    for i, (_, text, _) in enumerate(chunk.lines()):
-                        n = chunk.first_line + i
-                        if first <= n < first + count and needle in agent_text(text).lower():
-                            found.append(base + n)
-                            if len(found) >= limit:
-                                return found
-            base += length
+                async for n, _, text in self._window(attempt, first, count, containing):
+                    if needle in agent_text(text).lower():
+                        found.append(base + n)
+                        if len(found) >= limit:
+                            return found
         return found
 
     async def _read(self, start: int, count: int) -> list[LogLine]:
         """Lines ``start .. start + count - 1`` of the whole log."""
         out: list[LogLine] = []
+        for attempt, base, length in self._attempt_spans():
+            lo, hi = max(start, base), min(start + count, base + length)
+            if lo < hi:
+                async for _, stream, text in self._window(attempt, lo - base, hi - lo):
+                    out.append(LogLine(attempt, stream, agent_text(text)))
+        return out
+
+    def _attempt_spans(self) -> Iterator[tuple[int, int, int]]:
+        """``(attempt, number of its first line in the whole log, its lines)``, in order."""
         base = 0
         for attempt in self.attempts:
             length = self._lengths.get(attempt, 0)
-            lo, hi = max(start, base), min(start + count, base + length)
-            if lo < hi:
-                first = lo - base
-                chunks = await self.store.log_chunks(
-                    self.run_id, self.stage, self.agent, attempt, first, hi - lo
-                )
-                for chunk in chunks:
-                    for i, (stream, text, _) in enumerate(chunk.lines()):
-                        if first <= chunk.first_line + i < hi - base:
-                            out.append(LogLine(attempt, stream, agent_text(text)))
+            yield attempt, base, length
             base += length
-        return out
+
+    async def _window(
+        self, attempt: int, first: int, count: int, containing: str | None = None
+    ) -> AsyncIterator[tuple[int, str, str]]:
+        """``(line number in the attempt, stream, raw text)`` of lines ``first .. first + count - 1``
+        of one attempt; with ``containing``, of the chunks that may hold it only."""
+        chunks = await self.store.log_chunks(
+            self.run_id, self.stage, self.agent, attempt, first, count, containing=containing
+        )
+        for chunk in chunks:
+            for i, (stream, text, _) in enumerate(chunk.lines()):
+                if first <= chunk.first_line + i < first + count:
+                    yield chunk.first_line + i, stream, text
 
     def _trim(self) -> None:
         while len(self._pages) > CACHED_PAGES:
