@@ -93,24 +93,32 @@ class AttemptOutput:
         self._pending_lines += newlines
         self._ready.set()
         if self._over_bounds() and fd not in self.paused:
-            pipe = self._pipe(fd)
-            if pipe is not None:
-                pipe.pause_reading()
-                self.paused.add(fd)
-        elif len(data) < SMALL_READ and self._given[fd] >= FLOOD_BYTES and fd not in self._resting:
-            pipe = self._pipe(fd)
-            if pipe is not None:
-                pipe.pause_reading()
-                self._resting.add(fd)
-                asyncio.get_running_loop().call_later(REST_S, self._end_rest, fd)
+            self._pause(fd, self.paused)
+        elif self._flooding(fd, data) and self._pause(fd, self._resting):
+            asyncio.get_running_loop().call_later(REST_S, self._end_rest, fd)
 
-    def _end_rest(self, fd: int) -> None:
-        self._resting.discard(fd)
-        if fd in self.paused or fd not in self._open:
-            return
+    def _flooding(self, fd: int, data: bytes) -> bool:
+        """A small read from a stream past FLOOD_BYTES that is not resting already."""
+        return len(data) < SMALL_READ and self._given[fd] >= FLOOD_BYTES and fd not in self._resting
+
+    def _pause(self, fd: int, why: set[int]) -> bool:
+        """Stop reading ``fd``, noted in ``why``; False when it has no pipe."""
+        pipe = self._pipe(fd)
+        if pipe is None:
+            return False
+        pipe.pause_reading()
+        why.add(fd)
+        return True
+
+    def _resume(self, fd: int) -> None:
         pipe = self._pipe(fd)
         if pipe is not None and not pipe.is_closing():
             pipe.resume_reading()
+
+    def _end_rest(self, fd: int) -> None:
+        self._resting.discard(fd)
+        if fd not in self.paused and fd in self._open:
+            self._resume(fd)
 
     def on_closed(self, fd: int) -> None:
         if fd not in self._open:
@@ -177,8 +185,6 @@ class AttemptOutput:
         if not self.paused or self._over_bounds():
             return
         for fd in self.paused - self._resting:
-            pipe = self._pipe(fd)
-            if pipe is not None and not pipe.is_closing():
-                pipe.resume_reading()
+            self._resume(fd)
         self.paused.clear()
         self.last_output = time.monotonic()
