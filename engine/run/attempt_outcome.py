@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from itertools import repeat
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from engine.execution.executor import AttemptExit, LogLine
+from engine.execution.executor import AttemptExit, LogLine, line_partial, line_text
 from engine.run.results import Message, MessageParser, ResultError, check_result, extract_result
 from engine.run.secrets import PieceMasker
 from engine.state.events import AttemptFinished, Exhausted
@@ -127,8 +126,8 @@ def batch_messages(batch: list[LogLine], parser: MessageParser) -> list[Message]
     pending = parser.pending
     if (  # the usual flood of plain lines: looked at in C, one call per line, no Python
         not pending
-        and not any(map(_partial, batch))
-        and not any(map(str.startswith, map(_text, batch), repeat(_JSON_START)))
+        and not any(map(line_partial, batch))
+        and not any(map(str.startswith, map(line_text, batch), repeat(_JSON_START)))
     ):
         return found
     for stream, text, _, partial in batch:
@@ -141,8 +140,6 @@ def batch_messages(batch: list[LogLine], parser: MessageParser) -> list[Message]
     return found
 
 
-_text = itemgetter(1)
-_partial = itemgetter(3)
 _JSON_START = ("{", " ", "\t")
 
 

@@ -12,11 +12,10 @@ import asyncio
 import contextlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from operator import itemgetter
 from pathlib import Path
 from typing import TextIO
 
-from engine.execution.executor import LogLine
+from engine.execution.executor import LogLine, line_partial, line_text
 from engine.store.database import LogBatches, LogKey, Store
 
 BATCH_ROWS = 1000
@@ -27,8 +26,6 @@ MAX_BUFFERED_ROWS = 20_000
 MAX_BUFFERED_CHARS = 2 * 1024 * 1024
 """Past either, counting what is being written, a producer waits until the buffer is written."""
 MAX_OPEN_FILES = 64
-_text = itemgetter(1)
-_partial = itemgetter(3)
 
 
 class LogSink:
@@ -76,7 +73,7 @@ class LogSink:
             self._buffer[key] = lines if isinstance(lines, list) else list(lines)
         else:
             queued += lines
-        rows, chars = len(lines), sum(map(len, map(_text, lines)))
+        rows, chars = len(lines), sum(map(len, map(line_text, lines)))
         self._queued_rows += rows
         self._queued_chars += chars
         self._rows += rows
@@ -122,10 +119,10 @@ class LogSink:
             if self._file_attempt.get((stage, agent)) != attempt:
                 self._file_attempt[(stage, agent)] = attempt
                 fh.write(f"--- attempt {attempt} ---\n")
-            if any(map(_partial, lines)):
+            if any(map(line_partial, lines)):
                 fh.writelines(text if partial else text + "\n" for _, text, _, partial in lines)
             else:
-                fh.write("\n".join(map(_text, lines)))
+                fh.write("\n".join(map(line_text, lines)))
                 fh.write("\n")
             fh.flush()
 

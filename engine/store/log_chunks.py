@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 
-from engine.execution.executor import LogLine, Stream
+from engine.execution.executor import LogLine, Stream, line_partial, line_stream, line_text
 
 LINE_BITS = 20
 """Bits of a line id that number the line inside its chunk."""
@@ -32,9 +31,6 @@ CHUNK_CHARS = 512 * 1024
 
 _STDERR = 1
 _PARTIAL = 2
-_stream = itemgetter(0)
-_text = itemgetter(1)
-_partial = itemgetter(3)
 _STDERR_TEXT = "stderr"
 
 
@@ -60,7 +56,7 @@ def pack(lines: Sequence[LogLine]) -> list[Chunk]:
     while start < total:
         end = min(total, start + CHUNK_LINES)
         part = lines[start:end]
-        texts = list(map(_text, part))
+        texts = list(map(line_text, part))
         size = sum(map(len, texts))
         if size > CHUNK_CHARS and len(part) > 1:
             kept = 0
@@ -80,7 +76,7 @@ def pack(lines: Sequence[LogLine]) -> list[Chunk]:
 def _chunk(part: Sequence[LogLine], texts: list[str]) -> Chunk:
     text = "\n".join(texts)
     marks: bytes | None = None
-    if any(map(_partial, part)) or any(map(_STDERR_TEXT.__eq__, map(_stream, part))):
+    if any(map(line_partial, part)) or any(map(_STDERR_TEXT.__eq__, map(line_stream, part))):
         marks = bytes(
             (_STDERR if line[0] == "stderr" else 0) | (_PARTIAL if line[3] else 0) for line in part
         )
