@@ -11,20 +11,25 @@ import sys
 import time
 from typing import Any
 
+from engine.run.command_types import Outcome
 from engine.run.requests import submit
 from engine.run.runs import NotFound, UsageError, resolve_run_id
 from tui.cli.shared import err, opened, session_of
 
 
+def told(outcome: Outcome) -> int:
+    """Say how a submitted command ended; its exit code."""
+    if outcome.ok:
+        print(outcome.message)
+        return 0
+    err(f"phaseboard: {outcome.message}")
+    return 1
+
+
 async def queue_command(args: argparse.Namespace, kind: str, payload: dict[str, Any]) -> int:
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
-        outcome = await submit(store, run_id, kind, payload)
-        if outcome.ok:
-            print(outcome.message)
-            return 0
-        err(f"phaseboard: {outcome.message}")
-        return 1
+        return told(await submit(store, run_id, kind, payload))
 
 
 async def retry(args: argparse.Namespace) -> int:
@@ -98,12 +103,7 @@ async def rollback(args: argparse.Namespace) -> int:
             if input("Proceed? [y/N] ").strip().lower() not in ("y", "yes"):
                 print("nothing done")
                 return 1
-        outcome = await submit(store, session.run_id, "rollback", {"point": point.id})
-        if outcome.ok:
-            print(outcome.message)
-            return 0
-        err(f"phaseboard: {outcome.message}")
-        return 1
+        return told(await submit(store, session.run_id, "rollback", {"point": point.id}))
 
 
 async def prune(args: argparse.Namespace) -> int:
