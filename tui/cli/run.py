@@ -14,18 +14,15 @@ from engine.reports.next_actions import next_actions
 from engine.reports.progress_lines import progress_line
 from engine.run.engine import Engine
 from engine.run.outcome import RunOutcome
-from engine.run.requests import submit
 from engine.run.result_cache import NO_CACHE_ENV
 from engine.run.runs import (
     resolve_run_id,
 )
 from engine.run.session import RunSession
 from engine.store.database import Store
-from engine.store.run_lock import live_holder
 from tui.cli.demo_copy import DEMO_DIR
 from tui.cli.run_setup import demo_arguments, prepare_run
 from tui.cli.shared import err, opened
-from tui.cli.wait import wait_for_run
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -126,30 +123,9 @@ async def resume(args: argparse.Namespace) -> int:
         return open_console(args)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
-        holder = await live_holder(store, run_id)
-        if holder is not None:
-            return await _resume_live(store, run_id, holder.pid)
         return await drive_headless(
             store, run_id, json_mode=args.json, notify=args.notify, use_cache=not args.no_cache
         )
-
-
-async def _resume_live(store: Store, run_id: str, pid: int) -> int:
-    """A console's engine still drives the run: hand it the resume (when the run is paused), as
-    the console's `p` does, then wait as ``phaseboard wait`` does and exit with the run's code."""
-    paused = (await RunSession.load(store, run_id)).state.status == "paused"
-    if paused:
-        outcome = await submit(store, run_id, "resume", {})
-        if not outcome.ok:
-            err(f"phaseboard: {outcome.message}")
-            return 1
-    doing = "resumed by" if paused else "going on in"
-    err(
-        f"phaseboard: run {run_id} {doing} its live engine (pid {pid}); waiting for it to pause or end"
-    )
-    return await asyncio.to_thread(
-        wait_for_run, store.path, run_id, moved_from="paused" if paused else None
-    )
 
 
 async def engine(args: argparse.Namespace) -> int:

@@ -44,33 +44,17 @@ def wait(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout >= 0:
         raise UsageError("--timeout takes a number of seconds, 0 or more")
     db, run_id = asyncio.run(_target(args))
-    return wait_for_run(Path(db), run_id, args.until, args.timeout)
-
-
-def wait_for_run(
-    db: Path,
-    run_id: str,
-    until: str = "any",
-    timeout: float | None = None,
-    *,
-    moved_from: str | None = None,
-) -> int:
-    """Block until the run reaches ``until``; its exit code, or TIMED_OUT after ``timeout``.
-    With ``moved_from``, a run still in that status has not moved yet: it counts once it has
-    left it (a paused run just told to resume)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    watch = RunStatusWatch(db, run_id)
-    moved = moved_from is None
+    deadline = None if args.timeout is None else time.monotonic() + args.timeout
+    watch = RunStatusWatch(Path(db), run_id)
     try:
         while True:
             status, decision = watch.look()
-            moved = moved or status != moved_from
-            if moved and reached(status, until):
+            if reached(status, args.until):
                 verdict = f", decision {decision}" if decision and status == "completed" else ""
                 err(f"phaseboard: run {run_id} {status}{verdict}")
                 return RunOutcome(status, decision if status == "completed" else None).exit_code
             if deadline is not None and time.monotonic() >= deadline:
-                err(f"phaseboard: run {run_id} is still {status} after {timeout:g}s")
+                err(f"phaseboard: run {run_id} is still {status} after {args.timeout:g}s")
                 return TIMED_OUT
             pause = LOOK_S if deadline is None else min(LOOK_S, deadline - time.monotonic())
             time.sleep(max(0.0, pause))
