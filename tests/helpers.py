@@ -12,7 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from engine.execution.log_block import LogBlock
     from engine.store.database import Store
+
+Line = tuple[str, str, float, bool]
+"""``(stream, text, ts, partial)``: one line of a batch of blocks, as tests look at them."""
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT = ROOT / "tests" / "agents" / "agent.py"
@@ -51,6 +55,11 @@ def stored_lines(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
         for agent, text, count, marks in rows
         for stream, line, partial in unpack(text, count, marks)
     ]
+
+
+def block_lines(batch: list[LogBlock]) -> list[Line]:
+    """The lines of a batch of blocks, each with its block's time."""
+    return [(s, t, b.ts, p) for b in batch for s, t, p in b.lines()]
 
 
 def run_cli_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

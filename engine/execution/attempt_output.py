@@ -1,8 +1,10 @@
-"""An attempt's unread output: raw chunks queued as they arrive, split into lines a batch at a
-time as they are read, with reading from a pipe paused while too much waits (backpressure).
+"""An attempt's unread output: raw chunks queued as they arrive, split into blocks of lines a
+batch at a time as they are read, with reading from a pipe paused while too much waits
+(backpressure).
 
-Chunks are kept raw until read (splitting is the costly part, and a flood then gives big
-batches); :meth:`AttemptOutput.lines` swaps out about ``BATCH_BYTES`` of them at a time.
+Chunks are kept raw until read (a flood then gives big batches); :meth:`AttemptOutput.lines`
+swaps out about ``BATCH_BYTES`` of them at a time, each read becoming one
+:class:`engine.execution.log_block.LogBlock`.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import fcntl
 import time
 from collections.abc import AsyncIterator, Callable
 
-from engine.execution.executor import LogLine, Stream
 from engine.execution.line_splitter import LineSplitter
+from engine.execution.log_block import LogBlock, Stream
 
 STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 _MIB = 1024 * 1024
@@ -57,7 +59,7 @@ class AttemptOutput:
         self, max_line_chars: int, pipe: Callable[[int], asyncio.ReadTransport | None]
     ) -> None:
         self._pipe = pipe
-        self._splitters = {fd: LineSplitter(max_line_chars) for fd in STREAMS}
+        self._splitters = {fd: LineSplitter(max_line_chars, STREAMS[fd]) for fd in STREAMS}
         self._pending: list[tuple[int, bytes | None, float, int]] = []
         """Unread chunks ``(fd, data, arrival time, newlines in data)``, oldest first; ``data`` is
         ``None`` at end of stream."""
@@ -141,7 +143,7 @@ class AttemptOutput:
         self.closed.set()
         self._ready.set()
 
-    async def lines(self) -> AsyncIterator[list[LogLine]]:
+    async def lines(self) -> AsyncIterator[list[LogBlock]]:
         while True:
             if self._pending:
                 batch = self._take_lines()
@@ -157,17 +159,19 @@ class AttemptOutput:
     def _over_bounds(self) -> bool:
         return self._pending_bytes > MAX_PENDING_BYTES or self._pending_lines > MAX_PENDING_LINES
 
-    def _take_lines(self) -> list[LogLine]:
+    def _take_lines(self) -> list[LogBlock]:
         """Split the oldest unread chunks, up to about ``BATCH_BYTES`` or ``MAX_PENDING_LINES``
         lines; the rest waits."""
-        out: list[LogLine] = []
+        out: list[LogBlock] = []
         size = lines = taken = 0
         for fd, data, ts, newlines in self._pending:
             taken += 1
+            splitter = self._splitters[fd]
+            block = splitter.flush_block(ts) if data is None else splitter.block(data, ts, newlines)
+            if block is not None:
+                out.append(block)
             if data is None:
-                out += self._splitters[fd].flush_lines(STREAMS[fd], ts)
                 continue
-            out += self._splitters[fd].lines(data, STREAMS[fd], ts)
             size += len(data)
             lines += newlines
             if size >= BATCH_BYTES or lines >= MAX_PENDING_LINES:

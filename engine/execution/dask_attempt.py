@@ -24,10 +24,10 @@ from distributed.scheduler import KilledWorker
 from engine.execution.dask_wire import (
     WINDOW_CHARS,
     WINDOW_LINES,
-    decode_lines,
+    decode_block,
     exit_from_payload,
 )
-from engine.execution.executor import AttemptExit, AttemptSpec, ExitReason, LogLine, ProcessInfo
+from engine.execution.executor import AttemptExit, AttemptSpec, ExitReason, LogBlock, ProcessInfo
 
 Send = Callable[[str, dict[str, Any]], Awaitable[Any]]
 """Sends a request to the control handler of a worker (by address); its answer."""
@@ -45,7 +45,7 @@ class DaskAttempt:
         self._spec = spec
         self._scheduler = scheduler
         self._send = send
-        self._batches: deque[tuple[list[LogLine], int]] = deque()
+        self._batches: deque[LogBlock] = deque()
         self._ready = asyncio.Event()
         self._closed = False
         self._received = 0
@@ -62,12 +62,13 @@ class DaskAttempt:
 
     # -- RunningAttempt ----------------------------------------------------------------------
 
-    async def lines(self) -> AsyncIterator[list[LogLine]]:
+    async def lines(self) -> AsyncIterator[list[LogBlock]]:
         while True:
             if self._batches:
-                batch, chars = self._batches.popleft()
+                batch = list(self._batches)
+                self._batches.clear()
                 yield batch
-                self._take(len(batch), chars)
+                self._take(sum(b.count for b in batch), sum(len(b.text) + 1 for b in batch))
             elif self._closed:
                 return
             else:
@@ -107,12 +108,11 @@ class DaskAttempt:
         self._began = time.monotonic()
         self.started.set()
 
-    def on_lines(self, text: str, runs: list[Any]) -> None:
+    def on_lines(self, text: str, count: int, ts: float, marks: bytes | None) -> None:
         if self._closed:
             return
-        batch = decode_lines(text, runs)
-        self._batches.append((batch, len(text) + 1))
-        self._received += len(batch)
+        self._batches.append(decode_block(text, count, ts, marks))
+        self._received += count
         self._ready.set()
 
     def lose(self, why: str) -> None:

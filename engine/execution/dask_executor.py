@@ -252,7 +252,7 @@ class DaskExecutor:
         if attempt is None:
             return
         if message[0] == LINES:
-            attempt.on_lines(message[2], message[3])
+            attempt.on_lines(*message[2:6])
         elif message[0] == STARTED:
             attempt.on_started(*message[2:7])
         elif message[0] == EXITED:

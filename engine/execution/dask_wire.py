@@ -2,10 +2,9 @@
 :mod:`engine.execution.dask_worker`), as plain lists and dicts: a task's argument, the events
 it logs while it runs, and its result. No ``distributed`` import here.
 
-Output lines travel as events of the engine's topic (``Worker.log_event``): one event holds
-the lines of a slice of a batch, their texts joined by newlines (a line never holds one) and
-their stream, time and ``partial`` flag run-length encoded, so a flood costs a join and a split
-per event, not an object per line. The scheduler keeps the last 1,000 events of a topic
+Output lines travel as events of the engine's topic (``Worker.log_event``): one event holds a
+block of lines (:class:`engine.execution.log_block.LogBlock`: texts joined by newlines, with
+their marks), so a flood costs a slice per event, not an object per line. The scheduler keeps the last 1,000 events of a topic
 (``distributed.admin.low-level-log-length``) until the engine leaves; ``EVENT_CHARS`` bounds
 what that holds.
 """
@@ -13,16 +12,16 @@ what that holds.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from itertools import groupby
 from typing import Any
 
 from engine.execution.attempt_output import MAX_PENDING_BYTES, MAX_PENDING_LINES
-from engine.execution.executor import AttemptExit, AttemptSpec, LogLine
+from engine.execution.executor import AttemptExit, AttemptSpec
+from engine.execution.log_block import LogBlock
 
 STARTED = "phaseboard-started"
 """``[STARTED, key, pid, pgid, create_time, host, worker address]``: the process runs."""
 LINES = "phaseboard-lines"
-"""``[LINES, key, text, runs]``: lines, in order (see :func:`encode_lines`)."""
+"""``[LINES, key, text, count, ts, marks]``: lines, in order (see :func:`encode_blocks`)."""
 EXITED = "phaseboard-exited"
 """``[EXITED, key, exit, lines, stdout_in_result]``: how the attempt ended (``exit_payload``),
 after its last lines: the engine needs no round trip to fetch the task's result. A whole stdout
@@ -39,34 +38,26 @@ WINDOW_CHARS = MAX_PENDING_BYTES
 attempt's output, which pauses the pipes as a local attempt's do when the engine lags."""
 
 
-def encode_lines(batch: list[LogLine]) -> list[tuple[str, list[Any], int, int]]:
-    """A batch as events: ``(text, runs, lines, chars)`` for each, ``runs`` a flat list of
-    ``count, stream, ts, partial`` for consecutive lines that share them."""
-    texts = [line[1] for line in batch]
-    total = sum(map(len, texts)) + len(texts)
-    pieces = max(1, -(-total // EVENT_CHARS))
-    step = max(1, -(-len(batch) // pieces))
-    out: list[tuple[str, list[Any], int, int]] = []
-    for start in range(0, len(batch), step):
-        part = batch[start : start + step]
-        text = "\n".join(texts[start : start + step])
-        runs: list[Any] = []
-        for (stream, ts, partial), group in groupby((s, t, p) for s, _, t, p in part):
-            runs += (len(list(group)), stream, ts, partial)
-        out.append((text, runs, len(part), len(text) + 1))
+def encode_blocks(batch: list[LogBlock]) -> list[tuple[str, int, float, bytes | None]]:
+    """A batch as events' ``(text, count, ts, marks)``: each block cut at a line boundary into
+    pieces of at most ``EVENT_CHARS`` characters (a longer line travels alone)."""
+    out: list[tuple[str, int, float, bytes | None]] = []
+    for block in batch:
+        rest: LogBlock | None = block
+        while rest is not None:
+            head, rest = rest.cut(EVENT_CHARS)
+            if head is None and rest is not None:
+                head, rest = rest.first_line()
+            if head is not None:
+                out.append((head.text, head.count, head.ts, head.marks))
     return out
 
 
-def decode_lines(text: str, runs: list[Any]) -> list[LogLine]:
-    """The lines of one event, as :func:`encode_lines` wrote them."""
-    texts = text.split("\n")
-    out: list[LogLine] = []
-    at = 0
-    for i in range(0, len(runs), 4):
-        count, stream, ts, partial = runs[i : i + 4]
-        out += [(stream, t, ts, partial) for t in texts[at : at + count]]
-        at += count
-    return out
+def decode_block(text: str, count: int, ts: float, marks: bytes | None) -> LogBlock:
+    """The block of one event, as :func:`encode_blocks` wrote it."""
+    if marks is not None and len(marks) != count:
+        raise ValueError(f"an event of {count} lines has {len(marks)} marks")
+    return LogBlock(text, count, ts, marks)
 
 
 def spec_payload(spec: AttemptSpec) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from engine.execution.dask_wire import (
     STARTED,
     WINDOW_CHARS,
     WINDOW_LINES,
-    encode_lines,
+    encode_blocks,
     exit_payload,
     spec_from_payload,
 )
@@ -111,10 +111,10 @@ class Forwarder:
         watch = asyncio.create_task(self._watch())
         try:
             async for batch in self.attempt.lines():
-                for text, runs, lines, chars in encode_lines(batch):
-                    self.worker.log_event(self.topic, [LINES, self.key, text, runs])
-                    self.sent_lines += lines
-                    self.sent_chars += chars
+                for text, count, ts, marks in encode_blocks(batch):
+                    self.worker.log_event(self.topic, [LINES, self.key, text, count, ts, marks])
+                    self.sent_lines += count
+                    self.sent_chars += len(text) + 1
                 while (
                     self.sent_lines - self.taken_lines > WINDOW_LINES
                     or self.sent_chars - self.taken_chars > WINDOW_CHARS

@@ -1,7 +1,8 @@
 """The seam between the runner and whatever executes agent attempts.
 
 The runner knows nothing of processes: it hands an :class:`AttemptSpec` to an
-:class:`Executor`, reads batches of ``LogLine`` tuples from the returned
+:class:`Executor`, reads batches of output (each a list of
+:class:`engine.execution.log_block.LogBlock`, lines joined in one text) from the returned
 :class:`RunningAttempt`, and awaits its :class:`AttemptExit`. Local processes
 implement it (``engine.execution.local_executor``), and so do tasks on a Dask cluster
 (``engine.execution.dask_executor``, chosen per run; docs/distributed.md).
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Literal, Protocol
 
-Stream = Literal["stdout", "stderr"]
+from engine.execution.log_block import LogBlock
 
 ExitReason = Literal[
     "exited",  # the process ended by itself (any exit code or signal)
@@ -59,16 +59,6 @@ class AttemptSpec:
     executor kept it in memory, in :attr:`AttemptExit.stdout`."""
     sample_interval_s: float = 0.25
     """How often resident memory and CPU time of the process tree are sampled."""
-
-
-LogLine = tuple[Stream, str, float, bool]
-"""One line of output: ``(stream, text, ts, partial)``, with ``partial`` True when the line was
-longer than the cap and continues in the next one. A plain tuple: a flood of lines costs one
-small object per line, built in one comprehension and bound by ``executemany`` as it is."""
-line_stream = itemgetter(0)
-line_text = itemgetter(1)
-line_partial = itemgetter(3)
-"""A LogLine's fields, for ``map`` over a batch (the loop stays in C)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +123,9 @@ class RunningAttempt(Protocol):
     info: ProcessInfo | None
     """None until started, and stays None if the spawn failed."""
 
-    def lines(self) -> AsyncIterator[list[LogLine]]:
-        """Batches of output lines, in order, until both streams are closed and drained."""
+    def lines(self) -> AsyncIterator[list[LogBlock]]:
+        """Batches of output, blocks of lines in order, until both streams are closed and
+        drained."""
         ...
 
     async def wait(self) -> AttemptExit:

@@ -24,7 +24,7 @@ from engine.execution.executor import (
     AttemptSpec,
     CpuLimit,
     ExitReason,
-    LogLine,
+    LogBlock,
     ProcessInfo,
 )
 from engine.execution.group_watcher import GroupWatcher
@@ -116,7 +116,7 @@ class LocalAttempt:
         self._meter = process_tree.TreeMeter(pid, pid)
         self._supervisor = asyncio.create_task(self._supervise(), name=f"attempt-{pid}")
 
-    def lines(self) -> AsyncIterator[list[LogLine]]:
+    def lines(self) -> AsyncIterator[list[LogBlock]]:
         return self._output.lines()
 
     async def wait(self) -> AttemptExit:

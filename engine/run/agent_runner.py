@@ -19,11 +19,10 @@ from engine.run.attempt_outcome import (
     batch_messages,
     capped,
     classify,
-    masked_lines,
 )
 from engine.run.exhaustion import Limits, after_exhaustion, with_reduced_scope
 from engine.run.results import MessageParser
-from engine.run.secrets import PieceMasker
+from engine.run.secrets import OutputMasker
 from engine.state.events import (
     AgentFinished,
     AgentMessage,
@@ -240,16 +239,12 @@ class AgentRunner:
         parser = MessageParser()
         budget_error: tuple[Exhausted, str] | None = None
         try:
-            maskers = (
-                {s: PieceMasker(engine.session.masker) for s in ("stdout", "stderr")}
-                if engine.session.masker
-                else None
-            )
+            masker = OutputMasker(engine.session.masker) if engine.session.masker else None
             parse = agent.output == "messages"
             key = (self.stage_id, agent.id, n)
             async for batch in running.lines():
-                if maskers is not None:
-                    batch = masked_lines(batch, maskers)
+                if masker is not None:
+                    batch = masker.blocks(batch)
                 if parse:
                     for message in batch_messages(batch, parser):
                         await engine.emit(

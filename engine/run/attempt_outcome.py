@@ -7,14 +7,13 @@ to do about them.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from engine.execution.executor import AttemptExit, LogLine, line_partial, line_text
+from engine.execution.executor import AttemptExit, LogBlock
 from engine.run.results import Message, MessageParser, ResultError, check_result, extract_result
-from engine.run.secrets import PieceMasker
 from engine.state.events import AttemptFinished, Exhausted
 from engine.workflow.models import AgentSpec
 
@@ -105,50 +104,46 @@ def classify(
     return AttemptOutcome(True, result=result, partial=partial)
 
 
-def masked_lines(batch: list[LogLine], maskers: dict[str, PieceMasker]) -> list[LogLine]:
-    """The lines with secrets masked; a piece held back whole (to be joined to the next one,
-    so a secret cut in two is still seen) is left out."""
-    out: list[LogLine] = []
-    for stream, text, ts, partial in batch:
-        text = maskers[stream].piece(text, partial)
-        if text or not partial:
-            out.append((stream, text, ts, partial))
-    return out
-
-
-def batch_messages(batch: list[LogLine], parser: MessageParser) -> list[Message]:
+def batch_messages(batch: list[LogBlock], parser: MessageParser) -> list[Message]:
     """Messages (other than the result) in the stdout lines of a batch.
 
     Only a line that may be JSON goes to the parser: one that starts with ``{`` or a blank, a
-    piece of a long line, or the rest of one being assembled.
+    piece of a long line, or the rest of one being assembled. A block with none is looked at
+    by one regular expression search, in C.
     """
     found: list[Message] = []
-    pending = parser.pending
-    if (  # the usual flood of plain lines: looked at in C, one call per line, no Python
-        not pending
-        and not any(map(line_partial, batch))
-        and not any(map(str.startswith, map(line_text, batch), repeat(_JSON_START)))
-    ):
-        return found
-    for stream, text, _, partial in batch:
-        if not (partial or pending or text[:1] in "{ \t") or stream != "stdout":
+    for block in batch:
+        text = block.text
+        if not (
+            parser.pending
+            or block.has_partial
+            or text.startswith(_JSON_START)
+            or _MAY_BE_JSON.search(text)
+        ):
             continue
-        message = parser.feed(_unshared(text) if partial else text, partial)
         pending = parser.pending
-        if message is not None and message.message_type != "result":
-            found.append(message)
+        for stream, text, partial in block.lines():
+            if not (partial or pending or text[:1] in _JSON_START) or stream != "stdout":
+                continue
+            message = parser.feed(_unshared(text) if partial else text, partial)
+            pending = parser.pending
+            if message is not None and message.message_type != "result":
+                found.append(message)
     return found
 
 
 _JSON_START = ("{", " ", "\t")
+_MAY_BE_JSON = re.compile(r"\n[{ \t]")
+"""A line after the first that may be JSON (a literal first character keeps the search fast)."""
 
 
 def _unshared(text: str) -> str:
     """A copy of a piece the parser may keep while it assembles a long line.
 
     Binding a string in SQLite caches its UTF-8 form inside the string object for as long as
-    it lives: the piece stored by the log sink would keep that second copy while the parser
-    holds it (up to its cap of characters, 1 to 3 bytes each, on top of the text).
+    it lives, and a block of one line is stored as its own text: the piece stored by the log
+    sink would keep that second copy while the parser holds it (up to its cap of characters,
+    1 to 3 bytes each, on top of the text).
     """
     return "".join((text, ""))
 

@@ -1,9 +1,9 @@
 """Batched, bounded writing of agent log lines to the store and to the run folder.
 
-Lines are buffered and written with one ``executemany`` per attempt and batch (one
-cross-thread round trip instead of one per line); a producer that gets too far ahead
-waits for the writer. The buffer is bounded by lines and by characters, so memory stays
-bounded whatever an agent prints: many short lines, or one line of gigabytes in pieces.
+Blocks of lines are buffered per attempt and written in one transaction per batch (one
+cross-thread round trip for all the attempts that printed meanwhile); a producer that gets too
+far ahead waits for the writer. The buffer is bounded by lines and by characters, so memory
+stays bounded whatever an agent prints: many short lines, or one line of gigabytes in pieces.
 """
 
 from __future__ import annotations
@@ -15,16 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from engine.execution.executor import LogLine, line_partial, line_text
+from engine.execution.log_block import LogBlock
 from engine.store.database import LogBatches, LogKey, Store
 
 BATCH_ROWS = 1000
 BATCH_CHARS = 512 * 1024
 """Past either, the writer is woken at once rather than at its next tick."""
 FLUSH_INTERVAL_S = 0.1
-MAX_BUFFERED_ROWS = 20_000
-MAX_BUFFERED_CHARS = 2 * 1024 * 1024
-"""Past either, counting what is being written, a producer waits until the buffer is written."""
+MAX_BUFFERED_ROWS = 200_000
+MAX_BUFFERED_CHARS = 16 * 1024 * 1024
+"""Past either, counting what is being written, a producer waits until the buffer is written.
+Room for several reads of every agent: the producers go on splitting while the writer's
+thread stores the last batch (with 2 MiB, five flooding agents waited a third of the time)."""
 MAX_OPEN_FILES = 64
 
 
@@ -33,7 +35,7 @@ class LogSink:
         self._store = store
         self._run_id = run_id
         self._run_dir = run_dir
-        self._buffer: dict[LogKey, list[LogLine]] = {}
+        self._buffer: dict[LogKey, list[LogBlock]] = {}
         """Lines waiting to be written, by attempt, each list in arrival order."""
         self._queued_rows = self._queued_chars = 0
         self._rows = self._chars = 0
@@ -60,20 +62,22 @@ class LogSink:
             fh.close()
         self._files.clear()
 
-    async def add(self, key: LogKey, lines: Sequence[LogLine]) -> None:
-        """Queue one attempt's lines (in order); waits for the writer when too much is queued.
+    async def add(self, key: LogKey, blocks: Sequence[LogBlock]) -> None:
+        """Queue one attempt's blocks of lines (in order); waits for the writer when too much is
+        queued.
 
         ``key`` is ``(stage, agent, attempt)``. A list is taken over, not copied: the caller
         must not use it afterwards.
         """
-        if not lines:
+        if not blocks:
             return
         queued = self._buffer.get(key)
         if queued is None:
-            self._buffer[key] = lines if isinstance(lines, list) else list(lines)
+            self._buffer[key] = blocks if isinstance(blocks, list) else list(blocks)
         else:
-            queued += lines
-        rows, chars = len(lines), sum(map(len, map(line_text, lines)))
+            queued += blocks
+        rows = sum(b.count for b in blocks)
+        chars = sum(len(b.text) for b in blocks)
         self._queued_rows += rows
         self._queued_chars += chars
         self._rows += rows
@@ -91,7 +95,7 @@ class LogSink:
                 self._buffer, self._queued_rows, self._queued_chars = {}, 0, 0
                 try:
                     outcomes = await asyncio.gather(
-                        self._store.append_log_lines(self._run_id, batch),
+                        self._store.append_log_blocks(self._run_id, batch),
                         asyncio.to_thread(self._append_files, batch),
                         return_exceptions=True,
                     )
@@ -112,18 +116,15 @@ class LogSink:
 
     def _append_files(self, batch: LogBatches) -> None:
         """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
-        for (stage, agent, attempt), lines in batch:
+        for (stage, agent, attempt), blocks in batch:
             fh = self._open((stage, agent))
             if fh is None:
                 continue
             if self._file_attempt.get((stage, agent)) != attempt:
                 self._file_attempt[(stage, agent)] = attempt
                 fh.write(f"--- attempt {attempt} ---\n")
-            if any(map(line_partial, lines)):
-                fh.writelines(text if partial else text + "\n" for _, text, _, partial in lines)
-            else:
-                fh.write("\n".join(map(line_text, lines)))
-                fh.write("\n")
+            for block in blocks:
+                fh.writelines(block.printed())
             fh.flush()
 
     def _open(self, key: tuple[str, str]) -> TextIO | None:

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.execution.log_block import LogBlock
 from engine.run import attempt_env
 from engine.run.attempt_outcome import AttemptOutcome
 from engine.run.results import ResultError, check_result
@@ -157,7 +158,7 @@ async def reuse(
         f"cached from {hit.source}: its result is reused; {hit.tokens} tokens and "
         f"${hit.cost_usd:.4f} not spent again"
     )
-    await ctx.sink.add((stage_id, agent.id, n), [("stdout", line, time.time(), False)])
+    await ctx.sink.add((stage_id, agent.id, n), [LogBlock(line, 1, time.time())])
     outcome = AttemptOutcome(True, result=result, partial=partial, n=n)
     outcome.finished = AttemptFinished(
         stage=stage_id,

@@ -11,8 +11,11 @@ from typing import Any
 
 import aiosqlite
 
-from engine.execution.executor import LogLine
-from engine.store.log_chunks import CHUNK_LINES, Chunk, pack
+from engine.execution.log_block import LogBlock, Stream
+from engine.store.log_chunks import Chunk, pack
+
+OLD_LINES_READ = 4096
+"""Rows of the old table read, and stored again, at a time."""
 
 LOG_CHUNKS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS log_chunks (
@@ -65,26 +68,30 @@ async def chunk_old_lines(conn: aiosqlite.Connection) -> None:
         if await cur.fetchone() is None:
             return
     source = -1  # none yet: row ids start at 1
-    pending: list[LogLine] = []
+    pending: list[tuple[Stream, str, bool]] = []
+    first_ts = 0.0
     next_line = 0
 
     async def flush() -> None:
         nonlocal next_line
-        rows, next_line = chunk_rows(source, next_line, pack(pending))
+        if not pending:
+            return
+        rows, next_line = chunk_rows(source, next_line, pack([LogBlock.of(pending, first_ts)]))
         pending.clear()
-        if rows:
-            await conn.executemany(INSERT_CHUNK, rows)
+        await conn.executemany(INSERT_CHUNK, rows)
 
     async with conn.execute(
         "SELECT source, stream, text, ts, partial FROM log_lines ORDER BY source, id"
     ) as cur:
-        while rows := await cur.fetchmany(CHUNK_LINES):
+        while rows := await cur.fetchmany(OLD_LINES_READ):
             for row in rows:
                 if row[0] != source:
                     await flush()
                     source, next_line = int(row[0]), 0
-                pending.append(("stderr" if row[1] else "stdout", row[2], row[3], bool(row[4])))
-                if len(pending) >= CHUNK_LINES:
+                if not pending:
+                    first_ts = row[3]
+                pending.append(("stderr" if row[1] else "stdout", row[2], bool(row[4])))
+                if len(pending) >= OLD_LINES_READ:
                     await flush()
     await flush()
     await conn.execute("DROP VIEW IF EXISTS logs")

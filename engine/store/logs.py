@@ -14,7 +14,7 @@ from typing import Any
 
 import aiosqlite
 
-from engine.execution.executor import LogLine, Stream
+from engine.execution.log_block import LogBlock, Stream
 from engine.store.core import StoreCore
 from engine.store.log_chunks import chunk_of, line_id, pack, unpack
 from engine.store.log_migration import INSERT_CHUNK, chunk_rows
@@ -54,15 +54,18 @@ class LogTables(StoreCore):
     async def append_logs(self, run_id: str, rows: Sequence[LogRow]) -> None:
         """Store lines given one by one with whose they are: each attempt's lines in order, as
         chunks of that attempt (as the log sink groups them)."""
-        batches: dict[LogKey, list[LogLine]] = {}
+        lines: dict[LogKey, list[tuple[Stream, str, bool]]] = {}
+        first: dict[LogKey, float] = {}
         for r in rows:
-            line = (r.stream, r.text, r.ts, r.partial)
-            batches.setdefault((r.stage, r.agent, r.attempt), []).append(line)  # type: ignore[arg-type]
-        await self.append_log_lines(run_id, list(batches.items()))
+            key = (r.stage, r.agent, r.attempt)
+            first.setdefault(key, r.ts)
+            lines.setdefault(key, []).append((r.stream, r.text, r.partial))  # type: ignore[arg-type]
+        batches = [(key, [LogBlock.of(group, first[key])]) for key, group in lines.items()]
+        await self.append_log_blocks(run_id, batches)
 
-    async def append_log_lines(self, run_id: str, batches: LogBatches) -> None:
-        """Store groups of lines in one transaction, each group's lines in order, as chunks."""
-        packed = [(key, pack(lines)) for key, lines in batches if lines]
+    async def append_log_blocks(self, run_id: str, batches: LogBatches) -> None:
+        """Store groups of blocks of lines in one transaction, each group in order, as chunks."""
+        packed = [(key, pack(blocks)) for key, blocks in batches if blocks]
         if not packed:
             return
         fresh: dict[tuple[str, str, str, int], int] = {}

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.execution.executor import LogLine
+from engine.execution.log_block import LogBlock
 from engine.state.events import Event, Payload
 
 LogKey = tuple[str, str, int]
 """Whose lines: ``(stage, agent, attempt)``."""
 
-LogBatches = Sequence[tuple[LogKey, Sequence[LogLine]]]
-"""Lines grouped by whose they are, each group in order: how the log sink hands them over."""
+LogBatches = Sequence[tuple[LogKey, Sequence[LogBlock]]]
+"""Blocks of lines grouped by whose they are, each group in order: how the log sink hands them
+over."""
 
 
 class LogRow(NamedTuple):

@@ -22,8 +22,10 @@ from engine.execution import dask_worker
 from engine.execution.dask_attempt import DaskAttempt
 from engine.execution.dask_executor import MARKER, DaskExecutor
 from engine.execution.dask_placement import fits, resource_request, too_big
-from engine.execution.dask_wire import WINDOW_LINES, decode_lines, encode_lines
-from engine.execution.executor import AttemptSpec, LogLine, Needs, attempt_key
+from engine.execution.dask_wire import EVENT_CHARS, WINDOW_LINES, decode_block, encode_blocks
+from engine.execution.executor import AttemptSpec, Needs, attempt_key
+from engine.execution.log_block import LogBlock
+from tests.helpers import Line, block_lines
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 20.0
@@ -71,24 +73,28 @@ async def executor(cluster: LocalCluster, tmp_path: Path) -> AsyncIterator[DaskE
     await dask.close()
 
 
-async def read_all(attempt: DaskAttempt) -> list[LogLine]:
-    lines: list[LogLine] = []
+async def read_all(attempt: DaskAttempt) -> list[Line]:
+    lines: list[Line] = []
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
             assert batch
-            lines += batch
+            lines += block_lines(batch)
     return lines
 
 
 def test_lines_survive_encoding_in_order() -> None:
-    batch: list[LogLine] = [
-        ("stdout", f"line {i}", 1.0 + i // 700, i % 3 == 0) for i in range(5000)
+    """Blocks are cut into events at line boundaries; a line longer than an event goes alone."""
+    first = [("stdout", f"line {i}", i % 3 == 0) for i in range(5000)]
+    batch = [
+        LogBlock.of(first, 1.0),  # type: ignore[arg-type]
+        LogBlock("", 1, 9.0, bytes([1])),
+        LogBlock("x" * 100_000 + "\nend", 2, 9.5),
     ]
-    batch += [("stderr", "", 9.0, False), ("stdout", "x" * 100_000, 9.5, False)]
-    events = encode_lines(batch)
-    assert len(events) > 1
-    assert [line for text, runs, _, _ in events for line in decode_lines(text, runs)] == batch
-    assert sum(lines for _, _, lines, _ in events) == len(batch)
+    events = encode_blocks(batch)
+    assert len(events) > 3 and all(len(text) <= EVENT_CHARS for text, *_ in events[:-2])
+    decoded = [decode_block(*event) for event in events]
+    assert block_lines(decoded) == block_lines(batch)
+    assert sum(count for _, count, _, _ in events) == 5003
 
 
 def test_memory_and_cpu_are_asked_for_only_where_workers_declare_them() -> None:
@@ -141,7 +147,7 @@ async def test_stop_reaches_the_process_group_on_the_worker(
 ) -> None:
     attempt = await executor.start(spec(tmp_path, "proc_ignore_term.py"))
     lines = attempt.lines()
-    assert [t for _, t, _, _ in await anext(lines)] == ["ready"]
+    assert [t for _, t, _, _ in block_lines(await anext(lines))] == ["ready"]
     assert attempt.info is not None
     await attempt.stop()
     exit_ = await attempt.wait()

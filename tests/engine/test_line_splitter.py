@@ -6,16 +6,21 @@ import random
 
 import pytest
 
-from engine.execution.line_splitter import LineSplitter
+from engine.execution.line_splitter import LineSplitter, plain_bytes, short_lines
+from engine.execution.log_block import LogBlock
+
+
+def pieces(block: LogBlock | None) -> list[tuple[str, bool]]:
+    return [] if block is None else [(text, partial) for _, text, partial in block.lines()]
 
 
 def feed(splitter: LineSplitter, data: bytes) -> list[tuple[str, bool]]:
     """The ``(text, partial)`` pieces a chunk completes."""
-    return [(text, partial) for _, text, _, partial in splitter.lines(data, None, 0.0)]
+    return pieces(splitter.block(data, 0.0))
 
 
 def flush(splitter: LineSplitter) -> list[tuple[str, bool]]:
-    return [(text, partial) for _, text, _, partial in splitter.flush_lines(None, 0.0)]
+    return pieces(splitter.flush_block(0.0))
 
 
 def split_all(chunks: list[bytes], max_chars: int = 100) -> list[tuple[str, bool]]:
@@ -161,3 +166,67 @@ def test_random_chunking_matches_whole_input(seed: int) -> None:
 def test_cap_must_be_positive() -> None:
     with pytest.raises(ValueError):
         LineSplitter(0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_lines_near_a_large_cap_are_cut_exactly(seed: int) -> None:
+    """Reads of whole lines are kept as one text unless a line may pass the cap (the window
+    test); lines just under, at and over a cap of 4,096 come out as the slow split gives them."""
+    rng = random.Random(seed)
+    lengths = [rng.choice([0, 80, 2047, 2048, 4095, 4096, 4097, 8192, 9000]) for _ in range(200)]
+    lines = ["".join(rng.choice("ab é") for _ in range(n)) for n in lengths]
+    data = "".join(line + "\n" for line in lines).encode()
+    cuts = sorted(rng.sample(range(1, len(data)), 40))
+    chunks = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    pieces = split_all(chunks, max_chars=4096)
+    assert join_lines(pieces) == lines
+    assert all(len(t) == 4096 for t, partial in pieces if partial)
+    assert all(len(t) <= 4096 for t, _ in pieces)
+
+
+def test_window_test_never_passes_a_long_line() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        text = "\n".join("x" * rng.choice([0, 10, 1500, 3000, 5000]) for _ in range(20))
+        longest = max(map(len, text.split("\n")))
+        if short_lines(text, 4096):
+            assert longest <= 4096
+        if longest < 2048:  # every window of 2,048 holds a newline
+            assert short_lines(text, 4096)
+
+
+def test_a_read_of_short_lines_is_one_block_as_read() -> None:
+    splitter = LineSplitter(65536)
+    data = b"".join(b"%06d line\n" % i for i in range(10_000))
+    block = splitter.block(data, 1.5)
+    assert block is not None and block.count == 10_000 and block.marks is None
+    assert block.text == data.decode()[:-1] and block.ts == 1.5
+
+
+def test_stderr_lines_are_marked() -> None:
+    block = LineSplitter(4, "stderr").block(b"ab\nabcdef\n", 0.0)
+    assert block is not None and block.marks == bytes([1, 3, 1])
+    assert block.lines() == [
+        ("stderr", "ab", False),
+        ("stderr", "abcd", True),
+        ("stderr", "ef", False),
+    ]
+
+
+def test_a_block_says_whether_it_is_printable_ascii() -> None:
+    """The raw bytes are looked at once; a line continued from an earlier read is plain only if
+    that read was; a carriage return leaves the question to the store."""
+    splitter = LineSplitter(100)
+    assert plain_of(splitter.block(b"abc\ndef\n", 0.0)) is True
+    assert plain_of(splitter.block(b"tab\there\n", 0.0)) is False
+    assert plain_of(splitter.block("é\n".encode(), 0.0)) is False
+    assert plain_of(splitter.block(b"crlf\r\n", 0.0)) is None
+    assert splitter.block(b"\x1b[31m start", 0.0) is None
+    assert plain_of(splitter.block(b" end\n", 0.0)) is False  # the line began unprintable
+    assert plain_of(splitter.block(b"next\n", 0.0)) is True
+    assert [plain_bytes(b) for b in (b"", b"a\nb", b"\x7f", b"\r")] == [True, True, False, None]
+
+
+def plain_of(block: LogBlock | None) -> bool | None:
+    assert block is not None
+    return block.plain

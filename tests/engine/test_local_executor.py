@@ -16,9 +16,10 @@ import pytest
 
 from engine.execution import attempt_sampler, process_tree
 from engine.execution.attempt_output import MAX_PENDING_LINES
-from engine.execution.executor import AttemptExit, AttemptSpec, LogLine, ProcessInfo
+from engine.execution.executor import AttemptExit, AttemptSpec, ProcessInfo
 from engine.execution.local_executor import LocalAttempt, LocalExecutor
 from engine.execution.stdout_tee import TEE_MEMORY_BYTES
+from tests.helpers import Line, block_lines
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0
@@ -39,7 +40,7 @@ class Collector:
     """Reads an attempt's lines in the background so tests can wait for a given output."""
 
     def __init__(self, attempt: LocalAttempt) -> None:
-        self.lines: list[LogLine] = []
+        self.lines: list[Line] = []
         self.batches = 0
         self._changed = asyncio.Event()
         self.task = asyncio.create_task(self._read(attempt))
@@ -48,7 +49,7 @@ class Collector:
         try:
             async for batch in attempt.lines():
                 assert batch, "empty batch"
-                self.lines.extend(batch)
+                self.lines.extend(block_lines(batch))
                 self.batches += 1
                 self._changed.set()
         finally:

@@ -37,7 +37,7 @@ def spec_of(tmp_path: Path, *argv: str, **options: object) -> AttemptSpec:
 async def drain(attempt: LocalAttempt) -> list[str]:
     texts: list[str] = []
     async for batch in attempt.lines():
-        texts += [line[1] for line in batch]
+        texts += [text for block in batch for _, text, _ in block.lines()]
     return texts
 
 

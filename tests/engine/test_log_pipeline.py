@@ -1,5 +1,5 @@
-"""The log path under floods: the executor's raw backlog and bounded batches, the sink's bounds
-and grouped writes, and the store's line tuples bound as they are."""
+"""The log path under floods: the executor's raw backlog and bounded batches of blocks, the
+sink's bounds and grouped writes, and the store's chunks."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from engine.execution.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES
-from engine.execution.executor import AttemptSpec, LogLine
+from engine.execution.executor import AttemptSpec
 from engine.execution.local_executor import LocalExecutor
+from engine.execution.log_block import LogBlock
 from engine.run import log_sink
 from engine.run.log_sink import LogSink
 from engine.store.database import LogRow, Store
+from engine.store.log_chunks import CHUNK_CHARS
 from engine.store.migrations import MIGRATIONS
+from tests.helpers import Line, block_lines
 
 AGENTS = Path(__file__).parents[1] / "agents"
 BOUND_S = 10.0
@@ -44,6 +47,11 @@ async def stored(
     ]
 
 
+def blocks(*lines: Line) -> list[LogBlock]:
+    """A block for each line."""
+    return [LogBlock.of([(stream, text, partial)], ts) for stream, text, ts, partial in lines]  # type: ignore[list-item]
+
+
 async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path: Path) -> None:
     size = 3 * MAX_PENDING_BYTES // 2
     spec = AttemptSpec(
@@ -58,12 +66,12 @@ async def test_unread_output_waits_raw_and_comes_out_in_bounded_batches(tmp_path
             await asyncio.sleep(0.01)
     assert MAX_PENDING_BYTES < attempt._output.pending_bytes <= MAX_PENDING_BYTES + READ_MAX
     assert all(isinstance(data, bytes) for _, data, _, _ in attempt._output._pending)
-    pieces: list[LogLine] = []
+    pieces: list[Line] = []
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
             assert batch
-            assert sum(len(text) for _, text, _, _ in batch) <= BATCH_BYTES + READ_MAX
-            pieces += batch
+            assert sum(len(b.text) for b in batch) <= BATCH_BYTES + READ_MAX
+            pieces += block_lines(batch)
         result = await attempt.wait()
     assert result.exit_code == 0
     assert [partial for _, _, _, partial in pieces] == [True] * (len(pieces) - 1) + [False]
@@ -99,7 +107,7 @@ async def test_a_flood_is_read_in_large_pieces_and_a_trickle_at_once(tmp_path: P
     lines = 0
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
-            lines += len(batch)
+            lines += sum(b.count for b in batch)
         assert (await attempt.wait()).exit_code == 0
     assert lines == 200_000 and sum(reads) == 16_000_000
     assert len(reads) < 2_000 / 4, f"{len(reads)} reads for 2,000 writes"
@@ -113,7 +121,7 @@ async def test_a_flood_is_read_in_large_pieces_and_a_trickle_at_once(tmp_path: P
     attempt = await LocalExecutor().start(spec)
     async with asyncio.timeout(BOUND_S):
         async for batch in attempt.lines():
-            assert [text for _, text, _, _ in batch] == ["one"]
+            assert [text for _, text, _, _ in block_lines(batch)] == ["one"]
             break
     await attempt.stop()
     await attempt.wait()
@@ -124,10 +132,12 @@ async def test_lines_of_two_attempts_are_stored_in_order_with_their_files(
 ) -> None:
     sink = LogSink(store, RUN_ID, tmp_path / "run")
     for i in range(3):
-        await sink.add(("s", "a", 1), [("stdout", f"a1 {i}", 1.0, False)])
-        await sink.add(("s", "b", 1), [("stderr", f"b1 {i}", 1.0, False)])
-    await sink.add(("s", "a", 1), [("stdout", "long ", 1.0, True), ("stdout", "end", 1.0, False)])
-    await sink.add(("s", "a", 2), [("stderr", "a2 0", 2.0, False)])
+        await sink.add(("s", "a", 1), blocks(("stdout", f"a1 {i}", 1.0, False)))
+        await sink.add(("s", "b", 1), blocks(("stderr", f"b1 {i}", 1.0, False)))
+    await sink.add(
+        ("s", "a", 1), blocks(("stdout", "long ", 1.0, True), ("stdout", "end", 1.0, False))
+    )
+    await sink.add(("s", "a", 2), blocks(("stderr", "a2 0", 2.0, False)))
     await sink.flush()
     assert sink.lines_written == 9
     assert await stored(store, "a", 1) == [
@@ -150,9 +160,9 @@ async def test_a_producer_waits_once_too_many_characters_are_queued(
 ) -> None:
     sink = LogSink(store, RUN_ID, tmp_path / "gone")  # no run folder: the store alone
     piece = "x" * (log_sink.MAX_BUFFERED_CHARS // 4)
-    await sink.add(("s", "a", 1), [("stdout", piece, 1.0, True)] * 3)
+    await sink.add(("s", "a", 1), blocks(*[("stdout", piece, 1.0, True)] * 3))
     assert sink.lines_written == 0  # under the bound: queued for the writer
-    await sink.add(("s", "a", 1), [("stdout", piece, 1.0, False)])
+    await sink.add(("s", "a", 1), blocks(("stdout", piece, 1.0, False)))
     assert sink.lines_written == 4  # at the bound: written before add returned
     assert len(await stored(store, "a")) == 4
     await sink.close()
@@ -165,8 +175,10 @@ async def test_the_writer_wakes_past_a_batch_of_characters(
     sink = LogSink(store, RUN_ID, tmp_path / "run")
     sink.start()
     try:
-        await sink.add(("s", "a", 1), [("stdout", "y" * (log_sink.BATCH_CHARS - 1), 1.0, False)])
-        await sink.add(("s", "a", 1), [("stdout", "z", 1.0, False)])
+        await sink.add(
+            ("s", "a", 1), blocks(("stdout", "y" * (log_sink.BATCH_CHARS - 1), 1.0, False))
+        )
+        await sink.add(("s", "a", 1), blocks(("stdout", "z", 1.0, False)))
         assert sink.lines_written == 0
         async with asyncio.timeout(BOUND_S):
             while sink.lines_written == 0:
@@ -194,11 +206,12 @@ async def test_rows_given_one_by_one_are_grouped_by_attempt_in_order(store: Stor
 
 
 async def test_a_large_batch_is_stored_in_order_with_every_field(store: Store) -> None:
-    lines: list[LogLine] = [
+    lines = [
         ("stderr" if i % 3 == 0 else "stdout", f"line {i} é\x00", 1000.0 + i, i % 7 == 0)
         for i in range(257)
     ]
-    await store.append_log_lines(RUN_ID, [(("s", "a", 1), lines), (("s", "b", 1), lines[:3])])
+    batch = blocks(*lines)  # type: ignore[arg-type]
+    await store.append_log_blocks(RUN_ID, [(("s", "a", 1), batch), (("s", "b", 1), batch[:3])])
     logs = await store.logs(RUN_ID, "s", "a", 1)
     assert [(log.stream, log.text, log.partial) for log in logs] == [
         (stream, text, partial) for stream, text, _, partial in lines
@@ -209,31 +222,57 @@ async def test_a_large_batch_is_stored_in_order_with_every_field(store: Store) -
 
 
 async def test_lines_are_kept_in_chunks_that_readers_address_by_line(store: Store) -> None:
-    many: list[LogLine] = [("stdout", f"{i:06d} " + "x" * 70, 1.0, False) for i in range(10_000)]
-    odd: list[LogLine] = [("stderr", "\x1b[31mred", 2.0, False), ("stdout", "é" * 10, 2.0, True)]
-    await store.append_log_lines(RUN_ID, [(("s", "a", 1), many)])
-    await store.append_log_lines(RUN_ID, [(("s", "a", 1), odd), (("s", "a", 2), many[:5])])
+    texts = [f"{i:06d} " + "x" * 70 for i in range(10_000)]  # 77 characters and a newline
+    many = LogBlock("\n".join(texts), len(texts), 1.0)
+    odd = LogBlock.of([("stderr", "\x1b[31mred", False), ("stdout", "é" * 10, True)], 2.0)
+    await store.append_log_blocks(RUN_ID, [(("s", "a", 1), [many])])
+    five = LogBlock("\n".join(texts[:5]), 5, 2.0)
+    await store.append_log_blocks(RUN_ID, [(("s", "a", 1), [odd]), (("s", "a", 2), [five])])
     assert await store.log_extents(RUN_ID, "s", "a") == {1: (10_002, 77), 2: (5, 77)}
     assert await store.log_count(RUN_ID) == 10_007
+    per = (CHUNK_CHARS + 1) // 78  # the lines that fit in a chunk
     chunks = await store.log_chunks(RUN_ID, "s", "a", 1)
-    assert len(chunks) == 4 and sum(c.count for c in chunks) == 10_002  # 4096 lines at most each
-    assert [c.plain for c in chunks] == [True, True, True, False]
+    assert [c.count for c in chunks] == [per, 10_000 - per, 2]
+    assert max(len(c.text) for c in chunks) <= CHUNK_CHARS
+    assert [c.plain for c in chunks] == [True, True, False]
     assert chunks[-1].lines() == [("stderr", "\x1b[31mred", False), ("stdout", "é" * 10, True)]
-    (middle,) = await store.log_chunks(RUN_ID, "s", "a", 1, 5000, 10)
-    assert middle.first_line == 4096 and middle.lines()[5000 - 4096][1].startswith("005000 ")
-    both = await store.log_chunks(RUN_ID, "s", "a", 1, 8190, 10)
-    assert [c.first_line for c in both] == [4096, 8192]
+    (middle,) = await store.log_chunks(RUN_ID, "s", "a", 1, 8000, 10)
+    assert middle.first_line == per and middle.lines()[8000 - per][1].startswith("008000 ")
+    both = await store.log_chunks(RUN_ID, "s", "a", 1, 9995, 10)
+    assert [c.first_line for c in both] == [per, 10_000]
     assert await store.log_chunks(RUN_ID, "s", "a", 1, 10_002) == []  # read to the end
     # a search reads only the chunks that hold the text (any ASCII case), and those not plain
     found = await store.log_chunks(RUN_ID, "s", "a", 1, containing="009999 X")
-    assert [c.first_line for c in found] == [8192, 10_000]
+    assert [c.first_line for c in found] == [per, 10_000]
     assert await store.log_chunks(RUN_ID, "s", "a", 1, containing="50%_") == [found[-1]]
     # readers that follow a log by id see each line once, in order
-    first = await store.logs(RUN_ID, "s", "a", 1, limit=4100)
+    first = await store.logs(RUN_ID, "s", "a", 1, limit=per + 4)
     rest = await store.logs(RUN_ID, "s", "a", 1, after_id=first[-1].id)
-    assert [r.text for r in first + rest] == [t for _, t, _, _ in many] + ["\x1b[31mred", "é" * 10]
+    assert [r.text for r in first + rest] == [*texts, "\x1b[31mred", "é" * 10]
     tail = await store.logs(RUN_ID, "s", "a", 1, newest=True, limit=3)
-    assert [r.text for r in tail] == [many[-1][1], "\x1b[31mred", "é" * 10]
+    assert [r.text for r in tail] == [texts[-1], "\x1b[31mred", "é" * 10]
+
+
+async def test_blocks_are_joined_and_cut_into_chunks_at_line_boundaries(store: Store) -> None:
+    """Small blocks share a chunk, a large one is cut where a line ends, and a line longer than a
+    chunk is a chunk alone; every line comes back whole, in order, with its marks."""
+    long = "L" * (CHUNK_CHARS + 10)
+    lines = [
+        *[("stdout", f"small {i}", False) for i in range(3)],
+        ("stderr", "e" * 1000, False),
+        ("stdout", long, False),
+        *[("stdout", f"{i:07d}" + "y" * 92, i % 1000 == 999) for i in range(12_000)],
+    ]
+    batch = [LogBlock.of([line], 1.0) for line in lines[:4]]  # type: ignore[list-item]
+    batch.append(LogBlock.of(lines[4:], 1.0))  # type: ignore[arg-type]
+    await store.append_log_blocks(RUN_ID, [(("s", "a", 1), batch)])
+    chunks = await store.log_chunks(RUN_ID, "s", "a", 1)
+    assert [line for c in chunks for line in c.lines()] == lines
+    assert all(len(c.text) <= CHUNK_CHARS for c in chunks if c.count > 1)
+    assert [c.count for c in chunks][:2] == [4, 1] and chunks[1].text == long
+    assert [c.first_line for c in chunks] == [
+        sum(c.count for c in chunks[:i]) for i in range(len(chunks))
+    ]
 
 
 async def test_a_database_of_one_row_per_line_is_migrated_to_chunks(tmp_path: Path) -> None:
