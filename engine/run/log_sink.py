@@ -41,6 +41,9 @@ class LogSink:
         self._rows = self._chars = 0
         """Queued and being written."""
         self._lock = asyncio.Lock()
+        self._failed: Exception | None = None
+        """What made a write by the background writer fail: lines were lost, so every later
+        add() and flush() raises it instead of writing on as if nothing happened."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.lines_written = 0
@@ -57,18 +60,22 @@ class LogSink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self.flush()
-        for fh in self._files.values():
-            fh.close()
-        self._files.clear()
+        try:
+            await self.flush()
+        finally:
+            for fh in self._files.values():
+                fh.close()
+            self._files.clear()
 
     async def add(self, key: LogKey, blocks: Sequence[LogBlock]) -> None:
         """Queue one attempt's blocks of lines (in order); waits for the writer when too much is
-        queued.
+        queued. Raises what made the writer fail (a full disk), so the attempt stops there.
 
         ``key`` is ``(stage, agent, attempt)``. A list is taken over, not copied: the caller
         must not use it afterwards.
         """
+        if self._failed is not None:
+            raise self._failed
         if not blocks:
             return
         queued = self._buffer.get(key)
@@ -88,7 +95,11 @@ class LogSink:
             await self.flush()
 
     async def flush(self) -> None:
+        """Write everything queued. Raises what made a write fail, this one's or an earlier one's
+        (a flush that waited for the background writer's sees that writer's failure)."""
         async with self._lock:
+            if self._failed is not None:
+                raise self._failed
             while self._buffer:
                 batch = list(self._buffer.items())
                 rows, chars = self._queued_rows, self._queued_chars
@@ -103,6 +114,8 @@ class LogSink:
                     self._rows -= rows
                     self._chars -= chars
                 for outcome in outcomes:  # the store's error first: it is the one that matters
+                    if isinstance(outcome, Exception):
+                        self._failed = outcome
                     if isinstance(outcome, BaseException):
                         raise outcome
                 self.lines_written += rows
@@ -112,7 +125,10 @@ class LogSink:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), FLUSH_INTERVAL_S)
             self._wake.clear()
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception:  # kept by flush(): the producers' add() and flush() raise it
+                return
 
     def _append_files(self, batch: LogBatches) -> None:
         """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""

@@ -311,3 +311,26 @@ async def test_a_database_of_one_row_per_line_is_migrated_to_chunks(tmp_path: Pa
     assert "log_lines" not in tables and "log_chunks" in tables
     assert conn.execute("SELECT SUM(lines) FROM logs WHERE agent = 'b'").fetchone() == (4500,)
     conn.close()
+
+
+async def test_a_failed_background_write_stops_the_producers(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines the writer could not store are gone: the next add() raises the writer's error
+    (the attempt stops, the engine reports it) instead of the run going on without them."""
+    sink = LogSink(store, RUN_ID, tmp_path / "run")
+    failing = sqlite3.OperationalError("database or disk is full")
+
+    async def full(*_: object) -> None:
+        raise failing
+
+    monkeypatch.setattr(store, "append_log_blocks", full)
+    sink.start()
+    await sink.add(("s", "a", 1), blocks(("stdout", "lost", 1.0, False)))
+    async with asyncio.timeout(BOUND_S):
+        while sink._failed is None:
+            await asyncio.sleep(0.01)
+    with pytest.raises(sqlite3.OperationalError):
+        await sink.add(("s", "a", 1), blocks(("stdout", "next", 1.0, False)))
+    with pytest.raises(sqlite3.OperationalError):
+        await sink.close()
