@@ -217,8 +217,9 @@ async def new_run(
 ) -> tuple[Path, str]:
     """Write the workflow beside the workspace, create a run of it (on ``executor``, as
     ``RunCreated`` records it: None for the local one); returns (db path, run id)."""
-    from engine.run.runs import create_run, default_db
+    from engine.run.runs import create_run
     from engine.store.database import Store
+    from engine.store.location import default_db
     from engine.workflow.loader import parse_workflow
 
     workspace.mkdir(parents=True, exist_ok=True)

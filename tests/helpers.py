@@ -146,9 +146,9 @@ async def run_inline(
     """Create and drive a run in this process; returns (outcome, state, db path)."""
     from engine.execution.local_executor import LocalExecutor
     from engine.run.engine import Engine
-    from engine.run.runs import default_db
     from engine.run.session import RunSession
     from engine.store.database import Store
+    from engine.store.location import default_db
 
     db = default_db(workspace)
     store = await Store.open(db)

@@ -10,13 +10,12 @@ swaps out about ``BATCH_BYTES`` of them at a time, each read becoming one
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import time
 from collections.abc import AsyncIterator, Callable
 
 from engine.execution.line_splitter import LineSplitter
 from engine.execution.log_block import LogBlock, Stream
+from engine.support.pipes import widen
 
 STREAMS: dict[int, Stream] = {1: "stdout", 2: "stderr"}
 _MIB = 1024 * 1024
@@ -40,12 +39,9 @@ PIPE_BYTES = _MIB
 def widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
     """Ask for a pipe buffer of PIPE_BYTES (Linux); where the system refuses (another system,
     or a user past its pipe memory), the pipe keeps its size."""
-    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
     end = pipe.get_extra_info("pipe") if pipe is not None else None
-    if setter is None or end is None:
-        return
-    with contextlib.suppress(OSError, ValueError):
-        fcntl.fcntl(end.fileno(), setter, PIPE_BYTES)
+    if end is not None:
+        widen(end.fileno(), PIPE_BYTES)
 
 
 class AttemptOutput:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from pathlib import Path
@@ -10,10 +9,8 @@ from typing import Any
 
 from engine.state.events import RunCreated
 from engine.store.database import Store
+from engine.store.location import DB_DIR
 from engine.workflow.models import Workflow
-
-DB_DIR = ".phaseboard"
-DB_NAME = "phaseboard.db"
 
 
 class UsageError(Exception):
@@ -27,25 +24,6 @@ class NotFound(Exception):
 def new_run_id() -> str:
     """Sortable by start time, unique enough for one workspace, safe in file names."""
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(2)
-
-
-def default_db(workspace: Path) -> Path:
-    return workspace / DB_DIR / DB_NAME
-
-
-def find_db(explicit: str | None, start: Path | None = None) -> Path | None:
-    """``--db``, else ``$PHASEBOARD_DB``, else the nearest ``.phaseboard/phaseboard.db`` upwards."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    env = os.environ.get("PHASEBOARD_DB")
-    if env:
-        return Path(env).expanduser().resolve()
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / DB_DIR / DB_NAME
-        if candidate.is_file():
-            return candidate
-    return None
 
 
 def parse_params(workflow: Workflow, assignments: list[str]) -> dict[str, Any]:

@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.execution.log_block import LogBlock, joined, unpack
+from engine.support.sanitize import sanitize_line
 
-__all__ = ["CHUNK_CHARS", "LINE_BITS", "Chunk", "chunk_of", "line_id", "pack", "unpack"]
+__all__ = ["CHUNK_CHARS", "LINE_BITS", "Chunk", "chunk_of", "line_id", "pack", "printed", "unpack"]
 
 LINE_BITS = 20
 """Bits of a line id that number the line inside its chunk: a chunk of CHUNK_CHARS characters
@@ -75,6 +76,19 @@ def _chunk(block: LogBlock) -> Chunk:
     if plain is None:
         plain = text.isascii() and text.replace("\n", " ").isprintable()
     return Chunk(block.count, block.ts, width, text, block.marks, plain)
+
+
+def printed(
+    text: str, count: int, marks: bytes | None, plain: bool, skip: int = 0, *, clean: bool = False
+) -> str:
+    """A stored chunk's lines from index ``skip`` on as an agent printed them (a ``partial``
+    piece runs on into the next); ``clean`` sanitises them for a terminal. A plain chunk is its
+    text."""
+    if skip == 0 and marks is None and (plain or not clean):
+        return text + "\n"
+    lines = unpack(text, count, marks)[skip:]
+    show = sanitize_line if clean and not plain else str
+    return "".join(show(line) if partial else show(line) + "\n" for _, line, partial in lines)
 
 
 def line_id(chunk_id: int, index: int) -> int:

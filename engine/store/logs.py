@@ -16,10 +16,9 @@ import aiosqlite
 
 from engine.execution.log_block import LogBlock, Stream
 from engine.store.core import StoreCore
-from engine.store.log_chunks import chunk_of, line_id, pack, unpack
+from engine.store.log_chunks import chunk_of, line_id, pack, printed, unpack
 from engine.store.log_migration import INSERT_CHUNK, chunk_rows
 from engine.store.rows import LogBatches, LogKey, LogRow, StoredLog
-from engine.support.sanitize import sanitize_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +40,9 @@ class StoredChunk:
         return unpack(self.text, self.count, self.marks)
 
     def printed(self, skip: int = 0, *, clean: bool = False) -> str:
-        """The lines from index ``skip`` on as an agent printed them (a ``partial`` piece runs
-        on into the next); ``clean`` sanitises them for a terminal. A plain chunk is its text."""
-        if skip == 0 and self.marks is None and (self.plain or not clean):
-            return self.text + "\n"
-        lines = self.lines()[skip:]
-        show = sanitize_line if clean and not self.plain else str
-        return "".join(show(text) if partial else show(text) + "\n" for _, text, partial in lines)
+        """The lines from index ``skip`` on as an agent printed them (see
+        :func:`engine.store.log_chunks.printed`)."""
+        return printed(self.text, self.count, self.marks, self.plain, skip, clean=clean)
 
 
 class LogTables(StoreCore):

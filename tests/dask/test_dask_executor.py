@@ -254,8 +254,8 @@ async def test_a_run_pauses_before_a_stage_no_worker_can_hold(
     """The engine asks the executor before each stage: nothing of the stage starts, and the
     reason says what to do; the run goes on once the cluster can hold its agents."""
     from engine.run.engine import Engine
-    from engine.run.runs import default_db
     from engine.store.database import Store
+    from engine.store.location import default_db
     from tests.helpers import agent_cmd, create_test_run, one_stage
 
     ws = tmp_path / "ws"

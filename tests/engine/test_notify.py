@@ -15,9 +15,9 @@ from engine.run.engine import Engine
 from engine.run.notify import NOTIFY_ENV, TIMEOUT_ENV, choose_hook, notice_kind
 from engine.run.outcome import RunOutcome
 from engine.run.requests import submit
-from engine.run.runs import default_db
 from engine.state.events import Event
 from engine.store.database import Store
+from engine.store.location import default_db
 from tests.helpers import GATED, agent_cmd, create_test_run
 
 

@@ -13,10 +13,10 @@ import pytest
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
 from engine.run.requests import submit
-from engine.run.runs import default_db
 from engine.run.session import RunSession
 from engine.state.events import RunStatusChanged
 from engine.store.database import Store
+from engine.store.location import default_db
 from tests.faults.harness import cli_env
 from tests.helpers import GATED, agent_cmd, create_test_run
 from tui.cli.main import main

@@ -16,8 +16,8 @@ import pytest
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
 from engine.run.requests import submit
-from engine.run.runs import default_db
 from engine.store.database import Store
+from engine.store.location import default_db
 from tests.faults.harness import cli_env, lit
 from tests.helpers import agent_cmd, create_test_run
 from tests.tui import cdp

@@ -13,8 +13,8 @@ from textual.pilot import Pilot
 
 from engine.execution.local_executor import LocalExecutor
 from engine.run.engine import Engine
-from engine.run.runs import default_db
 from engine.store.database import Store
+from engine.store.location import default_db
 from tests.helpers import create_test_run
 
 WAIT_S = 20.0

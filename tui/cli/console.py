@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from engine.run.notify import NOTIFY_ENV
 from engine.run.result_cache import NO_CACHE_ENV
-from engine.run.runs import NotFound, find_db, resolve_run_id
+from engine.run.runs import NotFound, resolve_run_id
 from engine.store.database import Store
+from engine.store.location import find_db
 from tui.console.launcher import EngineProcess, engine_alive, launch_engine
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ Textual is imported only by the commands that open the console, so headless use 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -182,6 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "db_sub", None):
         args.db = args.db_sub
+    if args.command == "logs":  # read straight from the file when it can: no engine to load
+        from tui.cli.log_print import quick_logs
+
+        try:
+            quick = quick_logs(args)
+        except BrokenPipeError:
+            return 0
+        except KeyboardInterrupt:
+            print("phaseboard: interrupted", file=sys.stderr)
+            return 130
+        if quick is not None:
+            return quick
     # imported after parsing, so `--help` and usage errors answer without loading the engine
     from engine.run.command_types import CommandRejected
     from engine.run.runs import NotFound, UsageError
@@ -225,6 +236,7 @@ starts fast, and only the commands that open the console import Textual."""
 
 
 def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    import asyncio
     import importlib
 
     command = args.command

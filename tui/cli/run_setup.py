@@ -9,15 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.run.executors import choose
-from engine.run.runs import (
-    UsageError,
-    check_slice,
-    create_run,
-    default_db,
-    find_db,
-    parse_params,
-)
+from engine.run.runs import UsageError, check_slice, create_run, parse_params
 from engine.store.database import Store
+from engine.store.location import default_db, find_db
 from engine.workflow.loader import load_workflow, resolve_workflow_path
 from tui.cli.demo_copy import prepare_demo_dir
 

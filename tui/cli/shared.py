@@ -7,9 +7,10 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator
 
-from engine.run.runs import NotFound, find_db, resolve_run_id
+from engine.run.runs import NotFound, resolve_run_id
 from engine.run.session import RunSession
 from engine.store.database import Store
+from engine.store.location import find_db
 
 
 def err(text: str) -> None:

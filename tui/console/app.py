@@ -24,10 +24,11 @@ from engine.reports.forecast import History
 from engine.reports.next_actions import next_actions
 from engine.run.commands import Outcome
 from engine.run.notify import headline, notice_kind
-from engine.run.runs import NotFound, find_db
+from engine.run.runs import NotFound
 from engine.state.events import Event
 from engine.state.run_state import RunState
 from engine.store.database import Store
+from engine.store.location import find_db
 from screens.help import HelpScreen
 from screens.main import MainScreen
 from screens.modals import QuitModal
