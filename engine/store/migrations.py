@@ -20,6 +20,10 @@ its own bytes, and reading or searching a million lines is a few hundred rows. I
 (:func:`engine.store.log_migration.chunk_old_lines`) moves the lines of older databases over,
 in the same transaction. The ``logs`` view now shows the chunks with their names.
 
+Version 5 changes no table: snapshot blobs may now be compressed with Zstandard
+(``blobs.compression = 'zstd'``), which a phaseboard of version 4 could not restore. The version
+tells it so when it opens the database, instead of at the rollback that needs the blob.
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
@@ -116,6 +120,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (2, _V2),
     (3, _V3),
     (4, LOG_CHUNKS_SCHEMA),
+    (5, "-- snapshot blobs may be compressed with zstd\n"),
 ]
 DATA_STEPS: dict[int, tuple[Callable[[aiosqlite.Connection], Awaitable[None]], str]] = {
     4: (chunk_old_lines, LOGS_VIEW),

@@ -11,9 +11,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from engine.snapshots import take as snapshots
-from engine.snapshots.blob_store import load_blob, pack
+from engine.snapshots.blob_store import load_blob, pack, unpack
 from engine.snapshots.take import manifest_files, restore_snapshot, take_snapshot
 
 AGED = time.time() - 3600
@@ -22,10 +23,6 @@ AGED = time.time() - 3600
 def text(rng: random.Random, size: int) -> bytes:
     words = [rng.randbytes(rng.randint(2, 6)).hex() for _ in range(300)]
     return " ".join(rng.choices(words, k=size // 4)).encode()[:size]
-
-
-def unpack(compression: str, payload: bytes) -> bytes:
-    return zlib.decompress(payload) if compression == "zlib" else payload
 
 
 def write_aged(path: Path, data: bytes) -> None:
@@ -49,7 +46,7 @@ def test_incompressible_data_is_stored_raw_and_compressible_data_packed() -> Non
     assert pack(rng.randbytes(300))[0] == "none"
     for data in (text(rng, 5_000), text(rng, 700_000), b"a" * 16 * 1024 + rng.randbytes(100_000)):
         compression, payload = pack(data)
-        assert compression == "zlib"
+        assert compression == "zstd"
         assert len(payload) < len(data)
         assert unpack(compression, payload) == data
 
@@ -60,13 +57,16 @@ def test_a_file_that_only_compresses_after_its_probe_is_stored_raw() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 1, 200, 511, 512, 4_000, 8_000, 70_000, 300_000])
-def test_packed_bytes_are_those_zlib_compress_gives(size: int) -> None:
-    """The smaller window changes the cost and the header, not the compressed data."""
+def test_packed_bytes_are_a_standard_zstd_frame(size: int) -> None:
+    """Any Zstandard reader restores a blob: the frame states its size, and ``zstd -d`` reads it."""
     data = text(random.Random(size), size)
     compression, payload = pack(data)
-    if compression == "zlib":
-        assert payload[2:] == zlib.compress(data, 1)[2:]
+    assert compression in ("zstd", "none") and (compression == "zstd") == (size >= 200)
     assert unpack(compression, payload) == data
+    if compression == "zstd":
+        params = zstandard.get_frame_parameters(payload)
+        assert params.content_size == size
+        assert zstandard.ZstdDecompressor().decompress(payload) == data
 
 
 def test_blobs_written_by_earlier_versions_still_load(conn: sqlite3.Connection) -> None:
@@ -137,3 +137,33 @@ def test_reads_keep_going_when_a_file_vanishes_after_the_walk(
     info = take_snapshot(conn, ws)
     assert info.files == 99
     assert "f050" not in manifest_files(conn, info.manifest_id)
+
+
+def test_a_damaged_blob_is_refused_with_its_digest(conn: sqlite3.Connection) -> None:
+    data = text(random.Random(4), 50_000)
+    sha = hashlib.sha256(data).hexdigest()
+    compression, payload = pack(data)
+    damaged = payload[:-8] + bytes(8)
+    conn.execute("INSERT INTO blobs VALUES (?, ?, ?, ?)", (sha, len(data), compression, damaged))
+    with pytest.raises(snapshots.SnapshotError, match=f"blob {sha} is corrupt"):
+        load_blob(conn, sha)
+
+
+def test_a_file_that_cannot_be_read_is_skipped_alone_in_its_batch(
+    conn: sqlite3.Connection, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are read in batches by the pool; one file's error does not cost its neighbours."""
+    for i in range(200):
+        write_aged(ws / f"f{i:03d}", f"file {i}\n".encode())
+    real_read = snapshots.read_regular_file
+
+    def read(path: Path, *args: object, **kwargs: object) -> object:
+        if path.name in ("f010", "f011", "f150"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    info = take_snapshot(conn, ws)
+    assert info.files == 197 and info.skipped == ["f010", "f011", "f150"]
+    stored_files = manifest_files(conn, info.manifest_id)
+    assert "f012" in stored_files and "f009" in stored_files and "f010" not in stored_files

@@ -242,7 +242,7 @@ def test_identical_contents_are_stored_once(conn: sqlite3.Connection, ws: Path) 
     info = take_snapshot(conn, ws)
     assert (info.files, info.new_blobs) == (3, 2)
     rows = dict(conn.execute("SELECT size, compression FROM blobs"))
-    assert rows == {1000: "zlib", 10_000: "none"}
+    assert rows == {1000: "zstd", 10_000: "none"}
     assert info.new_bytes < 1000 + 10_000
 
 
