@@ -10,6 +10,7 @@ swaps out about ``BATCH_BYTES`` of them at a time, each read becoming one
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -41,7 +42,8 @@ def widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
     or a user past its pipe memory), the pipe keeps its size."""
     end = pipe.get_extra_info("pipe") if pipe is not None else None
     if end is not None:
-        widen(end.fileno(), PIPE_BYTES)
+        with contextlib.suppress(OSError, ValueError):  # closed already: a process that ended
+            widen(end.fileno(), PIPE_BYTES)
 
 
 class AttemptOutput:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.execution.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES
+from engine.execution.attempt_output import BATCH_BYTES, MAX_PENDING_BYTES, widen_pipe
 from engine.execution.executor import AttemptSpec
 from engine.execution.local_executor import LocalExecutor
 from engine.execution.log_block import LogBlock
@@ -334,3 +334,18 @@ async def test_a_failed_background_write_stops_the_producers(
         await sink.add(("s", "a", 1), blocks(("stdout", "next", 1.0, False)))
     with pytest.raises(sqlite3.OperationalError):
         await sink.close()
+
+
+def test_widening_a_pipe_that_closed_already_is_no_error() -> None:
+    """A process that ends at once may close its pipe before the protocol asks to widen it."""
+    read_end, write_end = os.pipe()
+    os.close(write_end)
+    closed = os.fdopen(read_end, "rb")
+    closed.close()
+
+    class Transport:
+        def get_extra_info(self, name: str) -> object:
+            return closed if name == "pipe" else None
+
+    widen_pipe(Transport())  # type: ignore[arg-type]
+    widen_pipe(None)
