@@ -9,7 +9,9 @@ import io
 import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,31 +55,29 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
-def full(workspace: Path, *args: str) -> str:
-    """What the full command (the store, the run's state) prints."""
+def logs_in(workspace: Path, handler: Callable[[Any], Any], *args: str) -> tuple[Any, str]:
+    """``handler`` of ``phaseboard logs ARGS`` in ``workspace``: what it returns and prints."""
     parsed = build_parser().parse_args(["logs", *args])
     out = io.StringIO()
     here = os.getcwd()
     try:
         os.chdir(workspace)
         with contextlib.redirect_stdout(out):
-            assert asyncio.run(commands.logs(parsed)) == 0
+            returned = handler(parsed)
     finally:
         os.chdir(here)
-    return out.getvalue()
+    return returned, out.getvalue()
+
+
+def full(workspace: Path, *args: str) -> str:
+    """What the full command (the store, the run's state) prints."""
+    code, printed = logs_in(workspace, lambda a: asyncio.run(commands.logs(a)), *args)
+    assert code == 0
+    return printed
 
 
 def quick(workspace: Path, *args: str) -> tuple[int | None, str]:
-    parsed = build_parser().parse_args(["logs", *args])
-    out = io.StringIO()
-    here = os.getcwd()
-    try:
-        os.chdir(workspace)
-        with contextlib.redirect_stdout(out):
-            code = quick_logs(parsed)
-    finally:
-        os.chdir(here)
-    return code, out.getvalue()
+    return logs_in(workspace, quick_logs, *args)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ import random
 import sqlite3
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -121,19 +122,28 @@ def test_many_files_read_ahead_are_recorded_in_order_and_restored_exactly(
         assert (ws / path).read_bytes() == data
 
 
+def before_reads(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Path], None]) -> None:
+    """Call ``hook`` with each file's path before a snapshot reads it."""
+    real_read = snapshots.read_regular_file
+
+    def read(path: Path, *args: object, **kwargs: object) -> object:
+        hook(path)
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshots, "read_regular_file", read)
+
+
 def test_reads_keep_going_when_a_file_vanishes_after_the_walk(
     conn: sqlite3.Connection, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for i in range(100):
         write_aged(ws / f"f{i:03d}", f"file {i}\n".encode())
-    real_read = snapshots.read_regular_file
 
-    def read(path: Path, *args: object, **kwargs: object) -> object:
+    def vanish(path: Path) -> None:
         if path.name == "f050":
             path.unlink()
-        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    before_reads(monkeypatch, vanish)
     info = take_snapshot(conn, ws)
     assert info.files == 99
     assert "f050" not in manifest_files(conn, info.manifest_id)
@@ -155,14 +165,12 @@ def test_a_file_that_cannot_be_read_is_skipped_alone_in_its_batch(
     """Files are read in batches by the pool; one file's error does not cost its neighbours."""
     for i in range(200):
         write_aged(ws / f"f{i:03d}", f"file {i}\n".encode())
-    real_read = snapshots.read_regular_file
 
-    def read(path: Path, *args: object, **kwargs: object) -> object:
+    def deny(path: Path) -> None:
         if path.name in ("f010", "f011", "f150"):
             raise PermissionError(13, "Permission denied", str(path))
-        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    before_reads(monkeypatch, deny)
     info = take_snapshot(conn, ws)
     assert info.files == 197 and info.skipped == ["f010", "f011", "f150"]
     stored_files = manifest_files(conn, info.manifest_id)
