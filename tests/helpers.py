@@ -8,10 +8,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import pytest
+
     from engine.execution.log_block import LogBlock
     from engine.store.database import Store
 
@@ -60,6 +63,20 @@ def stored_lines(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool]]:
 def block_lines(batch: list[LogBlock]) -> list[Line]:
     """The lines of a batch of blocks, each with its block's time."""
     return [(s, t, b.ts, p) for b in batch for s, t, p in b.lines()]
+
+
+def before_reads(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Path], None]) -> None:
+    """Call ``hook`` with each file's path before a snapshot reads it (to make the read fail, or
+    the file vanish)."""
+    from engine.snapshots import read_ahead
+
+    real_read = read_ahead.read_regular_file
+
+    def read(path: Path, *args: object, **kwargs: object) -> object:
+        hook(path)
+        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(read_ahead, "read_regular_file", read)
 
 
 def run_cli_here(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -36,28 +36,23 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 from engine.snapshots.blob_store import (
     SNAPSHOT_SCHEMA,
     BlobWriter,
-    CachedHash,
     SnapshotError,
     database_files,
     ensure_schema,
     load_stat_cache,
-    pack,
     require_manifest,
-    storable,
-    trusted_sha,
     write_transaction,
 )
-from engine.snapshots.file_io import FileTooLargeError, read_link, read_regular_file
+from engine.snapshots.file_io import FileTooLargeError
+from engine.snapshots.read_ahead import read_ahead
 from engine.snapshots.restore import WorkspaceDiff, diff_against, restore_snapshot
 from engine.snapshots.workspace_files import FileEntry, walk_workspace
 
@@ -76,14 +71,6 @@ __all__ = [
 
 _WORKERS = 2
 """Threads that read, hash and compress files; the caller's thread writes to SQLite meanwhile."""
-_AHEAD_FILES = 512
-_AHEAD_BYTES = 32 * 1024 * 1024
-"""Reads started ahead of the caller are bounded in number and in bytes (memory)."""
-_BATCH_FILES = 64
-_BATCH_BYTES = 1024 * 1024
-"""Files read by one task of the pool, at most: one hand-over between threads per batch rather
-than per file (10,000 small files cost 10,000 wake-ups of the caller, a third of a first
-snapshot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +119,7 @@ def _record(
         blobs = BlobWriter(conn, pool)
         # In a database with no blob yet every file read is new: the thread that reads it packs
         # it too (one hand-over per file instead of two)
-        reads = _read_ahead(pool, root, entries, cache, pack_too=blobs.none_stored)
+        reads = read_ahead(pool, root, entries, cache, pack_too=blobs.none_stored)
         for entry, sha, pending in reads:
             size, mode = entry.size, entry.mode
             if pending is not None:
@@ -201,127 +188,6 @@ def _record(
         skipped=[path for path, _ in skipped],
         reused=bool(found),
     )
-
-
-def _read_ahead(
-    pool: Executor,
-    root: Path,
-    entries: list[FileEntry],
-    cache: dict[str, CachedHash],
-    *,
-    pack_too: bool = False,
-) -> Iterator[tuple[FileEntry, str | None, _Pending | None]]:
-    """Each entry in order with its trusted digest, or the pending read of its file.
-
-    Files are read on the pool ahead of the caller in batches of up to ``_BATCH_FILES`` files or
-    ``_BATCH_BYTES``, at most ``_AHEAD_FILES`` files or about ``_AHEAD_BYTES`` at a time. A name
-    that cannot be stored comes with neither.
-    """
-    window: deque[tuple[FileEntry, str | None, _Pending | None]] = deque()
-    ahead = 0
-    batch: list[FileEntry] = []
-    parts: list[_Pending] = []
-    batch_bytes = 0
-
-    def submit() -> None:
-        nonlocal batch, parts, batch_bytes
-        future = pool.submit(_capture_batch, root, batch, pack_too)
-        for part in parts:
-            part.future = future
-        batch, parts, batch_bytes = [], [], 0
-
-    for entry in entries:
-        pending: _Pending | None = None
-        sha = None
-        if storable(entry.path):
-            sha = trusted_sha(cache.get(entry.path), entry)
-            if sha is None:
-                while window and (len(window) >= _AHEAD_FILES or ahead >= _AHEAD_BYTES):
-                    if batch:  # what is handed out has been asked for
-                        submit()
-                    done = window.popleft()
-                    if done[2] is not None:
-                        ahead -= done[0].size
-                    yield done
-                pending = _Pending(len(batch))
-                batch.append(entry)
-                parts.append(pending)
-                batch_bytes += entry.size
-                ahead += entry.size
-                if len(batch) >= _BATCH_FILES or batch_bytes >= _BATCH_BYTES:
-                    submit()
-        if window or pending is not None:
-            window.append((entry, sha, pending))
-        else:
-            yield entry, sha, None
-    if batch:
-        submit()
-    yield from window
-
-
-class _Pending:
-    """The read of one file of a batch, once the batch is asked for."""
-
-    __slots__ = ("future", "index")
-
-    def __init__(self, index: int) -> None:
-        self.future: Future[list[_Captured | OSError | None]] | None = None
-        self.index = index
-
-    def result(self) -> _Captured | None:
-        """The file's capture (None when it vanished); raises what reading it raised."""
-        assert self.future is not None, "a read handed out before its batch was asked for"
-        outcome = self.future.result()[self.index]
-        if isinstance(outcome, OSError):
-            raise outcome
-        return outcome
-
-
-def _capture_batch(
-    root: Path, entries: list[FileEntry], pack_too: bool
-) -> list[_Captured | OSError | None]:
-    """:func:`_capture` of each entry; a file's error is its own outcome, not the batch's."""
-    out: list[_Captured | OSError | None] = []
-    for entry in entries:
-        try:
-            out.append(_capture(root, entry, pack_too))
-        except OSError as exc:
-            out.append(exc)
-    return out
-
-
-class _Captured(NamedTuple):
-    sha256: str
-    data: bytes
-    size: int
-    mode: int
-    cache_key: tuple[int, int, int] | None
-    """(size, mtime_ns, ino) the content belongs to; None when the file would not hold still."""
-    hashed_at: int
-    """``time.time_ns()`` just before the read, for the stat cache's racily-clean rule."""
-    packed: tuple[str, bytes] | None = None
-    """:func:`pack` of ``data``, when asked for."""
-
-
-def _capture(root: Path, entry: FileEntry, pack_too: bool = False) -> _Captured | None:
-    """Read one file or symlink (and pack it, with ``pack_too``); None when it vanished since the
-    walk."""
-    hashed_at = time.time_ns()
-    if entry.is_symlink:
-        target = read_link(root / entry.path)
-        if target is None:
-            return None
-        sha = hashlib.sha256(target).hexdigest()
-        link_key = (entry.size, entry.mtime_ns, entry.ino)
-        packed = pack(target) if pack_too else None
-        return _Captured(sha, target, len(target), entry.mode, link_key, hashed_at, packed)
-    read = read_regular_file(root / entry.path)
-    if read is None:
-        return None
-    st = read.stat
-    key = (st.st_size, st.st_mtime_ns, st.st_ino) if read.stable else None
-    packed = pack(read.data) if pack_too else None
-    return _Captured(read.sha256, read.data, len(read.data), st.st_mode, key, hashed_at, packed)
 
 
 def _printable(path: str) -> str:

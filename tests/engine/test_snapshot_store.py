@@ -8,7 +8,6 @@ import random
 import sqlite3
 import time
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import zstandard
 from engine.snapshots import take as snapshots
 from engine.snapshots.blob_store import load_blob, pack, unpack
 from engine.snapshots.take import manifest_files, restore_snapshot, take_snapshot
+from tests.helpers import before_reads
 
 AGED = time.time() - 3600
 
@@ -120,17 +120,6 @@ def test_many_files_read_ahead_are_recorded_in_order_and_restored_exactly(
     assert diff.deleted == changed
     for path, data in contents.items():
         assert (ws / path).read_bytes() == data
-
-
-def before_reads(monkeypatch: pytest.MonkeyPatch, hook: Callable[[Path], None]) -> None:
-    """Call ``hook`` with each file's path before a snapshot reads it."""
-    real_read = snapshots.read_regular_file
-
-    def read(path: Path, *args: object, **kwargs: object) -> object:
-        hook(path)
-        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(snapshots, "read_regular_file", read)
 
 
 def test_reads_keep_going_when_a_file_vanishes_after_the_walk(

@@ -25,6 +25,7 @@ from engine.snapshots.take import (
     take_snapshot,
 )
 from engine.snapshots.workspace_files import walk_workspace
+from tests.helpers import before_reads
 
 AGED = time.time() - 3600
 
@@ -328,14 +329,12 @@ def test_unreadable_files_are_skipped_and_left_alone_by_restore(
 ) -> None:
     write(ws, "ok.txt", "ok\n")
     write(ws, "locked.txt", "cannot be read\n")
-    real_read = snapshots.read_regular_file
 
-    def read(path: Path, *args: object, **kwargs: object) -> object:
+    def fail(path: Path) -> None:
         if path.name == "locked.txt":
             raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    before_reads(monkeypatch, fail)
     info = take_snapshot(conn, ws)
     monkeypatch.undo()
     assert info.skipped == ["locked.txt"]
@@ -352,14 +351,12 @@ def test_a_failure_mid_snapshot_leaves_nothing_behind(
     before = {t: count(conn, t) for t in ("manifests", "manifest_files", "blobs", "stat_cache")}
     write(ws, "b.txt", "new content, stored before the failure\n")
     write(ws, "c.txt", "the read of this one fails\n")
-    real_read = snapshots.read_regular_file
 
-    def read(path: Path, *args: object, **kwargs: object) -> object:
+    def fail(path: Path) -> None:
         if path.name == "c.txt":
             raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_read(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(snapshots, "read_regular_file", read)
+    before_reads(monkeypatch, fail)
     with pytest.raises(SnapshotError, match=r"cannot read c\.txt"):
         take_snapshot(conn, ws)
     assert not conn.in_transaction
