@@ -32,6 +32,8 @@ async def test_failed_agent_is_retried_by_key(tmp_path: Path, workspace: Path) -
         flaky = app.state.stages["analysis"].agents["flaky"]
         assert [a.status for a in flaky.attempts] == ["failed"]
 
+        # the screen follows the run to its checkpoint once it has drawn the pause
+        await wait_for(pilot, lambda: screen.selected == "review", "the checkpoint selected")
         await pilot.press("up")  # from the checkpoint to the analysis stage
         await wait_for(
             pilot,
@@ -62,6 +64,8 @@ async def test_a_memory_exhausted_agent_is_retried_with_more_memory(
         assert [(a.category, a.memory_mb) for a in hog.attempts] == [("resource_exhausted", 100)]
         screen = app.screen
         assert isinstance(screen, MainScreen)
+        # the screen follows the run to its checkpoint once it has drawn the pause
+        await wait_for(pilot, lambda: screen.selected == "review", "the checkpoint selected")
         await pilot.press("up")  # from the checkpoint to the analysis stage
         grid = screen.query_one(AgentGrid)
         await wait_for(pilot, lambda: grid.agent_ids == ["hog"], "the analysis pane")
