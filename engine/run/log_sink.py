@@ -50,6 +50,8 @@ class LogSink:
         self._file_attempt: dict[tuple[str, str], int] = {}
         self._files: OrderedDict[tuple[str, str], TextIO] = OrderedDict()
         """Open ``STAGE/AGENT.log`` files, most recently used last (at most MAX_OPEN_FILES)."""
+        self._broken: set[tuple[str, str]] = set()
+        """Files that could not be written, let go for the rest of the run."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="log-sink")
@@ -131,23 +133,41 @@ class LogSink:
                 return
 
     def _append_files(self, batch: LogBatches) -> None:
-        """Keep ``STAGE/AGENT.log`` in the run folder growing with the store."""
+        """Keep ``STAGE/AGENT.log`` in the run folder growing with the store.
+
+        A file that cannot be written (a full disk, a size limit, a folder in its place) is let
+        go for the rest of the run: the store holds every line, it decides whether the run can
+        go on, and ``phaseboard report`` rebuilds the file from it.
+        """
         for (stage, agent, attempt), blocks in batch:
-            fh = self._open((stage, agent))
+            key = (stage, agent)
+            fh = self._open(key)
             if fh is None:
                 continue
-            if self._file_attempt.get((stage, agent)) != attempt:
-                self._file_attempt[(stage, agent)] = attempt
-                fh.write(f"--- attempt {attempt} ---\n")
-            for block in blocks:
-                fh.writelines(block.printed())
-            fh.flush()
+            try:
+                if self._file_attempt.get(key) != attempt:
+                    self._file_attempt[key] = attempt
+                    fh.write(f"--- attempt {attempt} ---\n")
+                for block in blocks:
+                    fh.writelines(block.printed())
+                fh.flush()
+            except OSError:
+                self._let_go(key)
+
+    def _let_go(self, key: tuple[str, str]) -> None:
+        self._broken.add(key)
+        fh = self._files.pop(key, None)
+        if fh is not None:
+            with contextlib.suppress(OSError):
+                fh.close()
 
     def _open(self, key: tuple[str, str]) -> TextIO | None:
         fh = self._files.get(key)
         if fh is not None:
             self._files.move_to_end(key)
             return fh
+        if key in self._broken:
+            return None
         stage, agent = key
         path = self._run_dir / stage / f"{agent}.log"
         try:
@@ -156,6 +176,9 @@ class LogSink:
             fh = open(path, "a", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
         except FileNotFoundError:
             return None  # the store holds every line; `phaseboard report` rebuilds the file
+        except OSError:
+            self._let_go(key)
+            return None
         self._files[key] = fh
         if len(self._files) > MAX_OPEN_FILES:
             _, oldest = self._files.popitem(last=False)

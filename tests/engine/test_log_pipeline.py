@@ -349,3 +349,19 @@ def test_widening_a_pipe_that_closed_already_is_no_error() -> None:
 
     widen_pipe(Transport())  # type: ignore[arg-type]
     widen_pipe(None)
+
+
+async def test_a_log_file_that_cannot_be_written_is_let_go_and_the_store_keeps_every_line(
+    store: Store, tmp_path: Path
+) -> None:
+    """The run folder's ``.log`` is a copy: a folder in its place (or a full disk, a size limit)
+    costs the copy, never a line of the store or the run."""
+    (tmp_path / "run" / "s" / "a.log").mkdir(parents=True)
+    sink = LogSink(store, RUN_ID, tmp_path / "run")
+    await sink.add(("s", "a", 1), blocks(("stdout", "kept", 1.0, False)))
+    await sink.add(("s", "b", 1), blocks(("stdout", "beside", 1.0, False)))
+    await sink.flush()
+    await sink.add(("s", "a", 1), blocks(("stdout", "still kept", 1.0, False)))
+    await sink.close()
+    assert await stored(store, "a") == [("stdout", "kept", False), ("stdout", "still kept", False)]
+    assert (tmp_path / "run" / "s" / "b.log").read_text() == "--- attempt 1 ---\nbeside\n"
