@@ -344,6 +344,8 @@ class LocalAttempt:
         peak_rss, cpu_s = (
             (self._meter.peak_rss_bytes, self._meter.cpu_s) if self._meter else (0, 0.0)
         )
+        if self._meter is not None:
+            self._meter.reap_ended_escapees()
         reaped = exit_usage(self.info.pid) if self.info is not None else None
         if reaped is not None:  # exact for an agent too short for any sample
             peak_rss, cpu_s = max(peak_rss, reaped[0]), max(cpu_s, reaped[1])

@@ -261,6 +261,8 @@ class TreeMeter:
         self.peak_rss_bytes = 0
         self.escaped: dict[int, float] = {}
         """Descendants seen outside the group (pid -> start), to be signalled with it."""
+        self._ended: dict[int, float] = {}
+        """Escapees seen ended, maybe not reaped (see :meth:`reap_ended_escapees`)."""
         self._strays: set[int] = set()
         self._cpu_live: dict[tuple[int, float], float] = {}
         self._cpu_done = 0.0
@@ -302,9 +304,22 @@ class TreeMeter:
 
     def running_escapees(self) -> list[int]:
         """Escapees still running; reaps those that are our zombies."""
-        running = [p for p, start in self.escaped.items() if still_running(p, start)]
+        running = []
+        for pid, start in self.escaped.items():
+            if still_running(pid, start):
+                running.append(pid)
+            else:
+                self._ended[pid] = start
         self.escaped = {pid: self.escaped[pid] for pid in running}
         return running
+
+    def reap_ended_escapees(self) -> None:
+        """Reap the escapees that ended as zombies of their parent in the group: they are our
+        children (we are their subreaper) only once that parent has exited, after the scans
+        that saw them end."""
+        for pid, start in self._ended.items():
+            still_running(pid, start)
+        self._ended.clear()
 
     def _note_escapee(self, stat: ProcStat) -> None:
         if stat.pgid != self.pgid and not stat.zombie:
