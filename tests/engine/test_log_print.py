@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from engine.store.database import Store
 from engine.store.location import default_db
 from engine.store.log_reader import READS_SCHEMA, LogReader
 from engine.store.migrations import SCHEMA_VERSION
-from tests.helpers import one_stage, run_cli, run_cli_here, run_inline
+from tests.helpers import create_test_run, one_stage, run_cli, run_cli_here, run_inline
 from tui.cli import commands
 from tui.cli.log_print import quick_logs
 from tui.cli.main import build_parser
@@ -34,23 +35,33 @@ if os.environ["PHASEBOARD_ATTEMPT"] == "1":
     sys.exit(1)
 open(os.environ["PHASEBOARD_OUTPUT"], "w").write("{}")
 """
+pytestmark = pytest.mark.xdist_group("log_print")  # one worker builds the runs, once
+
 WORKFLOW = one_stage(
     '      - {id: a, run: ["{python}", "printer.py"]}\n'
     '      - {id: quiet, run: ["{python}", "-c", "pass"]}\n',
-    defaults="{timeout: 30, retries: 1}",
+    defaults="{timeout: 30, retries: 1, retry_backoff: 0}",
 )
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two runs; in the newer, agent ``a`` printed plain lines, a hostile one, stderr and a
+    """Two runs; in the newer (the one driven), agent ``a`` printed plain lines, a hostile one, stderr and a
     line longer than the cap (in pieces), failed, and printed them again in attempt 2."""
     tmp = tmp_path_factory.mktemp("logs")
     ws = tmp / "ws"
     ws.mkdir()
     (ws / "printer.py").write_text(PRINTER)
-    for _ in range(2):
-        _, state, _ = asyncio.run(run_inline(tmp, ws, WORKFLOW))
+
+    async def older_run() -> None:  # created, never driven: a second run id of the same day
+        store = await Store.open(default_db(ws))
+        try:
+            await create_test_run(store, tmp, ws, WORKFLOW)
+        finally:
+            await store.close()
+
+    asyncio.run(older_run())
+    _, state, _ = asyncio.run(run_inline(tmp, ws, WORKFLOW))
     assert [a.status for a in state.stages["s"].agents["a"].attempts] == ["failed", "succeeded"]
     return ws
 
