@@ -57,10 +57,6 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 30_000
-PAGE_SIZE = 16 * 1024
-"""Page size of a new database (an existing one keeps its own). Against SQLite's 4 KiB: storing
-five agents' 5,000,000 lines took 6 to 10% less time and a first snapshot's blobs about 5%,
-for 5% more per small commit of the event log (8.5 µs; docs/performance.md)."""
 MESSAGE_KIND = "agent_message"
 """The one kind of event a long run has without bound (see :meth:`Store.state_events`)."""
 _EVENT_COLUMNS = "seq, ts, kind, operator, data"
@@ -119,8 +115,6 @@ class Store(LogTables, ControlTables, HistoryTables, ResultLookupTables):
                     f"database {self.path} has schema version {version}, newer than this "
                     f"phaseboard understands ({SCHEMA_VERSION}); upgrade phaseboard to use it"
                 )
-            if version == 0:  # takes effect only on an empty file: a new database
-                await conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             mode = await self._scalar("PRAGMA journal_mode")
             if mode != "wal" and os.access(self.path, os.W_OK):
                 await conn.execute("PRAGMA journal_mode=WAL")

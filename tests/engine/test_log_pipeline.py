@@ -18,7 +18,7 @@ from engine.execution.local_executor import LocalExecutor
 from engine.execution.log_block import LogBlock
 from engine.run import log_sink
 from engine.run.log_sink import LogSink
-from engine.store.database import PAGE_SIZE, LogRow, Store
+from engine.store.database import LogRow, Store
 from engine.store.log_chunks import CHUNK_CHARS
 from engine.store.migrations import MIGRATIONS
 from tests.helpers import Line, block_lines
@@ -187,14 +187,6 @@ async def test_the_writer_wakes_past_a_batch_of_characters(
         await sink.close()
 
 
-async def test_a_new_database_has_pages_of_page_size(store: Store) -> None:
-    conn = sqlite3.connect(store.path)
-    try:
-        assert conn.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
-    finally:
-        conn.close()
-
-
 async def test_rows_given_one_by_one_are_grouped_by_attempt_in_order(store: Store) -> None:
     rows = [
         LogRow("s", "a", 1, "stdout", 1.0, "one"),
@@ -317,7 +309,6 @@ async def test_a_database_of_one_row_per_line_is_migrated_to_chunks(tmp_path: Pa
     conn = sqlite3.connect(db)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "log_lines" not in tables and "log_chunks" in tables
-    assert conn.execute("PRAGMA page_size").fetchone() == (4096,)  # a database keeps its pages
     assert conn.execute("SELECT SUM(lines) FROM logs WHERE agent = 'b'").fetchone() == (4500,)
     conn.close()
 
