@@ -249,14 +249,19 @@ class Engine(RunSession):
             return RunOutcome("paused", self.state.decision, reason)
         self._pause_requested = False
         seen = self._applied
-        while True:
-            self._wake.clear()
-            await self._apply_commands()
-            if self._stop.is_set():
-                return await self._stopped()
-            if self._applied != seen and not self._hold and not self._pause_requested:
-                return None
-            await self._wake.wait()
+        await self.store.set_waiting(self.run_id, os.getpid(), True)  # resume may hand it to us
+        try:
+            while True:
+                self._wake.clear()
+                await self._apply_commands()
+                if self._stop.is_set():
+                    return await self._stopped()
+                if self._applied != seen and not self._hold and not self._pause_requested:
+                    return None
+                await self._wake.wait()
+        finally:
+            with contextlib.suppress(Exception):  # the lock may be gone with the engine's end
+                await self.store.set_waiting(self.run_id, os.getpid(), False)
 
     async def _stopped(self) -> RunOutcome:
         for task in self._tasks[2:]:

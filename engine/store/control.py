@@ -85,6 +85,17 @@ class ControlTables(StoreCore):
 
         return await self._write(fn)
 
+    async def set_waiting(self, run_id: str, pid: int, waiting: bool) -> None:
+        """Say whether our engine waits for the operator (see :attr:`LockRow.waiting`)."""
+
+        async def fn(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE locks SET waiting = ? WHERE run_id = ? AND pid = ?",
+                (int(waiting), run_id, pid),
+            )
+
+        await self._write(fn)
+
     async def unlock(self, run_id: str, pid: int) -> None:
         async def fn(conn: aiosqlite.Connection) -> None:
             await conn.execute("DELETE FROM locks WHERE run_id = ? AND pid = ?", (run_id, pid))
@@ -97,4 +108,11 @@ async def _held_lock(conn: aiosqlite.Connection, run_id: str) -> LockRow | None:
         row = await cur.fetchone()
     if row is None:
         return None
-    return LockRow(row["run_id"], row["pid"], row["host"], row["create_time"], row["heartbeat"])
+    return LockRow(
+        row["run_id"],
+        row["pid"],
+        row["host"],
+        row["create_time"],
+        row["heartbeat"],
+        bool(row["waiting"]),
+    )

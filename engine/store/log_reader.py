@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from engine.store.log_chunks import printed
 
-READS_SCHEMA = 5
+READS_SCHEMA = 6
 """The schema version whose log tables this reader knows (the store's ``SCHEMA_VERSION``)."""
 
 

@@ -24,6 +24,10 @@ Version 5 changes no table: snapshot blobs may now be compressed with Zstandard
 (``blobs.compression = 'zstd'``), which a phaseboard of version 4 could not restore. The version
 tells it so when it opens the database, instead of at the rollback that needs the blob.
 
+Version 6 adds ``locks.waiting``: the engine holding a run says whether it is waiting for the
+operator (a console's engine on a paused run), so that ``phaseboard resume --headless`` hands
+such a run to it rather than fail on its lock, and still refuses a run an engine is driving.
+
 A migration is appended, never edited: databases in the field were made by the old ones.
 """
 
@@ -121,6 +125,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (3, _V3),
     (4, LOG_CHUNKS_SCHEMA),
     (5, "-- snapshot blobs may be compressed with zstd\n"),
+    (6, "ALTER TABLE locks ADD COLUMN waiting INTEGER NOT NULL DEFAULT 0;\n"),
 ]
 DATA_STEPS: dict[int, tuple[Callable[[aiosqlite.Connection], Awaitable[None]], str]] = {
     4: (chunk_old_lines, LOGS_VIEW),

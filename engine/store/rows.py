@@ -82,6 +82,9 @@ class LockRow:
     host: str
     create_time: float
     heartbeat: float
+    waiting: bool = False
+    """The holder waits for the operator (paused, ``wait_when_paused``): a resume is handed to
+    it rather than refused."""
 
 
 @dataclass(eq=False)

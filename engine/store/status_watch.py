@@ -28,6 +28,9 @@ class RunStatusWatch:
 
     def __init__(self, db: Path, run_id: str) -> None:
         self.run_id = run_id
+        self.after_seq: int | None = None
+        """When set, the run counts as running until a status event comes after this one (the
+        pause of a run just told to resume is not the answer)."""
         self._conn = sqlite3.connect(
             f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
         )
@@ -48,6 +51,8 @@ class RunStatusWatch:
         if row is None:
             raise LookupError(f"unknown run: {self.run_id}")
         status, decision = str(row[0]), row[1]
+        if self.after_seq is not None and self.last_status_seq() <= self.after_seq:
+            status, decision = "running", None
         if status == "running":
             self._alive_at = time.monotonic()
             if not self._engine_alive():
@@ -72,6 +77,15 @@ class RunStatusWatch:
         except (psutil.NoSuchProcess, ValueError):
             return False
         return False
+
+    def last_status_seq(self) -> int:
+        """The sequence number of the run's newest status event (0 for none)."""
+        row = self._conn.execute(
+            "SELECT MAX(seq) FROM events INDEXED BY events_not_messages WHERE run_id = ? "
+            "AND kind != 'agent_message' AND kind = 'run_status'",  # the index's own term
+            (self.run_id,),
+        ).fetchone()
+        return int(row[0] or 0)
 
     def close(self) -> None:
         self._conn.close()

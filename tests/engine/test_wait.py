@@ -17,8 +17,8 @@ from engine.run.session import RunSession
 from engine.state.events import RunStatusChanged
 from engine.store.database import Store
 from engine.store.location import default_db
-from tests.faults.harness import cli_env
-from tests.helpers import GATED, agent_cmd, create_test_run
+from tests.faults.harness import cli_env, connect, events, wait_for
+from tests.helpers import GATED, agent_cmd, create_test_run, run_cli
 from tui.cli.main import main
 
 
@@ -118,3 +118,50 @@ def test_wait_exits_with_the_runs_code(
     assert main(["wait", runs_in_every_state["proceed"], "--timeout", "0"]) == 0
     assert main(["wait", paused, "--timeout", "-1"]) == 2
     assert main(["wait", "nosuchrun"]) == 1
+
+
+def test_resume_hands_a_paused_run_to_the_engine_waiting_on_it(
+    tmp_path: Path, workspace: Path
+) -> None:
+    """A console quit while its engine waits on a paused run: `resume --headless` does not fail
+    on the engine's lock, it tells that engine to resume and exits with the run's code. (An
+    engine that is driving the run is still refused: tests/faults/test_races.py.)"""
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(GATED.format(notify="null", agent=agent_cmd()))
+    first = run_cli("run", str(wf), "--headless", "--workspace", str(workspace), cwd=tmp_path)
+    assert first.returncode == 4, first.stderr
+    db = default_db(workspace)
+    live = subprocess.Popen(  # as the console starts it: waits for the operator when paused
+        [sys.executable, "-m", "tui.cli", "engine", "last"],
+        cwd=workspace,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(db, lambda _: lock_of(db) == (live.pid, 1), "the engine waiting on the run")
+        rolled = run_cli("rollback", "last", "work", "--yes", cwd=workspace)
+        assert rolled.returncode == 0, rolled.stderr
+        wait_for(db, lambda _: lock_of(db) == (live.pid, 1), "the engine waiting again")
+        resumed = run_cli("resume", "last", "--headless", cwd=workspace)
+        assert resumed.returncode == 4, resumed.stderr  # the gate fails again: paused again
+        assert f"resumed by its live engine (pid {live.pid})" in resumed.stderr
+        assert "Traceback" not in resumed.stderr
+        started = [e for e in events(db) if e["kind"] == "stage_started" and e["stage"] == "work"]
+        assert len(started) == 2  # the work stage ran again, in the waiting engine
+        assert live.poll() is None
+        assert run_cli("stop", "last", cwd=workspace).returncode == 0
+        assert live.wait(timeout=30) is not None
+    finally:
+        live.kill()
+        live.wait()
+
+
+def lock_of(db: Path) -> tuple[int, int] | None:
+    """(pid, waiting) of the run's lock."""
+    conn = connect(db)
+    try:
+        row = conn.execute("SELECT pid, waiting FROM locks").fetchone()
+    finally:
+        conn.close()
+    return None if row is None else (int(row[0]), int(row[1]))

@@ -14,15 +14,19 @@ from engine.reports.next_actions import next_actions
 from engine.reports.progress_lines import progress_line
 from engine.run.engine import Engine
 from engine.run.outcome import RunOutcome
+from engine.run.requests import submit
 from engine.run.result_cache import NO_CACHE_ENV
 from engine.run.runs import (
     resolve_run_id,
 )
 from engine.run.session import RunSession
 from engine.store.database import Store
+from engine.store.run_lock import live_holder
+from engine.store.status_watch import RunStatusWatch
 from tui.cli.demo_copy import DEMO_DIR
 from tui.cli.run_setup import demo_arguments, prepare_run
 from tui.cli.shared import err, opened
+from tui.cli.wait import wait_for_run
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -123,9 +127,27 @@ async def resume(args: argparse.Namespace) -> int:
         return open_console(args)
     async with opened(args) as store:
         run_id = await resolve_run_id(store, args.run)
+        holder = await live_holder(store, run_id)
+        if holder is not None and holder.waiting:
+            return await _hand_to_waiting_engine(store, run_id, holder.pid)
         return await drive_headless(
             store, run_id, json_mode=args.json, notify=args.notify, use_cache=not args.no_cache
         )
+
+
+async def _hand_to_waiting_engine(store: Store, run_id: str, pid: int) -> int:
+    """A live engine waits for the operator on the run (a console's, after the console quit): it
+    is told to resume, as the console's `p` does, and this waits as ``phaseboard wait`` does for
+    the run to pause or end, and exits with its code."""
+    watch = RunStatusWatch(store.path, run_id)
+    watch.after_seq = watch.last_status_seq()
+    outcome = await submit(store, run_id, "resume", {})
+    if not outcome.ok:
+        watch.close()
+        err(f"phaseboard: {outcome.message}")
+        return 1
+    err(f"phaseboard: run {run_id} resumed by its live engine (pid {pid}); waiting for it")
+    return await asyncio.to_thread(wait_for_run, watch)
 
 
 async def engine(args: argparse.Namespace) -> int:

@@ -44,17 +44,23 @@ def wait(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout >= 0:
         raise UsageError("--timeout takes a number of seconds, 0 or more")
     db, run_id = asyncio.run(_target(args))
-    deadline = None if args.timeout is None else time.monotonic() + args.timeout
-    watch = RunStatusWatch(Path(db), run_id)
+    return wait_for_run(RunStatusWatch(Path(db), run_id), args.until, args.timeout)
+
+
+def wait_for_run(watch: RunStatusWatch, until: str = "any", timeout: float | None = None) -> int:
+    """Block until the watched run reaches ``until``; its exit code, or TIMED_OUT after
+    ``timeout``. Closes ``watch``."""
+    run_id = watch.run_id
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         while True:
             status, decision = watch.look()
-            if reached(status, args.until):
+            if reached(status, until):
                 verdict = f", decision {decision}" if decision and status == "completed" else ""
                 err(f"phaseboard: run {run_id} {status}{verdict}")
                 return RunOutcome(status, decision if status == "completed" else None).exit_code
             if deadline is not None and time.monotonic() >= deadline:
-                err(f"phaseboard: run {run_id} is still {status} after {args.timeout:g}s")
+                err(f"phaseboard: run {run_id} is still {status} after {timeout:g}s")
                 return TIMED_OUT
             pause = LOOK_S if deadline is None else min(LOOK_S, deadline - time.monotonic())
             time.sleep(max(0.0, pause))
