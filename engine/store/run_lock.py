@@ -20,7 +20,8 @@ class RunLocked(Exception):
         self.holder = holder
         super().__init__(
             f"run is driven by a live engine (pid {holder.pid} on {holder.host}); "
-            "use `phaseboard attach` to watch it, or `phaseboard stop` to stop it"
+            "use `phaseboard attach` to watch it, `phaseboard wait` to wait for it, "
+            "or `phaseboard stop` to stop it"
         )
 
 
