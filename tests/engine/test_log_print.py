@@ -9,6 +9,9 @@ import io
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,8 @@ from engine.store.database import Store
 from engine.store.location import default_db
 from engine.store.log_reader import READS_SCHEMA, LogReader
 from engine.store.migrations import SCHEMA_VERSION
-from tests.helpers import create_test_run, one_stage, run_cli, run_cli_here, run_inline
+from tests.faults.harness import cli_env, finish, start
+from tests.helpers import agent_cmd, create_test_run, one_stage, run_cli, run_cli_here, run_inline
 from tui.cli import commands
 from tui.cli.log_print import quick_logs
 from tui.cli.main import build_parser
@@ -162,3 +166,55 @@ def test_it_reads_only_the_schema_it_knows(tmp_path: Path) -> None:
         assert not reader.known_schema()  # the full command migrates it first
     finally:
         reader.close()
+
+
+def test_follow_prints_lines_as_the_agent_prints_them_and_ends_with_it(tmp_path: Path) -> None:
+    """``logs --follow`` (always the full command) shows what is stored while the agent runs, and
+    returns once the agent has finished, every line printed once."""
+    go = tmp_path / "go"
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    wf = tmp_path / "wf.yaml"
+    wf.write_text(
+        one_stage(f"      - {{id: a, run: {agent_cmd('--lines', '5', '--wait-file', str(go))}}}\n")
+    )
+    engine = start("run", str(wf), "--headless", "--workspace", str(ws), cwd=tmp_path)
+    try:
+        db = default_db(ws)
+        deadline = time.monotonic() + 30
+        while count_lines_at(db) < 6 and time.monotonic() < deadline:  # the run creates the db
+            time.sleep(0.02)
+        assert count_lines_at(db) >= 6, "the agent's first lines were not stored"
+        follow = subprocess.Popen(
+            [sys.executable, "-m", "tui.cli", "logs", "last", "s.a", "--follow"],
+            cwd=ws,
+            env=cli_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert follow.stdout is not None
+        first = [follow.stdout.readline() for _ in range(6)]  # "starting", then 5 lines
+        assert sum(line.startswith("line ") for line in first) == 5, first
+        assert follow.poll() is None  # the agent still runs: it follows
+        go.touch()
+        rest, _ = follow.communicate(timeout=60)
+        assert follow.returncode == 0
+        printed = first + rest.splitlines(keepends=True)
+        assert sum(line.startswith("line ") for line in printed) == 5
+        assert finish(engine)[0] == 0
+    finally:
+        engine.kill()
+        engine.wait()
+
+
+def count_lines_at(db: Path) -> int:
+    """Lines stored so far (0 while the run is still creating its database)."""
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(db)
+    try:
+        return int(conn.execute("SELECT COALESCE(SUM(lines), 0) FROM log_chunks").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
