@@ -23,10 +23,12 @@ BATCH_CHARS = 512 * 1024
 """Past either, the writer is woken at once rather than at its next tick."""
 FLUSH_INTERVAL_S = 0.1
 MAX_BUFFERED_ROWS = 200_000
-MAX_BUFFERED_CHARS = 16 * 1024 * 1024
+MAX_BUFFERED_CHARS = 2 * 1024 * 1024
 """Past either, counting what is being written, a producer waits until the buffer is written.
-Room for several reads of every agent: the producers go on splitting while the writer's
-thread stores the last batch (with 2 MiB, five flooding agents waited a third of the time)."""
+The characters bound keeps a flood of long lines to a few MiB (scenario 3's memory targets);
+larger buffers bought five flooding agents little once lines travel in blocks (3.4 to 3.7 s
+with 2 MiB, 3.3 to 3.4 with 4, 3.3 to 3.6 with 16) and cost scenario 3 its target. Lines in
+blocks cost no object each, so the rows bound only stops a flood of empty lines."""
 MAX_OPEN_FILES = 64
 
 
