@@ -131,6 +131,11 @@ class Store(LogTables, ControlTables, HistoryTables, ResultLookupTables):
                 continue
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                # another process may have migrated while we waited for the write lock, and a
+                # step like ALTER TABLE ADD COLUMN cannot run twice
+                if await self._scalar("PRAGMA user_version") >= version:
+                    await self._conn.execute("COMMIT")
+                    continue
                 for statement in _split_sql(script):
                     await self._conn.execute(statement)
                 if version in DATA_STEPS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import select
 import subprocess
 import sys
@@ -493,5 +494,8 @@ async def test_an_agent_too_short_to_sample_still_reports_its_peak_memory(tmp_pa
     )
     _, result, _ = await run(spec)
     assert result.exit_code == 0
-    assert 80 <= result.peak_rss_mb < 200
+    # Linux counts a child's image before its exec in its ru_maxrss: under vfork, that is this
+    # process's own peak, which a test worker that ran many tests can have above 200 MB
+    own_peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert 80 <= result.peak_rss_mb < max(200, own_peak_mb + 16)
     assert result.cpu_s > 0

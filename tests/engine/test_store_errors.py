@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import sqlite3
@@ -71,3 +72,14 @@ def test_cli_reports_a_corrupt_database_in_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "corrupt" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Each migration re-reads the schema version under the write lock: a step that cannot run
+    twice (ALTER TABLE ADD COLUMN) is not run again by a store that waited for the lock."""
+    for i in range(5):
+        db = tmp_path / f"new{i}.db"
+        opened = await asyncio.gather(*(Store.open(db) for _ in range(4)), return_exceptions=True)
+        for store in opened:
+            assert isinstance(store, Store), store
+            await store.close()
