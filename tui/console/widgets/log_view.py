@@ -112,14 +112,19 @@ class StoreLogView(ScrollView, can_focus=True):
         self._show_cursor()
         self.post_message(self.CursorMoved(new))
 
-    def _show_cursor(self) -> None:
-        """Scroll just enough for the cursor's line to be on screen."""
+    def _show_cursor(self, tries: int = 3) -> None:
+        """Scroll just enough for the cursor's line to be on screen. Where the scroll would stop
+        short because the new height is not laid out yet, it is tried again after the next
+        refresh (a few times at most)."""
         height = max(1, self.size.height)
         top = self.scroll_offset.y
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=False)
+            target = self.cursor - height + 1
+            self.scroll_to(y=target, animate=False)
+            if target > self.max_scroll_y and tries > 1:
+                self.call_after_refresh(self._show_cursor, tries - 1)
         self.refresh()
 
     def move_to(self, n: int, *, center: bool = False) -> None:
