@@ -45,9 +45,7 @@ def encode_blocks(batch: list[LogBlock]) -> list[tuple[str, int, float, bytes | 
     for block in batch:
         rest: LogBlock | None = block
         while rest is not None:
-            head, rest = rest.cut(EVENT_CHARS)
-            if head is None and rest is not None:
-                head, rest = rest.first_line()
+            head, rest = rest.cut(EVENT_CHARS, at_least_one=True)
             if head is not None:
                 out.append((head.text, head.count, head.ts, head.marks))
     return out

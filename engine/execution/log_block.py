@@ -64,31 +64,28 @@ class LogBlock:
             return [self.text, "\n"]
         return [text if partial else text + "\n" for _, text, partial in self.lines()]
 
-    def cut(self, chars: int) -> tuple[LogBlock | None, LogBlock | None]:
-        """The first lines, as many as fit in ``chars`` characters joined (None when not even
-        the first does), and the rest (None when all fit)."""
+    def cut(
+        self, chars: int, *, at_least_one: bool = False
+    ) -> tuple[LogBlock | None, LogBlock | None]:
+        """The first lines, as many as fit in ``chars`` characters joined, and the rest (None
+        when all fit). When not even the first line fits: None and the whole block, or with
+        ``at_least_one`` that line alone and the rest."""
         text = self.text
         if len(text) <= chars:
             return self, None
         end = text.rfind("\n", 0, chars + 1)
         if end < 0:
-            return None, self
+            if not at_least_one:
+                return None, self
+            end = text.find("\n")
+            if end < 0:
+                return self, None
         count = text.count("\n", 0, end) + 1
         marks = self.marks
         head_marks = None if marks is None else marks[:count]
         head = LogBlock(text[:end], count, self.ts, head_marks, self.plain)
         rest_marks = None if marks is None else marks[count:]
         rest = LogBlock(text[end + 1 :], self.count - count, self.ts, rest_marks, self.plain)
-        return head, rest
-
-    def first_line(self) -> tuple[LogBlock, LogBlock | None]:
-        """The first line alone, and the rest."""
-        end = self.text.find("\n")
-        if end < 0:
-            return self, None
-        marks, plain = self.marks, self.plain
-        head = LogBlock(self.text[:end], 1, self.ts, None if marks is None else marks[:1], plain)
-        rest = LogBlock(self.text[end + 1 :], self.count - 1, self.ts, marks and marks[1:], plain)
         return head, rest
 
 

@@ -55,9 +55,8 @@ def pack(blocks: Sequence[LogBlock]) -> list[Chunk]:
     for block in blocks:
         rest: LogBlock | None = block
         while rest is not None:
-            head, rest = rest.cut(room)
-            if head is None and not group and rest is not None:
-                head, rest = rest.first_line()  # a line longer than a chunk: a chunk alone
+            # a line longer than a chunk is a chunk alone
+            head, rest = rest.cut(room, at_least_one=not group)
             if head is not None:
                 group.append(head)
                 room -= len(head.text) + 1
