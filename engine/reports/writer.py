@@ -23,7 +23,6 @@ from engine.state.run_state import RunState
 from engine.store.database import Store
 from engine.support.atomic import AtomicFile, to_json, write_text_atomic
 
-LOG_PAGE_ROWS = 5000
 CONTINUITY = "SESSION_CONTINUITY.md"
 FINAL_MD = "final_report.md"
 FINAL_JSON = "final_report.json"
@@ -154,16 +153,13 @@ class ReportWriter:
         return path
 
     async def _copy_attempt_log(self, out: AtomicFile, stage: str, agent: str, n: int) -> None:
-        """One attempt's lines, a few chunks at a time (one index range per read)."""
-        done = 0
+        """One attempt's lines, a chunk at a time."""
         open_line = False
-        while chunks := await self.store.log_chunks(
-            self.state.run_id, stage, agent, n, done, LOG_PAGE_ROWS
+        async for text, _ in self.store.printed_log(
+            self.state.run_id, stage, agent, n, clean=False
         ):
-            text = "".join(c.printed(max(0, done - c.first_line)) for c in chunks)
             await asyncio.to_thread(out.write, text)
             open_line = not text.endswith("\n")
-            done = chunks[-1].first_line + chunks[-1].count
         if open_line:
             out.write("\n")
 

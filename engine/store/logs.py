@@ -8,7 +8,7 @@ one index lookup, and a search runs in SQLite over the chunks' text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +43,10 @@ class StoredChunk:
         """The lines from index ``skip`` on as an agent printed them (see
         :func:`engine.store.log_chunks.printed`)."""
         return printed(self.text, self.count, self.marks, self.plain, skip, clean=clean)
+
+
+PRINT_READ_LINES = 32_768
+"""Lines read at a time by :meth:`LogTables.printed_log` (a few chunks: memory stays small)."""
 
 
 class LogTables(StoreCore):
@@ -235,6 +239,20 @@ class LogTables(StoreCore):
         async with self._conn.execute(sql, params) as cur:
             rows = await cur.fetchall()
         return [StoredChunk(r[0], attempt, r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
+    async def printed_log(
+        self, run_id: str, stage: str, agent: str, attempt: int, first: int = 0, *, clean: bool
+    ) -> AsyncIterator[tuple[str, int]]:
+        """One attempt's lines from line ``first`` on as the agent printed them, a chunk at a
+        time (see :meth:`StoredChunk.printed`), each with the number of the line after it."""
+        done = first
+        while chunks := await self.log_chunks(
+            run_id, stage, agent, attempt, done, PRINT_READ_LINES
+        ):
+            for chunk in chunks:
+                text = chunk.printed(max(0, done - chunk.first_line), clean=clean)
+                done = chunk.first_line + chunk.count
+                yield text, done
 
     async def log_count(self, run_id: str) -> int:
         return int(

@@ -20,9 +20,6 @@ from engine.workflow.loader import load_workflow, resolve_workflow_path
 from engine.workflow.models import workflow_json_schema
 from tui.cli.shared import effective_status, err, opened, session_of
 
-LOG_READ_LINES = 32_768
-"""Lines read from the store at a time by ``logs`` (a few chunks: memory stays small)."""
-
 
 def check(args: argparse.Namespace) -> int:
     path = resolve_workflow_path(args.workflow)
@@ -123,13 +120,12 @@ async def logs(args: argparse.Namespace) -> int:
             agent_state = session.state.stages[stage].agents[agent]
             numbers = [args.attempt] if args.attempt else [a.n for a in agent_state.attempts]
             for n in numbers:  # attempt by attempt, a few chunks of lines per read
-                while chunks := await store.log_chunks(
-                    session.run_id, stage, agent, n, done.get(n, 0), LOG_READ_LINES
-                ):
-                    for chunk in chunks:
-                        skip = max(0, done.get(n, 0) - chunk.first_line)
-                        sys.stdout.write(chunk.printed(skip, clean=clean))
-                        done[n] = chunk.first_line + chunk.count
+                printed = store.printed_log(
+                    session.run_id, stage, agent, n, done.get(n, 0), clean=clean
+                )
+                async for text, end in printed:
+                    sys.stdout.write(text)
+                    done[n] = end
             sys.stdout.flush()
             if not args.follow:
                 break
