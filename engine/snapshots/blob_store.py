@@ -173,20 +173,23 @@ def pack(data: bytes) -> tuple[str, bytes]:
 
 def _compressor() -> zstandard.ZstdCompressor:
     """This thread's compressor (one may not be used by two threads at once)."""
-    compressor: zstandard.ZstdCompressor | None = getattr(_local, "compressor", None)
-    if compressor is None:
-        compressor = _local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
-    return compressor
+    if not hasattr(_local, "compressor"):
+        _local.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return _local.compressor
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    """This thread's decompressor, as :func:`_compressor`."""
+    if not hasattr(_local, "decompressor"):
+        _local.decompressor = zstandard.ZstdDecompressor()
+    return _local.decompressor
 
 
 def unpack(compression: str, data: bytes) -> bytes | None:
     """A blob's content from its column values; None for a compression this version does not
     know."""
     if compression == "zstd":
-        decompressor: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
-        if decompressor is None:
-            decompressor = _local.decompressor = zstandard.ZstdDecompressor()
-        return decompressor.decompress(data)
+        return _decompressor().decompress(data)
     if compression == "zlib":
         return zlib.decompress(data)
     if compression == "none":
@@ -225,16 +228,11 @@ class BlobWriter:
             and self._conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
         ):
             return
-        if packed is not None:
-            self._pending.append((sha, len(data), packed))
+        if packed is None:
+            packed_or_pending = pack(data) if self._pool is None else self._pool.submit(pack, data)
         else:
-            self._pending.append(
-                (
-                    sha,
-                    len(data),
-                    pack(data) if self._pool is None else self._pool.submit(pack, data),
-                )
-            )
+            packed_or_pending = packed
+        self._pending.append((sha, len(data), packed_or_pending))
         self.count += 1
         self._pending_bytes += len(data)
         if len(self._pending) >= _BLOB_BATCH_ROWS or self._pending_bytes >= _BLOB_BATCH_BYTES:
