@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+from engine.store.event_lookup import newest_event_seq
 from engine.store.log_chunks import printed
 
 READS_SCHEMA = 6
@@ -50,13 +51,7 @@ class LogReader:
     def rolled_back(self, run_id: str) -> bool:
         """Whether the run was ever rolled back: its state then forgets attempts whose lines
         stay in the store, and only the full command knows which to show."""
-        row = self._conn.execute(
-            "SELECT 1 FROM events INDEXED BY events_not_messages WHERE run_id = ? "
-            "AND kind != 'agent_message' "  # the index's own term: it is used
-            "AND kind = 'rolled_back' LIMIT 1",
-            (run_id,),
-        ).fetchone()
-        return row is not None
+        return newest_event_seq(self._conn, run_id, "rolled_back") > 0
 
     def attempts(self, run_id: str, stage: str, agent: str, attempt: int | None) -> list[int]:
         """The log sources of the agent's attempts that printed something, in attempt order."""

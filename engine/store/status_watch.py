@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 
 from engine.store.database import LockRow
+from engine.store.event_lookup import newest_event_seq
 from engine.store.run_lock import STALE_AFTER_S, holder_alive
 
 ALIVE_EVERY_S = 1.0
@@ -80,12 +81,7 @@ class RunStatusWatch:
 
     def last_status_seq(self) -> int:
         """The sequence number of the run's newest status event (0 for none)."""
-        row = self._conn.execute(
-            "SELECT MAX(seq) FROM events INDEXED BY events_not_messages WHERE run_id = ? "
-            "AND kind != 'agent_message' AND kind = 'run_status'",  # the index's own term
-            (self.run_id,),
-        ).fetchone()
-        return int(row[0] or 0)
+        return newest_event_seq(self._conn, self.run_id, "run_status")
 
     def close(self) -> None:
         self._conn.close()
