@@ -10,7 +10,6 @@ swaps out about ``BATCH_BYTES`` of them at a time, each read becoming one
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -41,9 +40,8 @@ def widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
     """Ask for a pipe buffer of PIPE_BYTES (Linux); where the system refuses (another system,
     or a user past its pipe memory), the pipe keeps its size."""
     end = pipe.get_extra_info("pipe") if pipe is not None else None
-    if end is not None:
-        with contextlib.suppress(OSError, ValueError):  # closed already: a process that ended
-            widen(end.fileno(), PIPE_BYTES)
+    if end is not None:  # closed already when the process ended at once: left as it is
+        widen(end, PIPE_BYTES)
 
 
 class AttemptOutput:
