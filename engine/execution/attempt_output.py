@@ -33,15 +33,14 @@ REST_S: output piles up in the pipe (a megabyte where the system allows, see ``w
 the next read takes it at once. A flood is then read in a few hundred pieces instead of one per
 write of the agent (12,000 reads of 7 KB for 80 MB: a third of the engine's time); a line of it
 waits 5 ms at most, and an agent that prints little is read as before."""
-PIPE_BYTES = _MIB
 
 
 def widen_pipe(pipe: asyncio.BaseTransport | None) -> None:
-    """Ask for a pipe buffer of PIPE_BYTES (Linux); where the system refuses (another system,
-    or a user past its pipe memory), the pipe keeps its size."""
+    """Widen the pipe of a read transport (:func:`engine.support.pipes.widen`: 1 MiB where the
+    system allows)."""
     end = pipe.get_extra_info("pipe") if pipe is not None else None
     if end is not None:  # closed already when the process ended at once: left as it is
-        widen(end, PIPE_BYTES)
+        widen(end)
 
 
 class AttemptOutput:
